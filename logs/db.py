@@ -1,0 +1,77 @@
+"""Open the SQLite file the way every process must: WAL, busy timeout, retries."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import sqlite_utils
+
+__all__ = ["LogUnavailable", "connect", "retrying", "transaction"]
+
+T = TypeVar("T")
+
+
+class LogUnavailable(Exception):
+    """The log cannot be written right now (read-only or full disk, or locked too long)."""
+
+
+def connect(path: Path, *, busy_timeout_seconds: float, synchronous: str) -> sqlite3.Connection:
+    """Return an autocommit connection in WAL mode; transactions are opened explicitly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise LogUnavailable(f"{path}: could not switch to WAL mode (got {mode})")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def wrap(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """Return a sqlite-utils view of an open connection (for schema work)."""
+    return sqlite_utils.Database(conn)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run a write transaction that takes the write lock up front.
+
+    BEGIN IMMEDIATE waits (busy timeout) for the lock instead of failing later when
+    a read transaction tries to upgrade, which is what makes "database is locked"
+    appear under concurrent writers.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def retrying(operation: Callable[[], T], *, deadline_seconds: float) -> T:
+    """Run `operation`, retrying while SQLite is busy; raise LogUnavailable on disk trouble."""
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.005
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as error:
+            message = str(error).lower()
+            if "locked" in message or "busy" in message:
+                if time.monotonic() >= deadline:
+                    raise LogUnavailable(f"the log stayed locked for {deadline_seconds:.0f}s") from error
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+                continue
+            raise LogUnavailable(f"the log cannot be written: {error}") from error
+        except sqlite3.DatabaseError as error:
+            raise LogUnavailable(f"the log is unreadable: {error}") from error

@@ -1,0 +1,73 @@
+"""The log's schema, one function per change. Never edit a released migration."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+__all__ = ["apply"]
+
+migrations = Migrations("xsell")
+
+
+@migrations()
+def m001_decisions_feedback_models(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE decisions (
+            event_id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            closes_at REAL NOT NULL,        -- reward window end; moved earlier by first feedback
+            model_version TEXT NOT NULL,
+            request_sha256 TEXT NOT NULL,   -- detects an event id reused for another request
+            context TEXT NOT NULL,          -- JSON, exactly as the policy saw it
+            actions TEXT NOT NULL,          -- JSON [{id, features}], in ranked order given
+            excluded TEXT NOT NULL,         -- JSON [action_id]
+            probabilities TEXT NOT NULL,    -- JSON, first-slot distribution aligned with actions
+            choices TEXT NOT NULL,          -- JSON [{slot, action_id, probability}]
+            slots INTEGER NOT NULL,
+            learned_in TEXT                 -- model version whose snapshot includes this event
+        )
+        """
+    )
+    # The learner's query: closed events not yet in any published snapshot.
+    db.execute("CREATE INDEX decisions_to_learn ON decisions (closes_at, event_id) WHERE learned_in IS NULL")
+    db.execute("CREATE INDEX decisions_created ON decisions (created_at)")
+    db.execute(
+        """
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL REFERENCES decisions(event_id) ON DELETE CASCADE,
+            action_id TEXT NOT NULL,
+            signal TEXT NOT NULL,
+            value REAL,
+            dedupe_key TEXT NOT NULL,      -- same signal twice counts once
+            received_at REAL NOT NULL,
+            on_time INTEGER NOT NULL,       -- 1 if it arrived before the event closed
+            UNIQUE (event_id, action_id, dedupe_key)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE models (
+            seq INTEGER PRIMARY KEY,
+            version TEXT NOT NULL UNIQUE,
+            parent TEXT,
+            kind TEXT NOT NULL,
+            vw_args TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            events_learned INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            path TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('candidate', 'active', 'retired')),
+            note TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX models_one_active ON models (state) WHERE state = 'active'")
+
+
+def apply(db: sqlite_utils.Database) -> None:
+    """Apply every pending migration."""
+    migrations.apply(db)

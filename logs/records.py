@@ -1,0 +1,106 @@
+"""Rows of the log as frozen dataclasses, each with one to_row/from_row pair."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from policies.base import Action, Feedback, LoggedEvent, SlotChoice
+
+__all__ = ["DecisionRecord", "EventConflict", "FeedbackReceipt", "UnknownAction", "UnknownEvent"]
+
+
+class UnknownEvent(LookupError):
+    """No decision with this event id is in the log."""
+
+
+class UnknownAction(ValueError):
+    """Feedback names an action that was not shown in that decision."""
+
+
+class EventConflict(Exception):
+    """An event id already names a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One decision exactly as served: enough to retrain and to evaluate offline."""
+
+    event_id: str
+    created_at: float
+    closes_at: float
+    model_version: str
+    request_sha256: str
+    context: Mapping[str, Any]
+    actions: tuple[Action, ...]
+    excluded: frozenset[str]
+    probabilities: tuple[float, ...]
+    choices: tuple[SlotChoice, ...]
+    slots: int
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the row to insert into `decisions`."""
+        return {
+            "event_id": self.event_id,
+            "created_at": self.created_at,
+            "closes_at": self.closes_at,
+            "model_version": self.model_version,
+            "request_sha256": self.request_sha256,
+            "context": orjson.dumps(self.context).decode(),
+            "actions": orjson.dumps([{"id": a.id, "features": a.features} for a in self.actions]).decode(),
+            "excluded": orjson.dumps(sorted(self.excluded)).decode(),
+            "probabilities": orjson.dumps(list(self.probabilities)).decode(),
+            "choices": orjson.dumps(
+                [
+                    {"slot": c.slot, "action_id": c.action_id, "probability": c.probability}
+                    for c in self.choices
+                ]
+            ).decode(),
+            "slots": self.slots,
+        }
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> DecisionRecord:
+        """Rebuild a record from a `decisions` row."""
+        return cls(
+            event_id=row["event_id"],
+            created_at=row["created_at"],
+            closes_at=row["closes_at"],
+            model_version=row["model_version"],
+            request_sha256=row["request_sha256"],
+            context=orjson.loads(row["context"]),
+            actions=tuple(Action(a["id"], a["features"]) for a in orjson.loads(row["actions"])),
+            excluded=frozenset(orjson.loads(row["excluded"])),
+            probabilities=tuple(orjson.loads(row["probabilities"])),
+            choices=tuple(SlotChoice(**c) for c in orjson.loads(row["choices"])),
+            slots=row["slots"],
+        )
+
+    def to_event(self, feedback: tuple[Feedback, ...]) -> LoggedEvent:
+        """Return the event the learner and the evaluator consume."""
+        return LoggedEvent(
+            event_id=self.event_id,
+            created_at=self.created_at,
+            model_version=self.model_version,
+            context=self.context,
+            actions=self.actions,
+            excluded=self.excluded,
+            choices=self.choices,
+            probabilities=self.probabilities,
+            feedback=feedback,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReceipt:
+    """What happened to one feedback post."""
+
+    event_id: str
+    action_id: str
+    signal: str
+    duplicate: bool  # the same signal was already recorded; it counts once
+    on_time: bool  # arrived before the event closed, so it will be learned from

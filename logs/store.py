@@ -1,0 +1,241 @@
+"""LogStore: record decisions and feedback, and hand closed events to the learner."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from logs import migrations
+from logs.db import LogUnavailable, connect, retrying, transaction, wrap
+from logs.records import DecisionRecord, EventConflict, FeedbackReceipt, UnknownAction, UnknownEvent
+from policies.base import Feedback, LoggedEvent
+
+__all__ = ["Cursor", "LogStore"]
+
+Cursor = tuple[float, str]  # (closes_at, event_id) of the last event handed out
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    busy_timeout_seconds: float = 30.0
+    synchronous: str = "NORMAL"
+
+
+class LogStore:
+    """The decision and reward log in one SQLite file; one connection per thread."""
+
+    def __init__(self, path: Path, options: StoreOptions | None = None):
+        self.path = Path(path)
+        self.options = options or StoreOptions()
+        self._local = threading.local()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = retrying(
+                lambda: connect(
+                    self.path,
+                    busy_timeout_seconds=self.options.busy_timeout_seconds,
+                    synchronous=self.options.synchronous,
+                ),
+                deadline_seconds=self.options.busy_timeout_seconds,
+            )
+            self._local.conn = conn
+        return conn
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (the entry point calls this before workers start)."""
+        retrying(lambda: migrations.apply(wrap(self.conn)), deadline_seconds=self._deadline)
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @property
+    def _deadline(self) -> float:
+        return self.options.busy_timeout_seconds
+
+    # -- decisions -------------------------------------------------------------------
+
+    def record_decision(self, record: DecisionRecord) -> tuple[DecisionRecord, bool]:
+        """Insert a decision; return (the stored record, whether it is new).
+
+        A retry of the same request returns the decision already stored.
+
+        Raises
+        ------
+        EventConflict
+            The event id is already used by a different request.
+        """
+
+        def insert() -> tuple[DecisionRecord, bool]:
+            row = record.to_row()
+            columns = ", ".join(row)
+            marks = ", ".join(f":{name}" for name in row)
+            with transaction(self.conn) as conn:
+                inserted = conn.execute(
+                    f"INSERT INTO decisions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", row
+                ).rowcount
+                if inserted:
+                    return record, True
+                existing = conn.execute(
+                    "SELECT * FROM decisions WHERE event_id = ?", (record.event_id,)
+                ).fetchone()
+            stored = DecisionRecord.from_row(existing)
+            if stored.request_sha256 != record.request_sha256:
+                raise EventConflict(f"event id {record.event_id!r} was already used for another request")
+            return stored, False
+
+        return retrying(insert, deadline_seconds=self._deadline)
+
+    def find_decision(self, event_id: str) -> DecisionRecord | None:
+        """Return the stored decision with this event id, if any."""
+        row = retrying(
+            lambda: self.conn.execute("SELECT * FROM decisions WHERE event_id = ?", (event_id,)).fetchone(),
+            deadline_seconds=self._deadline,
+        )
+        return DecisionRecord.from_row(row) if row else None
+
+    # -- feedback --------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        event_id: str,
+        signal: str,
+        value: float | None,
+        *,
+        action_id: str | None = None,
+        settle_seconds: float = 0.0,
+    ) -> FeedbackReceipt:
+        """Record one thing the shopper did; the same signal twice counts once.
+
+        The first on-time feedback closes the event `settle_seconds` later (or at
+        the end of its reward window, whichever is earlier), so the learner can
+        learn from it within seconds. Feedback after the event closed is kept with
+        ``on_time = 0``: recorded, never learned.
+
+        Raises
+        ------
+        UnknownEvent
+            No such event.
+        UnknownAction
+            `action_id` was not one of the offers chosen in that event.
+        """
+        dedupe_key = signal if value is None or signal != "reward" else f"reward:{value!r}"
+
+        def insert() -> FeedbackReceipt:
+            with transaction(self.conn) as conn:
+                row = conn.execute(
+                    "SELECT closes_at, choices FROM decisions WHERE event_id = ?", (event_id,)
+                ).fetchone()
+                if row is None:
+                    raise UnknownEvent(event_id)
+                chosen = [c["action_id"] for c in orjson.loads(row["choices"])]
+                target = action_id if action_id is not None else (chosen[0] if chosen else "")
+                if target not in chosen:
+                    raise UnknownAction(f"action {target!r} was not offered in event {event_id!r}")
+                # Taken after the write lock is held, so the learner's grace period
+                # (see Learner) always covers the gap until this commits.
+                now = time.time()
+                on_time = now <= row["closes_at"]
+                inserted = conn.execute(
+                    "INSERT INTO feedback"
+                    " (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (event_id, target, signal, value, dedupe_key, now, int(on_time)),
+                ).rowcount
+                if inserted and on_time:
+                    conn.execute(
+                        "UPDATE decisions SET closes_at = MIN(closes_at, ?) WHERE event_id = ?",
+                        (now + settle_seconds, event_id),
+                    )
+                if not inserted:
+                    on_time = bool(
+                        conn.execute(
+                            "SELECT on_time FROM feedback"
+                            " WHERE event_id = ? AND action_id = ? AND dedupe_key = ?",
+                            (event_id, target, dedupe_key),
+                        ).fetchone()[0]
+                    )
+            return FeedbackReceipt(event_id, target, signal, duplicate=not inserted, on_time=on_time)
+
+        return retrying(insert, deadline_seconds=self._deadline)
+
+    # -- learning --------------------------------------------------------------------
+
+    def closed_events(
+        self, *, closed_before: float, after: Cursor | None = None, limit: int = 500
+    ) -> list[tuple[LoggedEvent, Cursor]]:
+        """Return closed events not yet in a published model, oldest close first.
+
+        Each comes with its cursor, so the caller can ask for the next page.
+        """
+
+        def query() -> list[tuple[LoggedEvent, Cursor]]:
+            sql = "SELECT * FROM decisions WHERE learned_in IS NULL AND closes_at <= ?"
+            params: list[object] = [closed_before]
+            if after is not None:
+                sql += " AND (closes_at, event_id) > (?, ?)"
+                params += list(after)
+            sql += " ORDER BY closes_at, event_id LIMIT ?"
+            params.append(limit)
+            conn = self.conn
+            conn.execute("BEGIN")  # one snapshot for decisions and their feedback
+            try:
+                rows = conn.execute(sql, params).fetchall()
+                feedback = self._on_time_feedback(conn, [r["event_id"] for r in rows])
+            finally:
+                conn.execute("COMMIT")
+            records = [DecisionRecord.from_row(r) for r in rows]
+            return [
+                (rec.to_event(feedback.get(rec.event_id, ())), (rec.closes_at, rec.event_id))
+                for rec in records
+            ]
+
+        return retrying(query, deadline_seconds=self._deadline)
+
+    @staticmethod
+    def _on_time_feedback(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, tuple[Feedback, ...]]:
+        found: dict[str, list[Feedback]] = {}
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT * FROM feedback WHERE on_time = 1 AND event_id IN ({marks}) ORDER BY id", chunk
+            ):
+                found.setdefault(row["event_id"], []).append(
+                    Feedback(row["signal"], row["action_id"], row["value"], row["received_at"])
+                )
+        return {event_id: tuple(items) for event_id, items in found.items()}
+
+    def mark_learned(self, conn: sqlite3.Connection, event_ids: Iterable[str], version: str) -> None:
+        """Mark events as included in `version`, inside the caller's transaction."""
+        conn.executemany(
+            "UPDATE decisions SET learned_in = ? WHERE event_id = ?", ((version, e) for e in event_ids)
+        )
+
+    # -- health ----------------------------------------------------------------------
+
+    def check_writable(self) -> None:
+        """Raise LogUnavailable unless the log can take a write lock right now."""
+
+        def probe() -> None:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ROLLBACK")
+
+        try:
+            retrying(probe, deadline_seconds=min(self._deadline, 2.0))
+        except LogUnavailable:
+            raise
+        except sqlite3.Error as error:
+            raise LogUnavailable(str(error)) from error

@@ -1,0 +1,134 @@
+"""Domain types shared by the rank path, the log and the learner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Self
+
+import numpy as np
+
+__all__ = [
+    "Action",
+    "Feedback",
+    "FeatureValue",
+    "Features",
+    "LoggedEvent",
+    "ModelCard",
+    "ModelFormatError",
+    "Policy",
+    "Ranking",
+    "SlotChoice",
+]
+
+FeatureValue = str | int | float | bool | list[str]
+# namespace -> feature name -> value, e.g. {"user": {"device": "mobile"}}
+Features = Mapping[str, Mapping[str, FeatureValue]]
+
+
+class ModelFormatError(Exception):
+    """A model file is missing, corrupt, or of a format this code cannot load."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A candidate offer with the features the policy may use."""
+
+    id: str
+    features: Features = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """A probability for every candidate, in the order the candidates were given.
+
+    Excluded candidates are present with probability 0; the rest sum to 1.
+    """
+
+    action_ids: tuple[str, ...]
+    probabilities: np.ndarray  # shape (n_actions,), float64
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChoice:
+    """The offer chosen for one slot and the probability it had when chosen."""
+
+    slot: int  # 0-based
+    action_id: str
+    probability: float  # conditional on the offers chosen for earlier slots
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One thing the shopper did with a decision, as recorded in the log."""
+
+    signal: str  # click, save, add_to_cart, purchase, dismiss, or "reward" for a raw value
+    action_id: str
+    value: float | None
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """A closed decision as the learner and the evaluator see it."""
+
+    event_id: str
+    created_at: float
+    model_version: str
+    context: Features
+    actions: tuple[Action, ...]
+    excluded: frozenset[str]
+    choices: tuple[SlotChoice, ...]
+    probabilities: tuple[float, ...]  # first-slot distribution, aligned with actions
+    feedback: tuple[Feedback, ...]  # only what arrived before the event closed
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCard:
+    """Metadata saved beside every model file; `sha256` guards against corruption."""
+
+    kind: str
+    vw_args: str
+    format_version: int
+    sha256: str
+    events_learned: int
+
+
+class Policy(Protocol):
+    """Give a probability for every candidate; learn from closed events."""
+
+    def rank(self, context: Features, actions: Sequence[Action], excluded: frozenset[str]) -> Ranking:
+        """Return the distribution to sample from; never sample here."""
+        ...
+
+    def learn(self, event: LoggedEvent, rewards: Sequence[float]) -> None:
+        """Update from one closed event; `rewards` holds one value per slot."""
+        ...
+
+    def save(self, path: Path) -> ModelCard:
+        """Write the model to `path` (and its card beside it)."""
+        ...
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Read a model written by `save`; raise ModelFormatError if it is not sound."""
+        ...
+
+
+def mask_excluded(action_ids: Sequence[str], excluded: frozenset[str]) -> np.ndarray:
+    """Return a boolean array, True where the action may be chosen."""
+    return np.fromiter((a not in excluded for a in action_ids), dtype=bool, count=len(action_ids))
+
+
+def as_ranking(action_ids: Sequence[str], eligible: np.ndarray, scores: np.ndarray) -> Ranking:
+    """Spread `scores` (one per eligible action) into a full, normalised Ranking."""
+    probabilities = np.zeros(len(action_ids), dtype=np.float64)
+    weights = np.asarray(scores, dtype=np.float64)
+    total = weights.sum()
+    if not np.isfinite(total) or total <= 0:
+        # A degenerate model output must not become a degenerate decision.
+        weights = np.ones_like(weights)
+        total = weights.sum()
+    probabilities[eligible] = weights / total
+    return Ranking(tuple(action_ids), probabilities)

@@ -1,0 +1,28 @@
+"""Policies that need no model: the yardsticks a learned policy must beat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from policies.base import Action, Features, LoggedEvent, Ranking, as_ranking, mask_excluded
+
+__all__ = ["UniformPolicy"]
+
+
+class UniformPolicy:
+    """Give every candidate that is not excluded the same probability."""
+
+    kind = "uniform"
+
+    def rank(self, context: Features, actions: Sequence[Action], excluded: frozenset[str]) -> Ranking:
+        """Return the uniform distribution over eligible candidates."""
+        ids = [a.id for a in actions]
+        eligible = mask_excluded(ids, excluded)
+        if not eligible.any():
+            raise ValueError("every candidate is excluded")
+        return as_ranking(ids, eligible, np.ones(int(eligible.sum())))
+
+    def learn(self, event: LoggedEvent, rewards: Sequence[float]) -> None:
+        """Learn nothing: uniform is the reference every learner is measured against."""

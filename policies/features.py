@@ -1,0 +1,78 @@
+"""Render contexts and actions as Vowpal Wabbit text examples.
+
+VW's text format gives meaning to whitespace, ``|`` and ``:``, so every name and
+string value is escaped by one function. Strings become indicator features
+``name=value``, numbers become ``name:value``, ``True`` becomes ``name`` (False is
+left out), and lists of strings become one indicator per element.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from policies.base import Action, Features, FeatureValue
+
+__all__ = ["action_line", "cb_label", "escape", "multiline_example", "shared_line"]
+
+_UNSAFE = re.compile(r"[\s|:]+")
+# Action ids are given their own namespace so a model can learn per-offer effects
+# even when the storefront sends no action features.
+ACTION_ID_NAMESPACE = "_action"
+
+
+def escape(token: str) -> str:
+    """Return `token` with the characters VW's text format reserves replaced by '_'."""
+    cleaned = _UNSAFE.sub("_", token)
+    return cleaned or "_"
+
+
+def _feature_tokens(name: str, value: FeatureValue) -> list[str]:
+    key = escape(name)
+    if isinstance(value, bool):
+        return [key] if value else []
+    if isinstance(value, int | float):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"feature {name!r} is not a finite number")
+        return [f"{key}:{number:.9g}"]
+    if isinstance(value, str):
+        return [f"{key}={escape(value)}"]
+    return [f"{key}={escape(item)}" for item in value]
+
+
+def _namespaces(features: Features) -> str:
+    parts = []
+    for namespace, values in features.items():
+        tokens = [t for name, value in values.items() for t in _feature_tokens(name, value)]
+        parts.append(f"|{escape(namespace)} {' '.join(tokens)}")
+    return " ".join(parts)
+
+
+def shared_line(context: Features) -> str:
+    """Return the `shared` line for a context."""
+    return f"shared {_namespaces(context)}".rstrip()
+
+
+def action_line(action: Action, label: str = "") -> str:
+    """Return the line for one action, with an optional CB label in front."""
+    body = _namespaces({ACTION_ID_NAMESPACE: {"id": action.id}, **action.features})
+    return f"{label} {body}" if label else body
+
+
+def cb_label(reward: float, probability: float) -> str:
+    """Return VW's `0:cost:probability` label; cost is the negated reward."""
+    return f"0:{-reward:.9g}:{probability:.9g}"
+
+
+def multiline_example(
+    context: Features,
+    actions: Sequence[Action],
+    labels: Mapping[int, str] | None = None,
+) -> list[str]:
+    """Return the shared line followed by one line per action, labelled where given."""
+    labels = labels or {}
+    return [shared_line(context)] + [
+        action_line(action, labels.get(index, "")) for index, action in enumerate(actions)
+    ]

@@ -1,0 +1,142 @@
+"""The learner: the one process that updates the model from the joined log.
+
+It pages through closed events (those whose reward window has ended, or that got
+feedback), learns each once, and publishes a snapshot every
+``snapshot_interval_seconds``. Events are marked as learned in the same
+transaction that publishes the snapshot containing them, so a learner that dies
+between snapshots relearns exactly the events its last snapshot lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from policies.base import LoggedEvent
+from policies.registry import ModelRegistry, ModelVersion
+from policies.rewards import RewardRules
+from policies.vw import VWPolicy
+
+__all__ = ["ClosedEventSource", "Learner", "LearnerOptions"]
+
+log = logging.getLogger(__name__)
+Cursor = tuple[float, str]
+
+
+class ClosedEventSource(Protocol):
+    """Where closed events come from (``logs.store.LogStore`` in production)."""
+
+    def closed_events(
+        self, *, closed_before: float, after: Cursor | None = None, limit: int = 500
+    ) -> list[tuple[LoggedEvent, Cursor]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerOptions:
+    vw_args: str
+    snapshot_interval_seconds: float = 1.0
+    poll_seconds: float = 0.2
+    # Feedback is timestamped inside its write transaction; waiting this long past
+    # an event's close before reading it guarantees that transaction has committed.
+    grace_seconds: float = 0.5
+    batch_size: int = 500
+
+
+class Learner:
+    """Learn closed events in order and publish versioned snapshots."""
+
+    def __init__(
+        self, source: ClosedEventSource, registry: ModelRegistry, rules: RewardRules, options: LearnerOptions
+    ):
+        self.source = source
+        self.registry = registry
+        self.rules = rules
+        self.options = options
+        self.version: ModelVersion | None = None
+        self.policy: VWPolicy | None = None
+        self._cursor: Cursor | None = None
+        self._pending: list[str] = []
+        self._last_snapshot = time.monotonic()
+
+    def start(self) -> ModelVersion:
+        """Load the active model (publishing an untrained one first if there is none)."""
+        active = self.registry.ensure_initial(self.options.vw_args)
+        self._follow(active)
+        assert self.version is not None
+        return self.version
+
+    def step(self, now: float | None = None) -> int:
+        """Learn every event closed by now; snapshot if due. Return how many were learned."""
+        self._follow_external_activation()
+        closed_before = (time.time() if now is None else now) - self.options.grace_seconds
+        learned = 0
+        while True:
+            page = self.source.closed_events(
+                closed_before=closed_before, after=self._cursor, limit=self.options.batch_size
+            )
+            for event, cursor in page:
+                self.learn(event)
+                self._cursor = cursor
+                learned += 1
+            if len(page) < self.options.batch_size:
+                break
+        if self._pending and time.monotonic() - self._last_snapshot >= self.options.snapshot_interval_seconds:
+            self.snapshot()
+        return learned
+
+    def learn(self, event: LoggedEvent) -> None:
+        """Learn one event with the reward its feedback earns each chosen offer."""
+        assert self.policy is not None, "call start() first"
+        rewards = rewards_for(event, self.rules)
+        self.policy.learn(event, rewards)
+        self._pending.append(event.event_id)
+
+    def snapshot(self) -> ModelVersion | None:
+        """Publish what has been learned since the last snapshot as a new active version."""
+        assert self.policy is not None and self.version is not None
+        self._last_snapshot = time.monotonic()
+        if not self._pending:
+            return None
+        published = self.registry.publish(
+            self.policy, parent=self.version.version, learned_event_ids=self._pending
+        )
+        log.info(
+            "published %s (%d new events, %d in all)",
+            published.version,
+            len(self._pending),
+            published.events_learned,
+        )
+        self.version = published
+        self._pending = []
+        return published
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until `stop` is set, then publish what is pending."""
+        self.start()
+        while not stop.is_set():
+            if self.step() == 0:
+                stop.wait(self.options.poll_seconds)
+        if self._pending:
+            self.snapshot()
+
+    def _follow(self, model: ModelVersion) -> None:
+        self.policy = self.registry.load(model)
+        self.version = model
+        self._cursor = None  # start again from everything the new base has not learned
+        self._pending = []
+
+    def _follow_external_activation(self) -> None:
+        """Continue from whatever an operator made active (e.g. a rollback)."""
+        active = self.registry.active()
+        if active is not None and self.version is not None and active.version != self.version.version:
+            log.warning("active model changed to %s outside the learner; continuing from it", active.version)
+            self._follow(active)
+
+
+def rewards_for(event: LoggedEvent, rules: RewardRules) -> Sequence[float]:
+    """Return the reward for each slot of an event, from its on-time feedback."""
+    return [rules.reward_for(event.feedback, choice.action_id) for choice in event.choices]

@@ -1,0 +1,70 @@
+"""Turn what a shopper did into the reward a policy learns from.
+
+Defaults, and why:
+
+- ``click``, ``save``, ``add_to_cart``: 1.0 each. They are all "the offer was
+  wanted"; telling them apart adds variance without much signal at low volume.
+- ``purchase``: 1.0 plus ``purchase_value_scale`` times the order value, so a sale
+  is worth at least a click and bigger sales are worth somewhat more.
+- ``dismiss``: -0.1, a small penalty: a dismissal is worse than silence (the offer
+  annoyed someone) but must not drown the positives.
+- silence (no feedback before the event closes): ``default_reward`` = 0.0.
+
+Several signals for the same offer are aggregated with ``max`` by default (a click
+then a purchase is worth the purchase, not both), or ``sum``. A raw reward posted
+directly overrides the signals for that offer; the latest raw value counts.
+Every result is clipped to [``min_reward``, ``max_reward``].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from policies.base import Feedback
+
+__all__ = ["RAW_REWARD", "SIGNALS", "RewardRules"]
+
+SIGNALS = ("click", "save", "add_to_cart", "purchase", "dismiss")
+RAW_REWARD = "reward"
+
+
+@dataclass(frozen=True, slots=True)
+class RewardRules:
+    """The signal → reward mapping and how several signals combine."""
+
+    click: float = 1.0
+    save: float = 1.0
+    add_to_cart: float = 1.0
+    purchase: float = 1.0
+    purchase_value_scale: float = 0.0
+    dismiss: float = -0.1
+    default_reward: float = 0.0
+    aggregation: Literal["max", "sum"] = "max"
+    min_reward: float = -1.0
+    max_reward: float = 2.0
+
+    def signal_reward(self, signal: str, value: float | None) -> float:
+        """Return the reward for one signal, before aggregation and clipping."""
+        if signal not in SIGNALS:
+            raise ValueError(f"unknown signal {signal!r}")
+        reward = float(getattr(self, signal))
+        if signal == "purchase" and value is not None:
+            reward += self.purchase_value_scale * value
+        return reward
+
+    def reward_for(self, feedback: Sequence[Feedback], action_id: str) -> float:
+        """Return the reward for `action_id` given an event's on-time feedback."""
+        own = sorted((f for f in feedback if f.action_id == action_id), key=lambda f: f.received_at)
+        raw = [f.value for f in own if f.signal == RAW_REWARD and f.value is not None]
+        if raw:
+            return self._clip(raw[-1])
+        rewards = [self.signal_reward(f.signal, f.value) for f in own if f.signal != RAW_REWARD]
+        if not rewards:
+            return self._clip(self.default_reward)
+        combined = max(rewards) if self.aggregation == "max" else sum(rewards)
+        return self._clip(combined)
+
+    def _clip(self, reward: float) -> float:
+        return min(max(reward, self.min_reward), self.max_reward)

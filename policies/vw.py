@@ -1,0 +1,167 @@
+"""The Vowpal Wabbit contextual-bandit policy (``--cb_explore_adf``).
+
+This is the only module that imports Vowpal Wabbit. A VW workspace is not
+thread-safe, so every call into it holds the policy's lock; serving workers only
+ever call ``rank``, the learner alone calls ``learn``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import vowpalwabbit
+
+from policies.base import (
+    Action,
+    Features,
+    LoggedEvent,
+    ModelCard,
+    ModelFormatError,
+    Ranking,
+    as_ranking,
+    mask_excluded,
+)
+from policies.features import cb_label, multiline_example
+
+__all__ = ["FORMAT_VERSION", "VWPolicy", "card_path", "check_vw_args", "file_sha256"]
+
+FORMAT_VERSION = 1
+# Options that would make VW read or write files behind the registry's back.
+_FORBIDDEN_OPTIONS = {
+    "-i",
+    "--initial_regressor",
+    "-f",
+    "--final_regressor",
+    "-d",
+    "--data",
+    "--cache_file",
+    "-c",
+    "--cache",
+    "-p",
+    "--predictions",
+    "--readable_model",
+    "--invert_hash",
+    "--passes",
+    "--daemon",
+    "--port",
+    "--predict_only_model",
+}
+
+
+def check_vw_args(vw_args: str) -> str:
+    """Return `vw_args` if it is a usable argument string; raise ValueError otherwise."""
+    tokens = shlex.split(vw_args)
+    if "--cb_explore_adf" not in tokens:
+        raise ValueError("VW arguments must include --cb_explore_adf")
+    bad = sorted({t.split("=")[0] for t in tokens} & _FORBIDDEN_OPTIONS)
+    if bad:
+        raise ValueError(f"VW arguments may not include {', '.join(bad)}: the registry manages files")
+    return vw_args
+
+
+def card_path(model_path: Path) -> Path:
+    """Return where the ModelCard for `model_path` lives."""
+    return model_path.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class VWPolicy:
+    """Rank candidates with VW's exploration distribution; learn one slot at a time.
+
+    A multi-slot decision is learned as one contextual-bandit example per slot: the
+    candidates still available at that slot, the chosen one labelled with its own
+    reward and its conditional probability (the conditional-contextual-bandit
+    reduction Personalizer's multi-slot API used).
+    """
+
+    kind = "vw"
+
+    def __init__(self, vw_args: str, *, model_path: Path | None = None, events_learned: int = 0):
+        self.vw_args = check_vw_args(vw_args)
+        arg_list = [*shlex.split(vw_args), "--quiet"]
+        if model_path is not None:
+            arg_list = ["--quiet", "--initial_regressor", str(model_path)]
+        try:
+            self._workspace = vowpalwabbit.Workspace(arg_list=arg_list)
+        except Exception as error:  # VW raises bare RuntimeErrors for bad args and files
+            raise ModelFormatError(f"Vowpal Wabbit refused the model: {error}") from error
+        self.events_learned = events_learned
+        self._lock = threading.Lock()
+
+    def rank(self, context: Features, actions: Sequence[Action], excluded: frozenset[str]) -> Ranking:
+        """Return VW's exploration distribution over the candidates not excluded."""
+        ids = [a.id for a in actions]
+        eligible = mask_excluded(ids, excluded)
+        if not eligible.any():
+            raise ValueError("every candidate is excluded")
+        lines = multiline_example(context, [a for a, ok in zip(actions, eligible, strict=True) if ok])
+        with self._lock:
+            pmf = self._workspace.predict(lines)
+        return as_ranking(ids, eligible, np.asarray(pmf, dtype=np.float64))
+
+    def learn(self, event: LoggedEvent, rewards: Sequence[float]) -> None:
+        """Learn one closed event: one CB example per slot, each with its own reward."""
+        available = [a for a in event.actions if a.id not in event.excluded]
+        with self._lock:
+            for choice, reward in zip(event.choices, rewards, strict=True):
+                index = next(i for i, a in enumerate(available) if a.id == choice.action_id)
+                label = cb_label(reward, choice.probability)
+                self._workspace.learn(multiline_example(event.context, available, {index: label}))
+                available = available[:index] + available[index + 1 :]
+        self.events_learned += 1
+
+    def save(self, path: Path) -> ModelCard:
+        """Write the model and its card atomically (temp file, fsync, rename)."""
+        temporary = path.with_name(f".{path.name}.tmp")
+        with self._lock:
+            self._workspace.save(str(temporary))
+        _fsync(temporary)
+        os.replace(temporary, path)
+        card = ModelCard(self.kind, self.vw_args, FORMAT_VERSION, file_sha256(path), self.events_learned)
+        card_temporary = card_path(path).with_name(f".{path.name}.json.tmp")
+        card_temporary.write_text(json.dumps(asdict(card), indent=2))
+        _fsync(card_temporary)
+        os.replace(card_temporary, card_path(path))
+        return card
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Load a saved model after checking its card and checksum."""
+        card = read_card(path)
+        if card.kind != cls.kind or card.format_version != FORMAT_VERSION:
+            raise ModelFormatError(f"{path}: unsupported model kind/format {card.kind}/{card.format_version}")
+        if file_sha256(path) != card.sha256:
+            raise ModelFormatError(f"{path}: checksum does not match its card; refusing to load")
+        policy = cls(card.vw_args, model_path=path, events_learned=card.events_learned)
+        return policy
+
+
+def read_card(path: Path) -> ModelCard:
+    """Read the ModelCard beside a model file; raise ModelFormatError if unreadable."""
+    try:
+        data = json.loads(card_path(path).read_text())
+        return ModelCard(**data)
+    except (OSError, ValueError, TypeError) as error:
+        raise ModelFormatError(f"{path}: model card missing or unreadable ({error})") from error
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())

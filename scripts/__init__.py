@@ -1,0 +1,1 @@
+"""The `xsell` command line: thin commands over service, policies and logs."""

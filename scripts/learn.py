@@ -1,0 +1,63 @@
+"""`xsell learn`: run the single learner until interrupted."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from logs.model_index import ModelIndex
+from logs.store import LogStore, StoreOptions
+from policies.learner import Learner, LearnerOptions
+from policies.registry import ModelRegistry
+from service.settings import Settings
+
+log = logging.getLogger("xsell.learn")
+
+
+def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
+    """Wire the log and the registry into a Learner."""
+    store = LogStore(
+        settings.resolved_log_path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous)
+    )
+    store.migrate()
+    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep)
+    options = LearnerOptions(
+        vw_args=settings.vw_args,
+        snapshot_interval_seconds=settings.snapshot_interval_seconds,
+        poll_seconds=settings.learner_poll_seconds,
+        grace_seconds=settings.learner_grace_seconds,
+        batch_size=settings.learner_batch_size,
+    )
+    return Learner(store, registry, settings.reward_rules(), options), store
+
+
+def run_learner(settings: Settings) -> None:
+    """Take the learner lock (waiting as a standby if another learner holds it), then learn."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    lock_path = Path(settings.resolved_model_dir) / "learner.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:
+        announced = False
+        while not stop.is_set():
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not announced:
+                    log.warning("another learner holds %s; waiting as standby", lock_path)
+                    announced = True
+                stop.wait(1.0)
+        if stop.is_set():
+            return
+        learner, store = build_learner(settings)
+        log.info("learner started on %s", settings.resolved_log_path)
+        try:
+            learner.run(stop)
+        finally:
+            store.close()
+        log.info("learner stopped at %s", learner.version.version if learner.version else None)

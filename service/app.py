@@ -1,0 +1,28 @@
+"""create_app: build the xsell Flask app (one per gunicorn worker)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from service import errors, feedback, health, rank
+from service.resources import Resources
+from service.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the xsell app; tests and the CLI pass their own settings."""
+    settings = settings or Settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["xsell"] = Resources.open(settings)
+    errors.register(app)
+    for blueprint in (rank.bp, feedback.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,89 @@
+"""The one place exceptions become HTTP answers; every error body is JSON.
+
+Body: ``{"error": code, "message": text, "details": [{"field", "message", "type"}]}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from logs.db import LogUnavailable
+from logs.records import EventConflict, UnknownAction, UnknownEvent
+from policies.base import ModelFormatError
+
+__all__ = ["ModelUnavailable", "error_response", "register"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(Exception):
+    """No model can be served right now."""
+
+
+# domain exception -> (status, code, field it concerns)
+_DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
+    UnknownEvent: (404, "unknown_event", "event_id"),
+    EventConflict: (409, "event_conflict", "event_id"),
+    UnknownAction: (422, "unknown_action", "action_id"),
+    LogUnavailable: (503, "log_unavailable", None),
+    ModelUnavailable: (503, "model_unavailable", None),
+    ModelFormatError: (503, "model_unavailable", None),
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> ResponseReturnValue:
+    """Return the JSON error body with its status."""
+    return jsonify({"error": code, "message": message, "details": details or []}), status
+
+
+def _validation(error: ValidationError) -> ResponseReturnValue:
+    problems = error.errors(include_url=False, include_input=False, include_context=False)
+    if any(p["type"] == "json_invalid" for p in problems):
+        return error_response(
+            400,
+            "invalid_json",
+            "the request body is not valid JSON",
+            [{"field": "body", "message": p["msg"], "type": p["type"]} for p in problems],
+        )
+    details = [
+        {"field": ".".join(str(part) for part in p["loc"]) or "body", "message": p["msg"], "type": p["type"]}
+        for p in problems
+    ]
+    fields = ", ".join(d["field"] for d in details)
+    return error_response(422, "validation_error", f"invalid request: {fields}", details)
+
+
+def _domain(error: Exception) -> ResponseReturnValue:
+    status, code, field = next(v for k, v in _DOMAIN.items() if isinstance(error, k))
+    if status >= 500:
+        log.error("%s: %s", code, error)
+    details = [{"field": field, "message": str(error), "type": code}] if field else []
+    return error_response(status, code, str(error), details)
+
+
+def _http(error: HTTPException) -> ResponseReturnValue:
+    code = (error.name or "error").lower().replace(" ", "_")
+    response = error_response(error.code or 500, code, error.description or error.name)
+    return response
+
+
+def _unexpected(error: Exception) -> ResponseReturnValue:
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "the service failed to handle this request")
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on `app`."""
+    app.register_error_handler(ValidationError, _validation)
+    for exception_type in _DOMAIN:
+        app.register_error_handler(exception_type, _domain)
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(Exception, _unexpected)

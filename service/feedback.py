@@ -1,0 +1,54 @@
+"""POST /v1/events/{event_id}/feedback and /reward: what the shopper did."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from logs.records import FeedbackReceipt
+from policies.rewards import RAW_REWARD
+from service.resources import resources
+from service.responses import json_response
+from service.schemas import FeedbackRequest, FeedbackResponse, RewardRequest
+
+bp = Blueprint("feedback", __name__)
+
+
+@bp.post("/v1/events/<path:event_id>/feedback")
+def feedback(event_id: str) -> Response:
+    """Record a shopper signal (click, save, add_to_cart, purchase, dismiss)."""
+    body = FeedbackRequest.model_validate_json(request.get_data())
+    res = resources()
+    receipt = res.store.record_feedback(
+        event_id,
+        body.signal,
+        body.value,
+        action_id=body.action_id,
+        settle_seconds=res.settings.feedback_settle_seconds,
+    )
+    return _answer(receipt)
+
+
+@bp.post("/v1/events/<path:event_id>/reward")
+def reward(event_id: str) -> Response:
+    """Set a raw reward for an offer directly; it overrides signals for that offer."""
+    body = RewardRequest.model_validate_json(request.get_data())
+    res = resources()
+    receipt = res.store.record_feedback(
+        event_id,
+        RAW_REWARD,
+        body.value,
+        action_id=body.action_id,
+        settle_seconds=res.settings.feedback_settle_seconds,
+    )
+    return _answer(receipt)
+
+
+def _answer(receipt: FeedbackReceipt) -> Response:
+    body = FeedbackResponse(
+        event_id=receipt.event_id,
+        action_id=receipt.action_id,
+        signal=receipt.signal,
+        duplicate=receipt.duplicate,
+        learnable=receipt.on_time,
+    )
+    return json_response(body.model_dump(mode="json"))

@@ -1,0 +1,43 @@
+"""GET /healthz (the process answers) and /readyz (it can log and has a model)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from logs.db import LogUnavailable
+from service.errors import ModelUnavailable
+from service.resources import resources
+from service.responses import json_response
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Answer 200 while the process is alive."""
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Answer 200 only when the log is writable and a model is loaded."""
+    res = resources()
+    problems: list[str] = []
+    try:
+        res.store.check_writable()
+    except LogUnavailable as error:
+        problems.append(f"log: {error}")
+    version = None
+    try:
+        version = res.served.current()[0].version
+    except (ModelUnavailable, LogUnavailable) as error:
+        problems.append(f"model: {error}")
+    # A failed reload is a warning, not unreadiness: the previous model still serves.
+    warnings = [f"model: {res.served.load_error}"] if res.served.load_error and version else []
+    body = {
+        "status": "ready" if not problems else "not_ready",
+        "model_version": version,
+        "problems": problems,
+        "warnings": warnings,
+    }
+    return json_response(body, status=200 if not problems else 503)

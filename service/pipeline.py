@@ -1,0 +1,69 @@
+"""The rank path: rank with the served policy, sample, log durably, answer.
+
+No Flask here: the blueprints parse and serialise, this decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from logs.records import DecisionRecord
+from policies.base import Action, Features
+from policies.sampling import choose, seed_for
+from service.resources import Resources
+
+__all__ = ["RankInput", "decide", "request_fingerprint"]
+
+
+@dataclass(frozen=True, slots=True)
+class RankInput:
+    event_id: str | None
+    context: Features
+    actions: tuple[Action, ...]
+    excluded: frozenset[str]
+    slots: int
+    fingerprint: str  # identifies the request apart from its event id
+
+
+def request_fingerprint(body: Mapping[str, Any]) -> str:
+    """Return a stable hash of a request body (key order does not matter)."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def decide(res: Resources, request: RankInput) -> DecisionRecord:
+    """Rank, sample one offer per slot, and log the decision before returning it.
+
+    A retry with the same event id and the same request returns the stored decision.
+    """
+    if request.event_id is not None:
+        # Answer a retry without touching the model: the first answer is the answer.
+        stored = res.store.find_decision(request.event_id)
+        if stored is not None and stored.request_sha256 == request.fingerprint:
+            return stored
+    event_id = request.event_id or uuid.uuid4().hex
+    version, policy = res.served.current()
+    ranking = policy.rank(request.context, request.actions, request.excluded)
+    choices = choose(ranking, request.slots, seed_for(event_id))
+    now = time.time()
+    record = DecisionRecord(
+        event_id=event_id,
+        created_at=now,
+        closes_at=now + res.settings.reward_window_seconds,
+        model_version=version.version,
+        request_sha256=request.fingerprint,
+        context=request.context,
+        actions=request.actions,
+        excluded=request.excluded,
+        probabilities=tuple(float(p) for p in ranking.probabilities),
+        choices=choices,
+        slots=request.slots,
+    )
+    stored, _ = res.store.record_decision(record)
+    return stored

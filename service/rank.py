@@ -1,0 +1,54 @@
+"""POST /v1/rank: choose offers among the candidates the storefront sends."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from logs.records import DecisionRecord
+from service import pipeline
+from service.resources import resources
+from service.responses import json_response
+from service.schemas import Choice, RankedAction, RankRequest, RankResponse
+
+bp = Blueprint("rank", __name__)
+
+
+@bp.post("/v1/rank")
+def rank() -> Response:
+    """Rank the candidate offers and log the decision before answering."""
+    body = RankRequest.model_validate_json(request.get_data())
+    decision = pipeline.decide(resources(), to_input(body))
+    return json_response(from_decision(decision).model_dump(mode="json"))
+
+
+def to_input(body: RankRequest) -> pipeline.RankInput:
+    """Translate the HTTP body into the rank path's input."""
+    return pipeline.RankInput(
+        event_id=body.event_id,
+        context=body.context,
+        actions=body.domain_actions(),
+        excluded=frozenset(body.excluded_actions),
+        slots=body.slots,
+        fingerprint=pipeline.request_fingerprint(body.model_dump(mode="json", exclude={"event_id"})),
+    )
+
+
+def from_decision(decision: DecisionRecord) -> RankResponse:
+    """Build the answer: chosen offers first, in slot order, then the rest by probability."""
+    chosen = [c.action_id for c in decision.choices]
+    position = {action_id: slot for slot, action_id in enumerate(chosen)}
+    entries = [
+        RankedAction(id=a.id, probability=p, excluded=a.id in decision.excluded)
+        for a, p in zip(decision.actions, decision.probabilities, strict=True)
+    ]
+    entries.sort(key=lambda e: (position.get(e.id, len(chosen)), e.excluded, -e.probability))
+    return RankResponse(
+        event_id=decision.event_id,
+        model_version=decision.model_version,
+        chosen=chosen,
+        choices=[
+            Choice(slot=c.slot + 1, action_id=c.action_id, probability=c.probability)
+            for c in decision.choices
+        ],
+        ranking=entries,
+    )

@@ -1,0 +1,106 @@
+"""Per-process shared state: the log, the registry and the model being served."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from logs.db import LogUnavailable
+from logs.model_index import ModelIndex
+from logs.store import LogStore, StoreOptions
+from policies.base import ModelFormatError
+from policies.registry import ModelRegistry, ModelVersion
+from policies.rewards import RewardRules
+from policies.vw import VWPolicy
+from service.errors import ModelUnavailable
+from service.settings import Settings
+
+__all__ = ["Resources", "ServedModel", "resources"]
+
+log = logging.getLogger(__name__)
+
+
+class ServedModel:
+    """The active model, reloaded when the registry names a newer one.
+
+    A worker looks at the registry at most every `poll_seconds`. If the new
+    version cannot be loaded (corrupt file, bad checksum) it keeps serving the
+    one it has and remembers why, for /readyz.
+    """
+
+    def __init__(self, registry: ModelRegistry, poll_seconds: float):
+        self.registry = registry
+        self.poll_seconds = poll_seconds
+        self.version: ModelVersion | None = None
+        self.policy: VWPolicy | None = None
+        self.load_error: str | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[ModelVersion, VWPolicy]:
+        """Return the version to serve and its policy."""
+        if time.monotonic() - self._checked_at >= self.poll_seconds:
+            self.refresh()
+        version, policy = self.version, self.policy
+        if version is None or policy is None:
+            raise ModelUnavailable(self.load_error or "no model has been published yet")
+        return version, policy
+
+    def refresh(self) -> None:
+        """Load the active version if it is not the one being served."""
+        with self._lock:
+            self._checked_at = time.monotonic()
+            active = self.registry.active()
+            if active is None or (self.version is not None and active.version == self.version.version):
+                return
+            try:
+                policy = self.registry.load(active)
+            except ModelFormatError as error:
+                self.load_error = f"cannot load {active.version}: {error}"
+                log.error("keeping %s: %s", self.version.version if self.version else None, self.load_error)
+                return
+            self.version, self.policy, self.load_error = active, policy, None
+            log.info("serving model %s", active.version)
+
+
+@dataclass
+class Resources:
+    """What every request handler may use; one instance per worker process."""
+
+    settings: Settings
+    store: LogStore
+    registry: ModelRegistry
+    served: ServedModel
+    rules: RewardRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = self.settings.reward_rules()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Resources:
+        """Open the log (migrating it) and make sure a model is active."""
+        store = LogStore(
+            settings.resolved_log_path,
+            StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous),
+        )
+        store.migrate()
+        registry = ModelRegistry(
+            settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep
+        )
+        registry.ensure_initial(settings.vw_args)
+        served = ServedModel(registry, settings.model_poll_seconds)
+        try:
+            served.refresh()
+        except LogUnavailable as error:
+            log.error("cannot read the registry yet: %s", error)
+        return cls(settings, store, registry, served)
+
+
+def resources() -> Resources:
+    """Return the current app's Resources."""
+    found: Resources = current_app.extensions["xsell"]
+    return found

@@ -1,0 +1,112 @@
+"""HTTP request and response bodies, one model per direction."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from policies.base import Action
+from policies.rewards import SIGNALS
+
+__all__ = ["FeedbackRequest", "RankRequest", "RankResponse", "RewardRequest"]
+
+MAX_ACTIONS = 50
+MAX_SLOTS = 10
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(max_length=256)]
+# Printable, no whitespace: ids travel in URLs and logs.
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+ActionId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+FeatureValue = StrictBool | StrictInt | StrictFloat | Text | Annotated[list[Text], Field(max_length=64)]
+Namespace = Annotated[dict[Name, FeatureValue], Field(max_length=128)]
+Features = Annotated[dict[Name, Namespace], Field(max_length=32)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class ActionIn(_Body):
+    id: ActionId
+    features: Features = Field(default_factory=dict)
+
+
+class RankRequest(_Body):
+    """POST /v1/rank."""
+
+    event_id: EventId | None = None
+    context: Features = Field(default_factory=dict)
+    actions: Annotated[list[ActionIn], Field(min_length=1, max_length=MAX_ACTIONS)]
+    excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
+    slots: int = Field(1, ge=1, le=MAX_SLOTS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RankRequest:
+        ids = [a.id for a in self.actions]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate action ids: {', '.join(duplicates)}")
+        unknown = sorted(set(self.excluded_actions) - set(ids))
+        if unknown:
+            raise ValueError(f"excluded_actions names ids not in actions: {', '.join(unknown)}")
+        if set(ids) <= set(self.excluded_actions):
+            raise ValueError("every action is excluded; nothing could be offered")
+        return self
+
+    def domain_actions(self) -> tuple[Action, ...]:
+        return tuple(Action(a.id, a.features) for a in self.actions)
+
+
+class Choice(BaseModel):
+    slot: int = Field(description="1-based slot")
+    action_id: str
+    probability: float = Field(description="Probability of this choice given earlier slots")
+
+
+class RankedAction(BaseModel):
+    id: str
+    probability: float
+    excluded: bool = False
+
+
+class RankResponse(BaseModel):
+    """Answer of POST /v1/rank."""
+
+    event_id: str
+    model_version: str
+    chosen: list[str]
+    choices: list[Choice]
+    ranking: list[RankedAction]
+
+
+class FeedbackRequest(_Body):
+    """POST /v1/events/{event_id}/feedback."""
+
+    signal: Literal[SIGNALS]  # type: ignore[valid-type]
+    value: float | None = Field(None, ge=0, description="Order value, for purchase")
+    action_id: ActionId | None = Field(None, description="Which offer (default: the first chosen)")
+
+
+class RewardRequest(_Body):
+    """POST /v1/events/{event_id}/reward."""
+
+    value: float
+    action_id: ActionId | None = None
+
+
+class FeedbackResponse(BaseModel):
+    event_id: str
+    action_id: str
+    signal: str
+    duplicate: bool
+    learnable: bool = Field(description="False when it arrived after the event closed")

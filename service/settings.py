@@ -1,0 +1,104 @@
+"""Settings: every knob, read from ``XSELL_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from policies.rewards import RewardRules
+from policies.vw import check_vw_args
+
+__all__ = ["DEFAULT_VW_ARGS", "Settings"]
+
+# Chosen by measurement: see docs/exploration.md and `xsell simulate`.
+DEFAULT_VW_ARGS = "--cb_explore_adf --epsilon 0.2 -q :: --power_t 0 -l 0.001 --cb_type mtr"
+
+
+class Settings(BaseSettings):
+    """Configuration of the service, the learner and the log."""
+
+    model_config = SettingsConfigDict(env_prefix="XSELL_", frozen=True, extra="ignore")
+
+    # where things live
+    data_dir: Path = Field(Path("var"), description="Directory for the log and models.")
+    log_path: Path | None = Field(None, description="SQLite log file (default DATA_DIR/xsell.db).")
+    model_dir: Path | None = Field(None, description="Model snapshots (default DATA_DIR/models).")
+
+    # serving
+    host: str = Field("127.0.0.1", description="Address gunicorn binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port gunicorn binds.")
+    workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
+    threads: int = Field(1, ge=1, le=64, description="Threads per worker (>1 uses gthread).")
+    request_timeout_seconds: int = Field(30, ge=1, description="gunicorn worker timeout.")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger request bodies get 413.")
+    model_poll_seconds: float = Field(0.5, gt=0, description="How often workers look for a newer model.")
+    access_log: bool = Field(False, description="Write gunicorn's access log to stdout.")
+
+    # learning
+    vw_args: str = Field(DEFAULT_VW_ARGS, description="Vowpal Wabbit arguments for new models.")
+    reward_window_seconds: float = Field(600.0, gt=0, description="Wait this long for feedback.")
+    feedback_settle_seconds: float = Field(
+        0.0, ge=0, description="After the first feedback, wait this long for more before learning."
+    )
+    snapshot_interval_seconds: float = Field(1.0, gt=0, description="Publish a snapshot this often.")
+    learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
+    learner_grace_seconds: float = Field(0.5, ge=0, description="Read events this long after close.")
+    learner_batch_size: int = Field(500, ge=1, description="Events read per query.")
+    model_keep: int = Field(50, ge=1, description="Retired model files kept on disk.")
+
+    # rewards (see policies/rewards.py for why these defaults)
+    reward_click: float = 1.0
+    reward_save: float = 1.0
+    reward_add_to_cart: float = 1.0
+    reward_purchase: float = 1.0
+    reward_purchase_value_scale: float = Field(0.0, ge=0, description="Added per unit of order value.")
+    reward_dismiss: float = -0.1
+    default_reward: float = Field(0.0, description="Reward of an event with no feedback.")
+    reward_aggregation: Literal["max", "sum"] = "max"
+    reward_min: float = -1.0
+    reward_max: float = 2.0
+
+    # the log
+    log_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="NORMAL survives process crashes; FULL also power loss."
+    )
+    busy_timeout_seconds: float = Field(30.0, gt=0, description="Wait this long for the write lock.")
+
+    @field_validator("vw_args")
+    @classmethod
+    def _vw_args_usable(cls, value: str) -> str:
+        return check_vw_args(value)
+
+    @property
+    def resolved_log_path(self) -> Path:
+        return self.log_path or self.data_dir / "xsell.db"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
+
+    def reward_rules(self) -> RewardRules:
+        """Return the signal → reward mapping these settings describe."""
+        return RewardRules(
+            click=self.reward_click,
+            save=self.reward_save,
+            add_to_cart=self.reward_add_to_cart,
+            purchase=self.reward_purchase,
+            purchase_value_scale=self.reward_purchase_value_scale,
+            dismiss=self.reward_dismiss,
+            default_reward=self.default_reward,
+            aggregation=self.reward_aggregation,
+            min_reward=self.reward_min,
+            max_reward=self.reward_max,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """Return these settings as XSELL_* variables, for child processes."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"XSELL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
