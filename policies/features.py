@@ -51,8 +51,12 @@ def _namespaces(features: Features) -> str:
 
 
 def shared_line(context: Features) -> str:
-    """Return the `shared` line for a context."""
-    return f"shared {_namespaces(context)}".rstrip()
+    """Return the `shared` line for a context.
+
+    A bare ``shared`` with nothing after it would be read by VW as an action, so an
+    empty context is written as ``shared |`` (an empty default namespace).
+    """
+    return f"shared {_namespaces(context) or '|'}"
 
 
 def action_line(action: Action, label: str = "") -> str:

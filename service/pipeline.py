@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from logs.records import DecisionRecord
+from logs.records import DecisionRecord, EventConflict
 from policies.base import Action, Features
 from policies.sampling import choose, seed_for
 from service.resources import Resources
@@ -45,7 +45,9 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
     if request.event_id is not None:
         # Answer a retry without touching the model: the first answer is the answer.
         stored = res.store.find_decision(request.event_id)
-        if stored is not None and stored.request_sha256 == request.fingerprint:
+        if stored is not None:
+            if stored.request_sha256 != request.fingerprint:
+                raise EventConflict(f"event id {request.event_id!r} was already used for another request")
             return stored
     event_id = request.event_id or uuid.uuid4().hex
     version, policy = res.served.current()

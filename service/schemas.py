@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -23,11 +23,49 @@ __all__ = ["FeedbackRequest", "RankRequest", "RankResponse", "RewardRequest"]
 MAX_ACTIONS = 50
 MAX_SLOTS = 10
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Text = Annotated[str, StringConstraints(max_length=256)]
 # Printable, no whitespace: ids travel in URLs and logs.
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
 ActionId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-FeatureValue = StrictBool | StrictInt | StrictFloat | Text | Annotated[list[Text], Field(max_length=64)]
+MAX_TEXT = 256
+MAX_LIST = 64
+
+
+def _feature_value(value: Any) -> Any:
+    """Accept a string, a finite number, a boolean or a list of strings; nothing else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise ValueError(f"strings may have at most {MAX_TEXT} characters")
+        return value
+    if isinstance(value, list):
+        if len(value) > MAX_LIST:
+            raise ValueError(f"lists may have at most {MAX_LIST} items")
+        if not all(isinstance(item, str) and len(item) <= MAX_TEXT for item in value):
+            raise ValueError(f"lists may hold only strings of at most {MAX_TEXT} characters")
+        return value
+    raise ValueError("must be a string, a finite number, a boolean or a list of strings")
+
+
+# One validator instead of a union, so a bad value gets one clear error, not five.
+FeatureValue = Annotated[
+    Any,
+    PlainValidator(_feature_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_TEXT},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "array", "items": {"type": "string", "maxLength": MAX_TEXT}, "maxItems": MAX_LIST},
+            ]
+        }
+    ),
+]
 Namespace = Annotated[dict[Name, FeatureValue], Field(max_length=128)]
 Features = Annotated[dict[Name, Namespace], Field(max_length=32)]
 
