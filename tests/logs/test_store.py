@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from logs.records import EventConflict, UnknownAction, UnknownEvent
+from logs.store import LogStore
+from tests.logs.helpers import decision
+
+
+def test_decision_round_trips_everything_needed_to_retrain(store: LogStore) -> None:
+    original = decision(slots=2)
+    stored, is_new = store.record_decision(original)
+    assert is_new
+    assert store.find_decision("e1") == original == stored
+
+
+def test_same_request_retried_returns_the_stored_decision(store: LogStore) -> None:
+    first, _ = store.record_decision(decision())
+    again, is_new = store.record_decision(decision(created_at=first.created_at + 5))
+    assert not is_new
+    assert again == first
+
+
+def test_event_id_reused_for_another_request_conflicts(store: LogStore) -> None:
+    store.record_decision(decision())
+    with pytest.raises(EventConflict):
+        store.record_decision(decision(fingerprint="other"))
+
+
+def test_feedback_twice_counts_once(store: LogStore) -> None:
+    store.record_decision(decision())
+    first = store.record_feedback("e1", "click", None)
+    second = store.record_feedback("e1", "click", None)
+    assert (first.duplicate, second.duplicate) == (False, True)
+    count = store.conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+    assert count == 1
+
+
+def test_feedback_defaults_to_the_first_chosen_action(store: LogStore) -> None:
+    store.record_decision(decision(slots=2))
+    assert store.record_feedback("e1", "click", None).action_id == "a"
+    assert store.record_feedback("e1", "click", None, action_id="b").action_id == "b"
+
+
+def test_feedback_for_an_offer_not_shown_is_refused(store: LogStore) -> None:
+    store.record_decision(decision())
+    with pytest.raises(UnknownAction):
+        store.record_feedback("e1", "click", None, action_id="c")
+
+
+def test_feedback_for_an_unknown_event_is_refused(store: LogStore) -> None:
+    with pytest.raises(UnknownEvent):
+        store.record_feedback("missing", "click", None)
+
+
+def test_first_feedback_closes_the_event_after_the_settle_time(store: LogStore) -> None:
+    store.record_decision(decision(window=600))
+    before = time.time()
+    store.record_feedback("e1", "click", None, settle_seconds=2.0)
+    closes_at = store.find_decision("e1").closes_at  # type: ignore[union-attr]
+    assert before + 2.0 <= closes_at <= time.time() + 2.0
+
+
+def test_feedback_after_the_event_closed_is_kept_but_not_learnable(store: LogStore) -> None:
+    store.record_decision(decision(window=-1))  # already closed
+    receipt = store.record_feedback("e1", "click", None)
+    assert not receipt.on_time
+    [(event, _)] = store.closed_events(closed_before=time.time())
+    assert event.feedback == ()
+
+
+def test_closed_events_pages_in_close_order_and_skips_open_ones(store: LogStore) -> None:
+    now = time.time()
+    for i in range(5):
+        store.record_decision(decision(f"e{i}", created_at=now - 100 + i, window=10))
+    store.record_decision(decision("open", created_at=now, window=600))
+    first = store.closed_events(closed_before=now, limit=3)
+    rest = store.closed_events(closed_before=now, after=first[-1][1], limit=3)
+    assert [e.event_id for e, _ in first + rest] == [f"e{i}" for i in range(5)]
+
+
+def test_raw_rewards_with_different_values_are_both_kept(store: LogStore) -> None:
+    store.record_decision(decision())
+    store.record_feedback("e1", "reward", 0.2)
+    store.record_feedback("e1", "reward", 0.7)
+    store.record_feedback("e1", "reward", 0.7)
+    values = [r[0] for r in store.conn.execute("SELECT value FROM feedback ORDER BY id")]
+    assert values == [0.2, 0.7]
+
+
+def _writer(path: str, worker: int, count: int) -> None:
+    store = LogStore(Path(path))
+    for i in range(count):
+        event_id = f"w{worker}-{i}"
+        store.record_decision(decision(event_id))
+        store.record_feedback(event_id, "click", None)
+        store.record_feedback(event_id, "click", None)  # a retry: must not duplicate
+    store.close()
+
+
+def test_concurrent_writer_processes_lose_and_duplicate_nothing(store: LogStore) -> None:
+    processes, per_worker = 4, 150
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(store.path), w, per_worker)) for w in range(processes)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [p.exitcode for p in workers] == [0] * processes
+    decisions = store.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+    feedback = store.conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+    assert decisions == feedback == processes * per_worker
+
+
+def test_log_is_in_wal_mode(store: LogStore) -> None:
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()

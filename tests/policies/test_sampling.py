@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.base import Ranking
+from policies.sampling import choose, seed_for
+
+probability_vectors = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8).filter(lambda w: sum(w) > 1e-6)
+
+
+def _ranking(weights: list[float]) -> Ranking:
+    p = np.asarray(weights, dtype=np.float64)
+    return Ranking(tuple(f"a{i}" for i in range(len(p))), p / p.sum())
+
+
+@given(probability_vectors, st.integers(1, 8), st.integers(0, 2**63))
+def test_choices_are_distinct_nonzero_and_propensities_are_conditional(
+    weights: list[float], slots: int, seed: int
+) -> None:
+    ranking = _ranking(weights)
+    choices = choose(ranking, slots, seed)
+    ids = [c.action_id for c in choices]
+    assert len(ids) == len(set(ids))
+    assert len(choices) == min(slots, int((ranking.probabilities > 0).sum()))
+    remaining = dict(zip(ranking.action_ids, ranking.probabilities, strict=True))
+    for choice in choices:
+        expected = remaining[choice.action_id] / sum(remaining.values())
+        assert choice.probability > 0
+        assert np.isclose(choice.probability, expected)
+        remaining.pop(choice.action_id)
+
+
+@given(probability_vectors, st.integers(0, 2**63))
+def test_same_seed_same_choice(weights: list[float], seed: int) -> None:
+    ranking = _ranking(weights)
+    assert choose(ranking, 3, seed) == choose(ranking, 3, seed)
+
+
+@settings(deadline=None, max_examples=20)
+@given(probability_vectors)
+def test_sampled_frequencies_match_probabilities(weights: list[float]) -> None:
+    ranking = _ranking(weights)
+    draws = 4000
+    counts = dict.fromkeys(ranking.action_ids, 0)
+    for i in range(draws):
+        counts[choose(ranking, 1, seed_for(f"event-{i}"))[0].action_id] += 1
+    for action_id, p in zip(ranking.action_ids, ranking.probabilities, strict=True):
+        # five standard errors: fails for a biased sampler, not for chance
+        assert abs(counts[action_id] / draws - p) <= 5 * np.sqrt(p * (1 - p) / draws) + 1e-9
+
+
+def test_seed_depends_on_event_id() -> None:
+    assert seed_for("a") == seed_for("a")
+    assert seed_for("a") != seed_for("b")
