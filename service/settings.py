@@ -14,7 +14,7 @@ from policies.vw import check_vw_args
 __all__ = ["DEFAULT_VW_ARGS", "Settings"]
 
 # Chosen by measurement: see docs/exploration.md and `xsell simulate`.
-DEFAULT_VW_ARGS = "--cb_explore_adf --epsilon 0.2 -q :: --power_t 0 -l 0.001 --cb_type mtr"
+DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb -q :: --cb_type mtr"
 
 
 class Settings(BaseSettings):
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     feedback_settle_seconds: float = Field(
         0.0, ge=0, description="After the first feedback, wait this long for more before learning."
     )
-    snapshot_interval_seconds: float = Field(1.0, gt=0, description="Publish a snapshot this often.")
+    snapshot_interval_seconds: float = Field(1.0, ge=0, description="Publish a snapshot this often.")
     learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
     learner_grace_seconds: float = Field(0.5, ge=0, description="Read events this long after close.")
     learner_batch_size: int = Field(500, ge=1, description="Events read per query.")

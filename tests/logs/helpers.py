@@ -6,8 +6,14 @@ from logs.records import DecisionRecord
 from policies.base import Action, SlotChoice
 
 
-def decision(event_id: str = "e1", *, window: float = 60.0, fingerprint: str = "req", slots: int = 1,
-             created_at: float | None = None) -> DecisionRecord:
+def decision(
+    event_id: str = "e1",
+    *,
+    window: float = 60.0,
+    fingerprint: str = "req",
+    slots: int = 1,
+    created_at: float | None = None,
+) -> DecisionRecord:
     """A logged decision over three actions, 'a' then 'b' chosen."""
     now = time.time() if created_at is None else created_at
     choices = (SlotChoice(0, "a", 0.5), SlotChoice(1, "b", 0.6))[:slots]

@@ -106,7 +106,9 @@ def _writer(path: str, worker: int, count: int) -> None:
 def test_concurrent_writer_processes_lose_and_duplicate_nothing(store: LogStore) -> None:
     processes, per_worker = 4, 150
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_writer, args=(str(store.path), w, per_worker)) for w in range(processes)]
+    workers = [
+        context.Process(target=_writer, args=(str(store.path), w, per_worker)) for w in range(processes)
+    ]
     for process in workers:
         process.start()
     for process in workers:

@@ -27,8 +27,17 @@ def _trained(vw_args: str) -> VWPolicy:
     policy = VWPolicy(vw_args)
     for i in range(60):
         chosen = ACTIONS[i % 3].id
-        event = LoggedEvent(f"e{i}", 0.0, "v1", CONTEXT, ACTIONS, frozenset(),
-                            (SlotChoice(0, chosen, 1 / 3),), (1 / 3,) * 3, ())
+        event = LoggedEvent(
+            f"e{i}",
+            0.0,
+            "v1",
+            CONTEXT,
+            ACTIONS,
+            frozenset(),
+            (SlotChoice(0, chosen, 1 / 3),),
+            (1 / 3,) * 3,
+            (),
+        )
         policy.learn(event, [1.0 if chosen == "b" else 0.0])
     return policy
 

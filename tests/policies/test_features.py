@@ -8,14 +8,22 @@ from policies.features import action_line, cb_label, escape, multiline_example, 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("plain", "plain"), ("two words", "two_words"), ("a|b:c", "a_b_c"), ("tab\there", "tab_here"), ("", "_")],
+    [
+        ("plain", "plain"),
+        ("two words", "two_words"),
+        ("a|b:c", "a_b_c"),
+        ("tab\there", "tab_here"),
+        ("", "_"),
+    ],
 )
 def test_escape_replaces_characters_vw_reserves(raw: str, expected: str) -> None:
     assert escape(raw) == expected
 
 
 def test_shared_line_renders_each_feature_kind() -> None:
-    line = shared_line({"user": {"device": "mobile", "age": 31, "vip": True, "churned": False, "tags": ["a b", "c"]}})
+    line = shared_line(
+        {"user": {"device": "mobile", "age": 31, "vip": True, "churned": False, "tags": ["a b", "c"]}}
+    )
     assert line.startswith("shared |user ")
     tokens = line.split()[2:]
     assert tokens == ["device=mobile", "age:31", "vip", "tags=a_b", "tags=c"]

@@ -12,8 +12,9 @@ ARGS = "--cb_explore_adf --epsilon 0.2 -q ::"
 
 
 def _learner(store: LogStore, registry: ModelRegistry) -> Learner:
-    learner = Learner(store, registry, RewardRules(), LearnerOptions(ARGS, snapshot_interval_seconds=0.0,
-                                                                       grace_seconds=0.0))
+    learner = Learner(
+        store, registry, RewardRules(), LearnerOptions(ARGS, snapshot_interval_seconds=0.0, grace_seconds=0.0)
+    )
     learner.start()
     return learner
 
@@ -74,7 +75,9 @@ def test_silence_is_learned_with_the_default_reward(store: LogStore, registry: M
     assert seen == [[-0.5, -0.5]]
 
 
-def test_learner_continues_from_a_version_activated_elsewhere(store: LogStore, registry: ModelRegistry) -> None:
+def test_learner_continues_from_a_version_activated_elsewhere(
+    store: LogStore, registry: ModelRegistry
+) -> None:
     learner = _learner(store, registry)
     other = registry.publish(learner.policy, parent=None, note="activated by an operator")  # type: ignore[arg-type]
     learner.step(now=time.time())

@@ -51,8 +51,17 @@ def test_multi_slot_event_teaches_each_slot_among_the_remaining_actions() -> Non
     context = {"u": {"x": "1"}}
     for i in range(50):
         # slot 1 chose "a" (no reward), slot 2 chose "c" (rewarded) from the other three
-        event = LoggedEvent(f"e{i}", 0.0, "v", context, ACTIONS, frozenset(),
-                            (SlotChoice(0, "a", 0.25), SlotChoice(1, "c", 1 / 3)), (0.25,) * 4, ())
+        event = LoggedEvent(
+            f"e{i}",
+            0.0,
+            "v",
+            context,
+            ACTIONS,
+            frozenset(),
+            (SlotChoice(0, "a", 0.25), SlotChoice(1, "c", 1 / 3)),
+            (0.25,) * 4,
+            (),
+        )
         policy.learn(event, [0.0, 1.0])
     probabilities = policy.rank(context, ACTIONS, frozenset()).probabilities
     assert int(np.argmax(probabilities)) == 2

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from tests.conftest import make_settings, rank_body
+
+
+def test_healthz_answers_while_alive(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_reports_the_served_model(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["model_version"] == "v1"
+
+
+def test_readyz_fails_and_rank_answers_503_when_the_log_is_read_only(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    client = app.test_client()
+    store = app.extensions["xsell"].store
+    # Tests run as root, which ignores file modes; query_only makes every write fail
+    # the way a read-only disk does.
+    store.conn.execute("PRAGMA query_only = ON")
+    assert client.get("/readyz").status_code == 503
+    response = client.post("/v1/rank", json=rank_body())
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "log_unavailable"
+
+
+def test_worker_keeps_serving_when_a_newer_model_file_is_corrupt(app: Flask, client: FlaskClient) -> None:
+    res = app.extensions["xsell"]
+    current = res.served.current()[0].version
+    newer = res.registry.publish(res.served.policy, parent=current)
+    (res.registry.model_dir / newer.path).write_bytes(b"garbage")
+    time.sleep(res.settings.model_poll_seconds * 5)  # let the worker's poll notice v2
+    answer = client.post("/v1/rank", json=rank_body()).get_json()
+    assert answer["model_version"] == current
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ready" and ready["model_version"] == current
+    assert newer.version in ready["warnings"][0]
