@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from flask import Flask
+from flask import Flask, Response
 
 from service import errors, feedback, health, rank
 from service.resources import Resources
@@ -25,4 +26,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     for blueprint in (rank.bp, feedback.bp, health.bp):
         app.register_blueprint(blueprint)
+    worker = str(os.getpid())
+
+    @app.after_request
+    def _name_the_worker(response: Response) -> Response:
+        # Lets operators (and the multi-worker tests) see which process answered.
+        response.headers["X-Xsell-Worker"] = worker
+        return response
+
     return app
