@@ -4,7 +4,7 @@ Defaults, and why:
 
 - ``click``, ``save``, ``add_to_cart``: 1.0 each. They are all "the offer was
   wanted"; telling them apart adds variance without much signal at low volume.
-- ``purchase``: 1.0 plus ``purchase_value_scale`` times the order value, so a sale
+- ``purchase``: 1.0 plus ``purchase_value_scale`` (0.005) times the order value, so a sale
   is worth at least a click and bigger sales are worth somewhat more.
 - ``dismiss``: -0.1, a small penalty: a dismissal is worse than silence (the offer
   annoyed someone) but must not drown the positives.
@@ -38,7 +38,7 @@ class RewardRules:
     save: float = 1.0
     add_to_cart: float = 1.0
     purchase: float = 1.0
-    purchase_value_scale: float = 0.0
+    purchase_value_scale: float = 0.005
     dismiss: float = -0.1
     default_reward: float = 0.0
     aggregation: Literal["max", "sum"] = "max"

@@ -50,16 +50,16 @@ class Settings(BaseSettings):
     model_keep: int = Field(50, ge=1, description="Retired model files kept on disk.")
 
     # rewards (see policies/rewards.py for why these defaults)
-    reward_click: float = 1.0
-    reward_save: float = 1.0
-    reward_add_to_cart: float = 1.0
-    reward_purchase: float = 1.0
-    reward_purchase_value_scale: float = Field(0.0, ge=0, description="Added per unit of order value.")
-    reward_dismiss: float = -0.1
+    reward_click: float = Field(1.0, description="Reward of a click.")
+    reward_save: float = Field(1.0, description="Reward of a save.")
+    reward_add_to_cart: float = Field(1.0, description="Reward of an add to cart.")
+    reward_purchase: float = Field(1.0, description="Reward of a purchase, before its value.")
+    reward_purchase_value_scale: float = Field(0.005, ge=0, description="Added per unit of order value.")
+    reward_dismiss: float = Field(-0.1, description="Reward of a dismissal (a small penalty).")
     default_reward: float = Field(0.0, description="Reward of an event with no feedback.")
-    reward_aggregation: Literal["max", "sum"] = "max"
-    reward_min: float = -1.0
-    reward_max: float = 2.0
+    reward_aggregation: Literal["max", "sum"] = Field("max", description="How several signals combine.")
+    reward_min: float = Field(-1.0, description="Rewards are clipped to at least this.")
+    reward_max: float = Field(2.0, description="Rewards are clipped to at most this.")
 
     # the log
     log_synchronous: Literal["NORMAL", "FULL"] = Field(
