@@ -28,7 +28,17 @@ def test_every_setting_is_in_the_readme_configuration_table(name: str) -> None:
 
 def test_simulate_compares_exploration_settings(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        cli, ["simulate", "--rounds", "300", "--seeds", "1", "--json", "--vw-args", "--cb_explore_adf --epsilon 0.1"]
+        cli,
+        [
+            "simulate",
+            "--rounds",
+            "300",
+            "--seeds",
+            "1",
+            "--json",
+            "--vw-args",
+            "--cb_explore_adf --epsilon 0.1",
+        ],
     )
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.output)
