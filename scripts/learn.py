@@ -8,10 +8,9 @@ import signal
 import threading
 from pathlib import Path
 
-from logs.model_index import ModelIndex
-from logs.store import LogStore, StoreOptions
+from logs.store import LogStore
 from policies.learner import Learner, LearnerOptions
-from policies.registry import ModelRegistry
+from service.resources import open_log_and_registry
 from service.settings import Settings
 
 log = logging.getLogger("xsell.learn")
@@ -19,11 +18,7 @@ log = logging.getLogger("xsell.learn")
 
 def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
     """Wire the log and the registry into a Learner."""
-    store = LogStore(
-        settings.resolved_log_path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous)
-    )
-    store.migrate()
-    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep)
+    store, registry = open_log_and_registry(settings)
     options = LearnerOptions(
         vw_args=settings.vw_args,
         snapshot_interval_seconds=settings.snapshot_interval_seconds,

@@ -9,9 +9,7 @@ import subprocess
 import sys
 import time
 
-from logs.model_index import ModelIndex
-from logs.store import LogStore, StoreOptions
-from policies.registry import ModelRegistry
+from service.resources import open_log_and_registry
 from service.settings import Settings
 
 log = logging.getLogger("xsell.serve")
@@ -20,11 +18,8 @@ RESTART_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 
 def prepare(settings: Settings) -> None:
     """Migrate the log and publish an initial model before any worker starts."""
-    store = LogStore(
-        settings.resolved_log_path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous)
-    )
-    store.migrate()
-    ModelRegistry(settings.resolved_model_dir, ModelIndex(store)).ensure_initial(settings.vw_args)
+    store, registry = open_log_and_registry(settings)
+    registry.ensure_initial(settings.vw_args)
     store.close()
 
 

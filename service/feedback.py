@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from logs.records import FeedbackReceipt
 from policies.rewards import RAW_REWARD
 from service.resources import resources
 from service.responses import json_response
@@ -17,33 +16,21 @@ bp = Blueprint("feedback", __name__)
 def feedback(event_id: str) -> Response:
     """Record a shopper signal (click, save, add_to_cart, purchase, dismiss)."""
     body = FeedbackRequest.model_validate_json(request.get_data())
-    res = resources()
-    receipt = res.store.record_feedback(
-        event_id,
-        body.signal,
-        body.value,
-        action_id=body.action_id,
-        settle_seconds=res.settings.feedback_settle_seconds,
-    )
-    return _answer(receipt)
+    return _record(event_id, body.signal, body.value, body.action_id)
 
 
 @bp.post("/v1/events/<path:event_id>/reward")
 def reward(event_id: str) -> Response:
     """Set a raw reward for an offer directly; it overrides signals for that offer."""
     body = RewardRequest.model_validate_json(request.get_data())
+    return _record(event_id, RAW_REWARD, body.value, body.action_id)
+
+
+def _record(event_id: str, signal: str, value: float | None, action_id: str | None) -> Response:
     res = resources()
     receipt = res.store.record_feedback(
-        event_id,
-        RAW_REWARD,
-        body.value,
-        action_id=body.action_id,
-        settle_seconds=res.settings.feedback_settle_seconds,
+        event_id, signal, value, action_id=action_id, settle_seconds=res.settings.feedback_settle_seconds
     )
-    return _answer(receipt)
-
-
-def _answer(receipt: FeedbackReceipt) -> Response:
     body = FeedbackResponse(
         event_id=receipt.event_id,
         action_id=receipt.action_id,

@@ -19,7 +19,7 @@ from policies.vw import VWPolicy
 from service.errors import ModelUnavailable
 from service.settings import Settings
 
-__all__ = ["Resources", "ServedModel", "resources"]
+__all__ = ["Resources", "ServedModel", "open_log_and_registry", "resources"]
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,7 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings) -> Resources:
         """Open the log (migrating it) and make sure a model is active."""
-        store = LogStore(
-            settings.resolved_log_path,
-            StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous),
-        )
-        store.migrate()
-        registry = ModelRegistry(
-            settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep
-        )
+        store, registry = open_log_and_registry(settings)
         registry.ensure_initial(settings.vw_args)
         served = ServedModel(registry, settings.model_poll_seconds)
         try:
@@ -98,6 +91,16 @@ class Resources:
         except LogUnavailable as error:
             log.error("cannot read the registry yet: %s", error)
         return cls(settings, store, registry, served)
+
+
+def open_log_and_registry(settings: Settings) -> tuple[LogStore, ModelRegistry]:
+    """Open (and migrate) the log, and the model registry kept beside it."""
+    store = LogStore(
+        settings.resolved_log_path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous)
+    )
+    store.migrate()
+    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep)
+    return store, registry
 
 
 def resources() -> Resources:
