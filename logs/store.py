@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from logs import migrations
-from logs.db import LogUnavailable, connect, retrying, transaction, wrap
+from logs.db import connect, retrying, transaction, wrap
 from logs.records import DecisionRecord, EventConflict, FeedbackReceipt, UnknownAction, UnknownEvent
 from policies.base import Feedback, LoggedEvent
 
@@ -233,9 +233,5 @@ class LogStore:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("ROLLBACK")
 
-        try:
-            retrying(probe, deadline_seconds=min(self._deadline, 2.0))
-        except LogUnavailable:
-            raise
-        except sqlite3.Error as error:
-            raise LogUnavailable(str(error)) from error
+        # retrying() already turns every SQLite failure into LogUnavailable.
+        retrying(probe, deadline_seconds=min(self._deadline, 2.0))

@@ -149,8 +149,7 @@ class VWPolicy:
             raise ModelFormatError(f"{path}: unsupported model kind/format {card.kind}/{card.format_version}")
         if file_sha256(path) != card.sha256:
             raise ModelFormatError(f"{path}: checksum does not match its card; refusing to load")
-        policy = cls(card.vw_args, model_path=path, events_learned=card.events_learned)
-        return policy
+        return cls(card.vw_args, model_path=path, events_learned=card.events_learned)
 
 
 def read_card(path: Path) -> ModelCard:
