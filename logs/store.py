@@ -180,26 +180,56 @@ class LogStore:
 
         Each comes with its cursor, so the caller can ask for the next page.
         """
+        return self._page(
+            "learned_in IS NULL AND closes_at <= ?", [closed_before], ("closes_at", "event_id"), after, limit
+        )
+
+    def replay_events(
+        self, *, closed_before: float, after: Cursor | None = None, limit: int = 1000
+    ) -> list[tuple[LoggedEvent, Cursor]]:
+        """Return every event closed by `closed_before`, learned or not, in decision order.
+
+        The cursor is (created_at, event_id); the evaluator pages through the whole log.
+        """
+        return self._page("closes_at <= ?", [closed_before], ("created_at", "event_id"), after, limit)
+
+    def has_schema(self) -> bool:
+        """Whether this file holds an xsell log (so a stray SQLite file is refused by name)."""
+        found = retrying(
+            lambda: self.conn.execute(
+                "SELECT count(*) FROM sqlite_master"
+                " WHERE type = 'table' AND name IN ('decisions', 'feedback')"
+            ).fetchone()[0],
+            deadline_seconds=self._deadline,
+        )
+        return found == 2
+
+    def _page(
+        self, where: str, params: list[object], order: tuple[str, str], after: Cursor | None, limit: int
+    ) -> list[tuple[LoggedEvent, Cursor]]:
+        first, second = order
 
         def query() -> list[tuple[LoggedEvent, Cursor]]:
-            sql = "SELECT * FROM decisions WHERE learned_in IS NULL AND closes_at <= ?"
-            params: list[object] = [closed_before]
+            sql = f"SELECT * FROM decisions WHERE {where}"
+            values = list(params)
             if after is not None:
-                sql += " AND (closes_at, event_id) > (?, ?)"
-                params += list(after)
-            sql += " ORDER BY closes_at, event_id LIMIT ?"
-            params.append(limit)
+                sql += f" AND ({first}, {second}) > (?, ?)"
+                values += list(after)
+            sql += f" ORDER BY {first}, {second} LIMIT ?"
+            values.append(limit)
             conn = self.conn
             conn.execute("BEGIN")  # one snapshot for decisions and their feedback
             try:
-                rows = conn.execute(sql, params).fetchall()
+                rows = conn.execute(sql, values).fetchall()
                 feedback = self._on_time_feedback(conn, [r["event_id"] for r in rows])
             finally:
                 conn.execute("COMMIT")
-            records = [DecisionRecord.from_row(r) for r in rows]
             return [
-                (rec.to_event(feedback.get(rec.event_id, ())), (rec.closes_at, rec.event_id))
-                for rec in records
+                (
+                    DecisionRecord.from_row(row).to_event(feedback.get(row["event_id"], ())),
+                    (row[first], row[second]),
+                )
+                for row in rows
             ]
 
         return retrying(query, deadline_seconds=self._deadline)

@@ -14,7 +14,16 @@ from collections.abc import Mapping, Sequence
 
 from policies.base import Action, Features, FeatureValue
 
-__all__ = ["action_line", "cb_label", "escape", "multiline_example", "shared_line"]
+__all__ = [
+    "action_line",
+    "action_namespaces",
+    "cb_label",
+    "context_namespaces",
+    "escape",
+    "multiline_example",
+    "regression_features",
+    "shared_line",
+]
 
 _UNSAFE = re.compile(r"[\s|:]+")
 # Action ids are given their own namespace so a model can learn per-offer effects
@@ -61,7 +70,7 @@ def shared_line(context: Features) -> str:
 
 def action_line(action: Action, label: str = "") -> str:
     """Return the line for one action, with an optional CB label in front."""
-    body = _namespaces({ACTION_ID_NAMESPACE: {"id": action.id}, **action.features})
+    body = action_namespaces(action)
     return f"{label} {body}" if label else body
 
 
@@ -80,3 +89,38 @@ def multiline_example(
     return [shared_line(context)] + [
         action_line(action, labels.get(index, "")) for index, action in enumerate(actions)
     ]
+
+
+def context_namespaces(context: Features) -> str:
+    """Return a context's namespaces as VW text (no ``shared`` prefix)."""
+    return _namespaces(context)
+
+
+def action_namespaces(action: Action) -> str:
+    """Return an action's namespaces as VW text, its id included.
+
+    Replays render the same Action objects thousands of times (an imported log
+    shares one tuple of actions across every decision), so texts are cached by
+    object identity; the cache holds the action itself, so an id cannot be reused
+    while its entry lives.
+    """
+    cached = _ACTION_TEXT.get(id(action))
+    if cached is not None and cached[0] is action:
+        return cached[1]
+    text = _namespaces({ACTION_ID_NAMESPACE: {"id": action.id}, **action.features})
+    if len(_ACTION_TEXT) >= _ACTION_TEXT_LIMIT:
+        _ACTION_TEXT.clear()
+    _ACTION_TEXT[id(action)] = (action, text)
+    return text
+
+
+_ACTION_TEXT: dict[int, tuple[Action, str]] = {}
+_ACTION_TEXT_LIMIT = 4096
+
+
+def regression_features(context_text: str, action_text: str, slot: int) -> str:
+    """Join the parts of one (context, action, slot) example for a reward regression.
+
+    The slot is a feature of its own so a model can learn that lower slots earn less.
+    """
+    return f"{context_text} {action_text} |_slot k={slot}"

@@ -32,7 +32,7 @@ from policies.base import (
 )
 from policies.features import cb_label, multiline_example
 
-__all__ = ["FORMAT_VERSION", "VWPolicy", "card_path", "check_vw_args", "file_sha256"]
+__all__ = ["FORMAT_VERSION", "VWPolicy", "VWRegressor", "card_path", "check_vw_args", "file_sha256"]
 
 FORMAT_VERSION = 1
 # Options that would make VW read or write files behind the registry's back.
@@ -150,6 +150,35 @@ class VWPolicy:
         if file_sha256(path) != card.sha256:
             raise ModelFormatError(f"{path}: checksum does not match its card; refusing to load")
         return cls(card.vw_args, model_path=path, events_learned=card.events_learned)
+
+
+class VWRegressor:
+    """A squared-loss VW regression from feature strings to rewards (the DM reward model).
+
+    Features come from ``policies.features.regression_features``; every namespace
+    pair is crossed so the reward of an offer can depend on the context.
+    """
+
+    DEFAULT_ARGS = "-q :: --loss_function squared"
+
+    def __init__(self, vw_args: str = DEFAULT_ARGS):
+        tokens = shlex.split(vw_args)
+        bad = sorted({t.split("=")[0] for t in tokens} & _FORBIDDEN_OPTIONS)
+        if bad:
+            raise ValueError(f"reward model arguments may not include {', '.join(bad)}")
+        self._workspace = vowpalwabbit.Workspace(arg_list=[*tokens, "--quiet"])
+
+    def learn(self, features: str, reward: float) -> None:
+        """Take one step towards predicting `reward` from `features`."""
+        self._workspace.learn(f"{reward:.9g} {features}")
+
+    def predict(self, features: str) -> float:
+        """Return the predicted reward."""
+        return float(self._workspace.predict(features))
+
+    def close(self) -> None:
+        """Free the VW workspace."""
+        self._workspace.finish()
 
 
 def read_card(path: Path) -> ModelCard:

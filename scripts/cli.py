@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -121,3 +122,101 @@ def simulate(rounds: int, seeds: int, vw_args: tuple[str, ...], url: str | None,
             f"{row['online_reward']:7.3f} {row['final_value']:7.3f} {row['uniform_value']:7.3f} "
             f"{row['best_value']:7.3f}  {row['vw_args']}"
         )
+
+
+@cli.command()
+@click.option(
+    "--log", "log_path", type=click.Path(dir_okay=False), help="An xsell log (default: XSELL_LOG_PATH)."
+)
+@click.option(
+    "--obd",
+    type=click.Path(file_okay=False),
+    help="A directory in the Open Bandit Dataset's CSV layout instead.",
+)
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    help="uniform, most-popular, model:VERSION or vw:ARGS (repeatable). "
+    "Default: uniform, most-popular and the active model.",
+)
+@click.option("--interval", type=click.Choice(["normal", "bootstrap"]), default="normal", show_default=True)
+@click.option("--level", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--bootstrap-samples", type=click.IntRange(50, 100_000), default=1000, show_default=True)
+@click.option("--folds", type=click.IntRange(2, 20), default=2, show_default=True, help="Reward-model folds.")
+@click.option("--no-reward-model", is_flag=True, help="Skip DM, DR and SNDR (no reward model is fitted).")
+@click.option("--limit", type=click.IntRange(1), help="Use only the first N decisions.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md and plots here."
+)
+def evaluate(
+    log_path: str | None,
+    obd: str | None,
+    policies: tuple[str, ...],
+    interval: str,
+    level: float,
+    bootstrap_samples: int,
+    folds: int,
+    no_reward_model: bool,
+    limit: int | None,
+    seed: int,
+    as_json: bool,
+    report_dir: str | None,
+) -> None:
+    """Estimate, from the log alone, what each policy would have earned per decision.
+
+    Replays closed decisions in order through each candidate policy and prints,
+    per policy and estimator (IPS, SNIPS, DM, DR, SNDR), the estimated average
+    reward per decision with its confidence interval, the decisions used and the
+    effective sample size. vw:ARGS policies are trained progressively on the log
+    (each decision is scored before it is learned from).
+
+    Example:
+
+        xsell evaluate --log var/xsell.db --policy uniform --policy "vw:--cb_explore_adf --epsilon 0.05 -q ::"
+        xsell evaluate --obd obd/random/all --json
+    """
+    from scripts.evaluate import (
+        EXPECTED_ERRORS,
+        EvaluationFailed,
+        load_log,
+        load_obd,
+        options_from,
+        render_table,
+        run,
+        to_json,
+    )
+
+    if log_path and obd:
+        raise click.UsageError("give --log or --obd, not both")
+    settings = _settings()
+    options = options_from(
+        interval=interval,
+        level=level,
+        bootstrap_samples=bootstrap_samples,
+        folds=folds,
+        reward_model=not no_reward_model,
+        seed=seed,
+    )
+    try:
+        if obd:
+            loaded = load_obd(Path(obd), limit=limit)
+        else:
+            loaded = load_log(
+                Path(log_path) if log_path else settings.resolved_log_path, settings, limit=limit
+            )
+        reports, summary = run(loaded, policies, options)
+    except (EvaluationFailed, *EXPECTED_ERRORS) as error:
+        raise click.ClickException(str(error)) from error
+    table = render_table(loaded, reports, options)
+    if as_json:
+        click.echo(json.dumps(to_json(loaded, reports, summary, options), indent=2))
+    else:
+        click.echo(table)
+    if report_dir:
+        from scripts.report import write_report
+
+        path = write_report(Path(report_dir), table, reports, summary)
+        click.echo(f"report written to {path}", err=True)
