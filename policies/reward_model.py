@@ -52,7 +52,10 @@ def cross_fit(decisions: Sequence[LoggedDecision], options: RewardModelOptions) 
                 predictions[index] = _predict(model, decisions[index])
         finally:
             model.close()
-    return predictions
+    # A regression can predict outside what rewards can be; no policy can earn that.
+    observed = [r for d in decisions for r in d.rewards]
+    low, high = min(observed), max(observed)
+    return [np.where(p != 0, np.clip(p, low, high), 0.0) for p in predictions]
 
 
 def _learn(model: VWRegressor, decision: LoggedDecision) -> None:

@@ -129,6 +129,12 @@ def simulate(rounds: int, seeds: int, vw_args: tuple[str, ...], url: str | None,
     "--log", "log_path", type=click.Path(dir_okay=False), help="An xsell log (default: XSELL_LOG_PATH)."
 )
 @click.option(
+    "--models",
+    "model_dir",
+    type=click.Path(file_okay=False),
+    help="Model registry directory (default: XSELL_MODEL_DIR, else 'models' beside the log).",
+)
+@click.option(
     "--obd",
     type=click.Path(file_okay=False),
     help="A directory in the Open Bandit Dataset's CSV layout instead.",
@@ -153,6 +159,7 @@ def simulate(rounds: int, seeds: int, vw_args: tuple[str, ...], url: str | None,
 )
 def evaluate(
     log_path: str | None,
+    model_dir: str | None,
     obd: str | None,
     policies: tuple[str, ...],
     interval: str,
@@ -204,9 +211,9 @@ def evaluate(
         if obd:
             loaded = load_obd(Path(obd), limit=limit)
         else:
-            loaded = load_log(
-                Path(log_path) if log_path else settings.resolved_log_path, settings, limit=limit
-            )
+            log = Path(log_path) if log_path else settings.resolved_log_path
+            models = Path(model_dir) if model_dir else settings.model_dir or log.parent / "models"
+            loaded = load_log(log, models, settings, limit=limit)
         reports, summary = run(loaded, policies, options)
     except (EvaluationFailed, *EXPECTED_ERRORS) as error:
         raise click.ClickException(str(error)) from error
@@ -220,3 +227,48 @@ def evaluate(
 
         path = write_report(Path(report_dir), table, reports, summary)
         click.echo(f"report written to {path}", err=True)
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks that print figures (ratios against a baseline measured in the same run).
+
+    Example:
+
+        xsell bench estimators --events 1000000
+    """
+
+
+@bench.command("estimators")
+@click.option("--events", type=click.IntRange(1000), default=1_000_000, show_default=True)
+@click.option(
+    "--repeats", type=click.IntRange(1), default=3, show_default=True, help="Best of this many runs."
+)
+@click.option("--bootstrap-samples", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--replay-events",
+    type=click.IntRange(0),
+    default=20_000,
+    show_default=True,
+    help="Also time a whole evaluation (replay, reward model) on this many decisions; 0 skips it.",
+)
+def bench_estimators_command(events: int, repeats: int, bootstrap_samples: int, replay_events: int) -> None:
+    """Time IPS, SNIPS, DM, DR and SNDR (each with its interval and ESS) on synthetic decisions.
+
+    Example:
+
+        xsell bench estimators --events 1000000 --bootstrap-samples 100
+    """
+    from scripts.bench import bench_estimators, bench_replay
+
+    click.echo(f"{events:,} logged decisions, best of {repeats}")
+    click.echo(f"{'estimator':<32} {'seconds':>9} {'events/s':>14} {'x baseline':>11}")
+    for timing in bench_estimators(events, repeats=repeats, bootstrap_samples=bootstrap_samples):
+        click.echo(
+            f"{timing.name:<32} {timing.seconds:9.3f} {timing.events_per_second:14,.0f} "
+            f"{timing.ratio_to_baseline:11.1f}"
+        )
+    if replay_events:
+        click.echo(f"\nwhole evaluation of {replay_events:,} synthetic decisions (6 offers)")
+        for timing in bench_replay(replay_events):
+            click.echo(f"{timing.name:<32} {timing.seconds:9.3f} {timing.events_per_second:14,.0f}")

@@ -42,7 +42,7 @@ class Loaded:
     registry: ModelRegistry | None
 
 
-def load_log(path: Path, settings: Settings, *, limit: int | None) -> Loaded:
+def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | None) -> Loaded:
     """Read every closed decision from an xsell log, with rewards by the configured rules."""
     if not path.is_file():
         raise EvaluationFailed(f"{path}: no such log file")
@@ -64,7 +64,7 @@ def load_log(path: Path, settings: Settings, *, limit: int | None) -> Loaded:
     decisions = decisions[:limit] if limit is not None else decisions
     total = store.conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
     closed = store.conn.execute("SELECT count(*) FROM decisions WHERE closes_at <= ?", (now,)).fetchone()[0]
-    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep)
+    registry = ModelRegistry(model_dir, ModelIndex(store), keep_files=settings.model_keep)
     return Loaded(str(path), decisions, int(total - closed), registry)
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policies.base import Action, Features, Ranking
+from policies.base import Action, Features, LoggedEvent, Ranking
+from policies.dataset import LoggedDecision
+from policies.sampling import choose
 
-__all__ = ["SyntheticProblem"]
+__all__ = ["SyntheticProblem", "uniform_log"]
 
 SEGMENTS = ("student", "parent", "pro", "gift")
 DEVICES = ("mobile", "desktop")
@@ -83,3 +85,28 @@ class SyntheticProblem:
     @staticmethod
     def _index(action_id: str) -> int:
         return next(i for i, offer in enumerate(OFFERS) if offer[0] == action_id)
+
+
+def uniform_log(problem: SyntheticProblem, n: int, *, slots: int = 1, seed: int = 0) -> list[LoggedDecision]:
+    """Return `n` decisions logged by uniform random, drawn by the real sampler, clicked per `problem`."""
+    rng = np.random.default_rng(seed)
+    actions = problem.actions
+    ranking = Ranking(tuple(a.id for a in actions), np.full(len(actions), 1 / len(actions)))
+    decisions = []
+    for i in range(n):
+        context, key = problem.draw_context(rng)
+        choices = choose(ranking, slots, seed=int(rng.integers(1 << 62)))
+        event = LoggedEvent(
+            event_id=f"e{i}",
+            created_at=1_000_000.0 + i,
+            model_version="v1",
+            context=context,
+            actions=actions,
+            excluded=frozenset(),
+            choices=choices,
+            probabilities=tuple(ranking.probabilities.tolist()),
+            feedback=(),
+        )
+        rewards = tuple(float(problem.clicks(rng, key, c.action_id)) for c in choices)
+        decisions.append(LoggedDecision(event, rewards))
+    return decisions

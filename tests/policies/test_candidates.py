@@ -9,8 +9,7 @@ from policies.base import Action, LoggedEvent, Ranking, SlotChoice
 from policies.candidates import Fixed, MostPopular, Progressive, parse_candidate, uniform
 from policies.dataset import LoggedDecision, logged_conditionals
 from policies.sampling import choose
-from scripts.synthetic import SyntheticProblem
-from tests.policies.offline_helpers import uniform_log
+from scripts.synthetic import SyntheticProblem, uniform_log
 
 ACTIONS = (Action("a"), Action("b"), Action("c"), Action("d"))
 

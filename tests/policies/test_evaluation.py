@@ -14,8 +14,7 @@ from policies.dataset import LoggedDecision
 from policies.estimators import InvalidLog
 from policies.evaluation import EvaluationOptions, evaluate
 from policies.reward_model import RewardModelOptions, cross_fit
-from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem
-from tests.policies.offline_helpers import uniform_log
+from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem, uniform_log
 
 
 class BestOfferPolicy:

@@ -53,3 +53,12 @@ def test_invalid_configuration_is_a_usage_error_not_a_traceback(monkeypatch: pyt
     assert result.exit_code == 2
     assert "invalid configuration" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bench_estimators_prints_a_row_per_estimator_against_the_baseline() -> None:
+    result = CliRunner().invoke(
+        cli, ["bench", "estimators", "--events", "5000", "--repeats", "1", "--replay-events", "300"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0] for line in result.output.splitlines() if line}
+    assert {"baseline:", "IPS", "SNIPS", "DM", "DR", "SNDR", "replay"} <= rows
