@@ -11,7 +11,14 @@ import orjson
 
 from policies.base import Action, Feedback, LoggedEvent, SlotChoice
 
-__all__ = ["DecisionRecord", "EventConflict", "FeedbackReceipt", "UnknownAction", "UnknownEvent"]
+__all__ = [
+    "DecisionRecord",
+    "EventConflict",
+    "FeedbackReceipt",
+    "MalformedRecord",
+    "UnknownAction",
+    "UnknownEvent",
+]
 
 
 class UnknownEvent(LookupError):
@@ -20,6 +27,10 @@ class UnknownEvent(LookupError):
 
 class UnknownAction(ValueError):
     """Feedback names an action that was not shown in that decision."""
+
+
+class MalformedRecord(ValueError):
+    """A stored row cannot be read back (edited by hand, or written by a broken tool)."""
 
 
 class EventConflict(Exception):
@@ -65,20 +76,29 @@ class DecisionRecord:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> DecisionRecord:
-        """Rebuild a record from a `decisions` row."""
-        return cls(
-            event_id=row["event_id"],
-            created_at=row["created_at"],
-            closes_at=row["closes_at"],
-            model_version=row["model_version"],
-            request_sha256=row["request_sha256"],
-            context=orjson.loads(row["context"]),
-            actions=tuple(Action(a["id"], a["features"]) for a in orjson.loads(row["actions"])),
-            excluded=frozenset(orjson.loads(row["excluded"])),
-            probabilities=tuple(orjson.loads(row["probabilities"])),
-            choices=tuple(SlotChoice(**c) for c in orjson.loads(row["choices"])),
-            slots=row["slots"],
-        )
+        """Rebuild a record from a `decisions` row; raise MalformedRecord if it was tampered with."""
+        try:
+            return cls(
+                event_id=row["event_id"],
+                created_at=row["created_at"],
+                closes_at=row["closes_at"],
+                model_version=row["model_version"],
+                request_sha256=row["request_sha256"],
+                context=orjson.loads(row["context"]),
+                actions=tuple(Action(a["id"], a["features"]) for a in orjson.loads(row["actions"])),
+                excluded=frozenset(orjson.loads(row["excluded"])),
+                probabilities=tuple(orjson.loads(row["probabilities"])),
+                choices=tuple(
+                    SlotChoice(c["slot"], c["action_id"], c["probability"])
+                    for c in orjson.loads(row["choices"])
+                ),
+                slots=row["slots"],
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            problem = f"missing {error}" if isinstance(error, KeyError) else str(error)
+            raise MalformedRecord(
+                f"event {row['event_id']!r}: the stored decision is malformed ({problem})"
+            ) from error
 
     def to_event(self, feedback: tuple[Feedback, ...]) -> LoggedEvent:
         """Return the event the learner and the evaluator consume."""

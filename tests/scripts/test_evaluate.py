@@ -165,15 +165,28 @@ def _foreign_sqlite(tmp_path: Path) -> list[str]:
     return ["--log", str(path)]
 
 
-def _zero_propensity(tmp_path: Path, served_log: Path) -> list[str]:
+def _edited_copy(tmp_path: Path, served_log: Path, choices_sql: str) -> list[str]:
+    """Copy the served log and rewrite one decision's choices JSON with `choices_sql`."""
     copy = tmp_path / "xsell.db"
     with sqlite3.connect(served_log) as source, sqlite3.connect(copy) as target:
         source.backup(target)
         target.execute(
-            "UPDATE decisions SET choices = json_set(choices, '$[0].probability', 0) "
+            f"UPDATE decisions SET choices = {choices_sql} "
             "WHERE event_id = (SELECT min(event_id) FROM decisions)"
         )
     return ["--log", str(copy), "--policy", "uniform"]
+
+
+def _zero_propensity(tmp_path: Path, served_log: Path) -> list[str]:
+    return _edited_copy(tmp_path, served_log, "json_set(choices, '$[0].probability', 0)")
+
+
+def _null_propensity(tmp_path: Path, served_log: Path) -> list[str]:
+    return _edited_copy(tmp_path, served_log, "json_set(choices, '$[0].probability', NULL)")
+
+
+def _missing_propensity(tmp_path: Path, served_log: Path) -> list[str]:
+    return _edited_copy(tmp_path, served_log, "json_remove(choices, '$[0].probability')")
 
 
 def _bad_obd(tmp_path: Path) -> list[str]:
@@ -192,6 +205,8 @@ def _obd_rewards_missing(tmp_path: Path) -> list[str]:
         (lambda tmp, log: _corrupt_log(tmp), "unreadable"),
         (lambda tmp, log: _foreign_sqlite(tmp), "not an xsell log"),
         (_zero_propensity, "propensity 0 of slot 1 is outside (0, 1]"),
+        (_null_propensity, "propensity None of slot 1 is outside (0, 1]"),
+        (_missing_propensity, "the stored decision is malformed (missing 'probability')"),
         (lambda tmp, log: _bad_obd(tmp), "propensity 0.0 of slot 1 is outside (0, 1]"),
         (lambda tmp, log: _obd_rewards_missing(tmp), "click '' is not a number"),
         (lambda tmp, log: ["--obd", str(tmp)], "all.csv"),
