@@ -68,6 +68,44 @@ def m001_decisions_feedback_models(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX models_one_active ON models (state) WHERE state = 'active'")
 
 
+@migrations()
+def m002_model_changes_control_shadow(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE model_changes (        -- every activation, rollback, promotion: who and why
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,           -- activate, rollback, promote, guardrail, import
+            version TEXT NOT NULL,          -- what became active (or was imported)
+            previous TEXT,                  -- what was active before
+            actor TEXT NOT NULL,            -- cli, http, guardrail, auto-promote
+            reason TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE control (              -- operator switches the learner obeys
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE shadow_scores (        -- a shadow policy's view of live decisions
+            event_id TEXT NOT NULL REFERENCES decisions(event_id) ON DELETE CASCADE,
+            shadow TEXT NOT NULL,           -- the shadow's VW arguments
+            p_target TEXT NOT NULL,         -- JSON, per slot, given the logged slots above
+            agrees INTEGER NOT NULL,        -- 1 if its top offer is the active policy's top offer
+            scored_at REAL NOT NULL,
+            PRIMARY KEY (event_id, shadow)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
 from logs.db import retrying, transaction
 from logs.store import LogStore
-from policies.registry import ModelVersion
+from policies.registry import ActiveChanged, ModelChange, ModelVersion, UnknownVersion
 
 __all__ = ["ModelIndex"]
 
@@ -31,20 +32,126 @@ class ModelIndex:
         )
         return int(row[0])
 
-    def publish(self, model: ModelVersion, learned_event_ids: Iterable[str] = ()) -> None:
-        """Register `model` as the active version and mark the events it learned."""
+    def publish(
+        self, model: ModelVersion, learned_event_ids: Iterable[str] = (), *, expect_active: str | None = None
+    ) -> None:
+        """Register `model` and mark the events it learned, in one transaction.
+
+        An ``active`` model replaces the active one, but only if the active one is
+        still `expect_active` (when given): a learner must not publish on top of a
+        model an operator has just rolled back. A ``candidate`` (a shadow) is added
+        beside the active one.
+
+        Raises
+        ------
+        ActiveChanged
+            The active version is no longer `expect_active`.
+        """
         event_ids = list(learned_event_ids)
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
-                conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active'")
+                if model.state == "active":
+                    current = conn.execute("SELECT version FROM models WHERE state = 'active'").fetchone()
+                    if expect_active is not None and (current is None or current[0] != expect_active):
+                        raise ActiveChanged(
+                            f"active is {current[0] if current else None}, not {expect_active}"
+                        )
+                    conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active'")
                 row = asdict(model)
                 columns = ", ".join(row)
                 marks = ", ".join(f":{name}" for name in row)
                 conn.execute(f"INSERT INTO models ({columns}) VALUES ({marks})", row)
                 self.store.mark_learned(conn, event_ids, model.version)
 
-        retrying(write, deadline_seconds=self.store.options.busy_timeout_seconds)
+        retrying(write, deadline_seconds=self._deadline)
+
+    def activate(self, version: str, *, action: str, actor: str, reason: str | None) -> str | None:
+        """Make `version` the active one and record who did it and why; return the previous active.
+
+        Raises
+        ------
+        UnknownVersion
+            No version of that name is registered.
+        """
+
+        def write() -> str | None:
+            with transaction(self.store.conn) as conn:
+                if conn.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone() is None:
+                    raise UnknownVersion(f"no model version {version!r}")
+                current = conn.execute("SELECT version FROM models WHERE state = 'active'").fetchone()
+                previous = current[0] if current else None
+                conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active'")
+                conn.execute("UPDATE models SET state = 'active' WHERE version = ?", (version,))
+                conn.execute(
+                    "INSERT INTO model_changes (at, action, version, previous, actor, reason)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (time.time(), action, version, previous, actor, reason),
+                )
+                return previous
+
+        return retrying(write, deadline_seconds=self._deadline)
+
+    def record_change(self, change: ModelChange) -> None:
+        """Append a change that did not switch the active version (an import, a freeze)."""
+
+        def write() -> None:
+            with transaction(self.store.conn) as conn:
+                row = asdict(change)
+                columns = ", ".join(row)
+                marks = ", ".join(f":{name}" for name in row)
+                conn.execute(f"INSERT INTO model_changes ({columns}) VALUES ({marks})", row)
+
+        retrying(write, deadline_seconds=self._deadline)
+
+    def changes(self, limit: int = 50) -> list[ModelChange]:
+        """Return the most recent changes, newest first."""
+        rows = retrying(
+            lambda: self.store.conn.execute(
+                "SELECT at, action, version, previous, actor, reason"
+                " FROM model_changes ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall(),
+            deadline_seconds=self._deadline,
+        )
+        return [ModelChange(**dict(r)) for r in rows]
+
+    def find(self, version: str) -> ModelVersion | None:
+        """Return one version's record."""
+        row = retrying(
+            lambda: self.store.conn.execute("SELECT * FROM models WHERE version = ?", (version,)).fetchone(),
+            deadline_seconds=self._deadline,
+        )
+        return ModelVersion(**dict(row)) if row else None
+
+    def set_control(self, key: str, value: str | None) -> None:
+        """Set (or clear, with None) an operator switch such as ``learning_frozen``."""
+
+        def write() -> None:
+            with transaction(self.store.conn) as conn:
+                if value is None:
+                    conn.execute("DELETE FROM control WHERE key = ?", (key,))
+                else:
+                    conn.execute(
+                        "INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT (key) DO UPDATE"
+                        " SET value = excluded.value, updated_at = excluded.updated_at",
+                        (key, value, time.time()),
+                    )
+
+        retrying(write, deadline_seconds=self._deadline)
+
+    def control(self, key: str) -> str | None:
+        """Return an operator switch's value, or None when unset."""
+        row = retrying(
+            lambda: self.store.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone(),
+            deadline_seconds=self._deadline,
+        )
+        return row[0] if row else None
+
+    @property
+    def _deadline(self) -> float:
+        return self.store.options.busy_timeout_seconds
 
     def active(self) -> ModelVersion | None:
         """Return the active version, or None before the first model is published."""

@@ -14,7 +14,16 @@ from typing import Protocol
 from policies.base import ModelFormatError
 from policies.vw import VWPolicy, card_path, read_card
 
-__all__ = ["ModelIndexLike", "ModelRegistry", "ModelVersion"]
+__all__ = [
+    "ActiveChanged",
+    "ModelChange",
+    "ModelIndexLike",
+    "ModelRegistry",
+    "ModelVersion",
+    "RegistryError",
+    "RetentionPolicy",
+    "UnknownVersion",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +45,76 @@ class ModelVersion:
     note: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ModelChange:
+    """One recorded change of what serves: who did it, when, and why."""
+
+    at: float
+    action: str  # activate, rollback, promote, guardrail, import
+    version: str
+    previous: str | None
+    actor: str  # cli, http, guardrail, auto-promote
+    reason: str | None
+
+
+class RegistryError(ValueError):
+    """A registry operation cannot be done as asked; the message says why."""
+
+
+class UnknownVersion(RegistryError, LookupError):
+    """No model version of that name is registered."""
+
+
+class ActiveChanged(Exception):
+    """The active version changed under the caller (an operator rolled back or promoted)."""
+
+
 class ModelIndexLike(Protocol):
     """Where versions are recorded (``logs.model_index.ModelIndex`` in production)."""
 
     def next_seq(self) -> int: ...
-    def publish(self, model: ModelVersion, learned_event_ids: Iterable[str] = ()) -> None: ...
+    def publish(
+        self, model: ModelVersion, learned_event_ids: Iterable[str] = (), *, expect_active: str | None = None
+    ) -> None: ...
+    def activate(self, version: str, *, action: str, actor: str, reason: str | None) -> str | None: ...
+    def record_change(self, change: ModelChange) -> None: ...
+    def changes(self, limit: int = 50) -> list[ModelChange]: ...
     def active(self) -> ModelVersion | None: ...
+    def find(self, version: str) -> ModelVersion | None: ...
     def versions(self) -> list[ModelVersion]: ...
+    def set_control(self, key: str, value: str | None) -> None: ...
+    def control(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """Which retired model files to keep; records are always kept.
+
+    Snapshots come every second or so, so "the newest N" alone would leave nothing
+    to roll back to after a minute. Kept: the newest `keep_recent` retired files,
+    one checkpoint per `checkpoint_seconds` for the newest `keep_checkpoints`
+    intervals, and every version that was ever explicitly activated.
+    """
+
+    keep_recent: int = 50
+    checkpoint_seconds: float = 600.0
+    keep_checkpoints: int = 144
 
 
 class ModelRegistry:
     """Save snapshots as new versions and load the active one, checksum first."""
 
-    def __init__(self, model_dir: Path, index: ModelIndexLike, *, keep_files: int = 50):
+    def __init__(
+        self,
+        model_dir: Path,
+        index: ModelIndexLike,
+        *,
+        keep_files: int = 50,
+        retention: RetentionPolicy | None = None,
+    ):
         self.model_dir = Path(model_dir)
         self.index = index
-        self.keep_files = keep_files
+        self.retention = retention or RetentionPolicy(keep_recent=keep_files)
 
     def publish(
         self,
@@ -60,8 +123,16 @@ class ModelRegistry:
         parent: str | None,
         learned_event_ids: Iterable[str] = (),
         note: str | None = None,
+        state: str = "active",
+        expect_active: str | None = None,
     ) -> ModelVersion:
-        """Save `policy` as the next version and make it active."""
+        """Save `policy` as the next version: active (replacing `expect_active`) or a candidate.
+
+        Raises
+        ------
+        ActiveChanged
+            The active version is no longer `expect_active`; nothing is published.
+        """
         self.model_dir.mkdir(parents=True, exist_ok=True)
         seq = self.index.next_seq()
         version = f"v{seq}"
@@ -77,10 +148,15 @@ class ModelRegistry:
             events_learned=card.events_learned,
             sha256=card.sha256,
             path=path.name,
-            state="active",
+            state=state,
             note=note,
         )
-        self.index.publish(model, learned_event_ids)
+        try:
+            self.index.publish(model, learned_event_ids, expect_active=expect_active)
+        except BaseException:
+            for leftover in (path, card_path(path)):
+                leftover.unlink(missing_ok=True)
+            raise
         self._prune()
         return model
 
@@ -88,12 +164,111 @@ class ModelRegistry:
         """Return the active version's record."""
         return self.index.active()
 
+    def find(self, version: str) -> ModelVersion:
+        """Return a version's record; raise UnknownVersion if there is none."""
+        model = self.index.find(version)
+        if model is None:
+            raise UnknownVersion(f"no model version {version!r}")
+        return model
+
+    def has_file(self, model: ModelVersion) -> bool:
+        """Whether the version's model file is still on disk (old ones are pruned)."""
+        return (self.model_dir / model.path).is_file()
+
     def load(self, model: ModelVersion) -> VWPolicy:
         """Load a version; raise ModelFormatError if its file does not match the registry."""
         path = self.model_dir / model.path
         if read_card(path).sha256 != model.sha256:
             raise ModelFormatError(f"{model.version}: model card checksum differs from the registry's")
         return VWPolicy.load(path)  # checks the file itself against the card
+
+    def activate(
+        self, version: str, *, actor: str, reason: str | None = None, action: str = "activate"
+    ) -> ModelChange:
+        """Make `version` what every worker serves, after proving its file loads.
+
+        Raises
+        ------
+        UnknownVersion
+            No such version.
+        RegistryError
+            Its file was pruned, or is corrupt or does not match its checksum.
+        """
+        model = self.find(version)
+        if not self.has_file(model):
+            raise RegistryError(f"{version}: its model file was pruned; it cannot be served again")
+        try:
+            self.load(model)
+        except ModelFormatError as error:
+            raise RegistryError(
+                f"{version}: refusing to activate a model that does not load: {error}"
+            ) from error
+        previous = self.index.activate(version, action=action, actor=actor, reason=reason)
+        log.warning(
+            "%s: %s is now active (was %s) by %s: %s", action, version, previous, actor, reason or "-"
+        )
+        return ModelChange(time.time(), action, version, previous, actor, reason)
+
+    def rollback_target(self, *, older_than_seconds: float, now: float | None = None) -> ModelVersion:
+        """Return the default version to roll back to.
+
+        Snapshots come every second, so "the previous version" would be the same model
+        a second younger. The target is the newest version that was created at least
+        `older_than_seconds` before the active one and whose file is still kept (or,
+        failing that, the oldest kept ancestor), never a shadow candidate.
+        """
+        active = self.active()
+        if active is None:
+            raise RegistryError("no model is active: nothing to roll back from")
+        cutoff = active.created_at - older_than_seconds
+        kept = [m for m in self.index.versions() if m.version != active.version and m.state != "candidate"]
+        kept = [m for m in kept if m.seq < active.seq and self.has_file(m)]
+        if not kept:
+            raise RegistryError(f"no earlier model file is kept to roll back to from {active.version}")
+        old_enough = [m for m in kept if m.created_at <= cutoff]
+        return old_enough[0] if old_enough else kept[-1]
+
+    def rollback(
+        self,
+        *,
+        to: str | None = None,
+        actor: str,
+        reason: str | None = None,
+        older_than_seconds: float = 600.0,
+        action: str = "rollback",
+    ) -> ModelChange:
+        """Serve an earlier version again (`to`, or the default target) and record why."""
+        target = self.find(to) if to else self.rollback_target(older_than_seconds=older_than_seconds)
+        active = self.active()
+        if active is not None and target.version == active.version:
+            raise RegistryError(f"{target.version} is already active")
+        return self.activate(target.version, actor=actor, reason=reason, action=action)
+
+    def promote(self, version: str, *, actor: str, reason: str | None = None) -> ModelChange:
+        """Make a candidate (a shadow or an imported model) the active version."""
+        model = self.find(version)
+        if model.state != "candidate":
+            raise RegistryError(f"{version} is {model.state}, not a candidate; use activate or rollback")
+        return self.activate(version, actor=actor, reason=reason, action="promote")
+
+    def freeze_learning(self, frozen: bool, *, actor: str, reason: str | None = None) -> None:
+        """Stop (or restart) the learner from publishing; serving is unaffected."""
+        self.index.set_control(LEARNING_FROZEN, "1" if frozen else None)
+        active = self.active()
+        self.index.record_change(
+            ModelChange(
+                time.time(),
+                "freeze" if frozen else "unfreeze",
+                active.version if active else "-",
+                None,
+                actor,
+                reason,
+            )
+        )
+
+    def learning_frozen(self) -> bool:
+        """Whether an operator froze learning."""
+        return self.index.control(LEARNING_FROZEN) == "1"
 
     def ensure_initial(self, vw_args: str) -> ModelVersion:
         """Publish an untrained model as the first version unless one is active already."""
@@ -106,11 +281,23 @@ class ModelRegistry:
             return self.publish(VWPolicy(vw_args), parent=None, note="initial, untrained")
 
     def _prune(self) -> None:
-        """Delete files of the oldest retired versions beyond `keep_files`; keep their records."""
-        retired = [m for m in self.index.versions() if m.state == "retired"]
-        for model in retired[self.keep_files :]:
-            for path in (self.model_dir / model.path, card_path(self.model_dir / model.path)):
-                path.unlink(missing_ok=True)
+        """Delete files of retired versions the retention policy does not keep; keep records."""
+        policy = self.retention
+        retired = [m for m in self.index.versions() if m.state == "retired"]  # newest first
+        activated = {c.version for c in self.index.changes(limit=10_000)}
+        checkpoints: dict[int, ModelVersion] = {}
+        for model in retired:
+            checkpoints[int(model.created_at // policy.checkpoint_seconds)] = model  # oldest in its interval
+        kept_intervals = sorted(checkpoints, reverse=True)[: policy.keep_checkpoints]
+        keep = {m.version for m in retired[: policy.keep_recent]} | activated
+        keep |= {checkpoints[i].version for i in kept_intervals}
+        for model in retired:
+            if model.version not in keep:
+                for path in (self.model_dir / model.path, card_path(self.model_dir / model.path)):
+                    path.unlink(missing_ok=True)
+
+
+LEARNING_FROZEN = "learning_frozen"
 
 
 @contextmanager
