@@ -66,8 +66,13 @@ class ModelIndex:
 
         retrying(write, deadline_seconds=self._deadline)
 
-    def activate(self, version: str, *, action: str, actor: str, reason: str | None) -> str | None:
+    def activate(
+        self, version: str, *, action: str, actor: str, reason: str | None, relearn: bool = False
+    ) -> str | None:
         """Make `version` the active one and record who did it and why; return the previous active.
+
+        With `relearn`, events learned by versions registered after `version` are
+        marked unlearned in the same transaction, so the restored model learns them.
 
         Raises
         ------
@@ -83,6 +88,12 @@ class ModelIndex:
                 previous = current[0] if current else None
                 conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active'")
                 conn.execute("UPDATE models SET state = 'active' WHERE version = ?", (version,))
+                if relearn:
+                    conn.execute(
+                        "UPDATE decisions SET learned_in = NULL WHERE learned_in IN (SELECT version"
+                        " FROM models WHERE seq > (SELECT seq FROM models WHERE version = ?))",
+                        (version,),
+                    )
                 conn.execute(
                     "INSERT INTO model_changes (at, action, version, previous, actor, reason)"
                     " VALUES (?, ?, ?, ?, ?, ?)",

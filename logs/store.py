@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -17,6 +18,13 @@ from logs.records import DecisionRecord, EventConflict, FeedbackReceipt, Unknown
 from policies.base import Feedback, LoggedEvent
 
 __all__ = ["Cursor", "LogStore"]
+
+
+class ShadowScoreLike(Protocol):
+    event_id: str
+    p_target: tuple[float, ...]
+    agrees: bool
+
 
 Cursor = tuple[float, str]  # (closes_at, event_id) of the last event handed out
 
@@ -193,6 +201,62 @@ class LogStore:
         """
         return self._page("closes_at <= ?", [closed_before], ("created_at", "event_id"), after, limit)
 
+    def recent_closed_events(self, *, limit: int, created_after: float) -> list[LoggedEvent]:
+        """Return up to `limit` closed events decided after `created_after`, newest close first."""
+        where = "closes_at <= ? AND created_at > ?"
+        page = self._page(
+            where, [time.time(), created_after], ("closes_at", "event_id"), None, limit, desc=True
+        )
+        return [event for event, _ in page]
+
+    # -- shadow ----------------------------------------------------------------------
+
+    def record_shadow_scores(self, shadow: str, scores: Sequence[ShadowScoreLike]) -> None:
+        """Save a shadow policy's scores; an event scored twice keeps its first score."""
+
+        def write() -> None:
+            now = time.time()
+            with transaction(self.conn) as conn:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO shadow_scores (event_id, shadow, p_target, agrees, scored_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (s.event_id, shadow, orjson.dumps(list(s.p_target)).decode(), int(s.agrees), now)
+                        for s in scores
+                    ],
+                )
+
+        retrying(write, deadline_seconds=self._deadline)
+
+    def shadow_scored(
+        self, shadow: str, *, limit: int = 100_000
+    ) -> list[tuple[LoggedEvent, tuple[float, ...], bool]]:
+        """Return the newest events a shadow scored, with its per-slot probabilities and agreement."""
+
+        def query() -> list[tuple[LoggedEvent, tuple[float, ...], bool]]:
+            conn = self.conn
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    "SELECT d.*, s.p_target AS shadow_p_target, s.agrees AS shadow_agrees"
+                    " FROM shadow_scores s JOIN decisions d USING (event_id)"
+                    " WHERE s.shadow = ? ORDER BY s.scored_at DESC LIMIT ?",
+                    (shadow, limit),
+                ).fetchall()
+                feedback = self._on_time_feedback(conn, [r["event_id"] for r in rows])
+            finally:
+                conn.execute("COMMIT")
+            return [
+                (
+                    DecisionRecord.from_row(r).to_event(feedback.get(r["event_id"], ())),
+                    tuple(orjson.loads(r["shadow_p_target"])),
+                    bool(r["shadow_agrees"]),
+                )
+                for r in rows
+            ]
+
+        return retrying(query, deadline_seconds=self._deadline)
+
     def has_schema(self) -> bool:
         """Whether this file holds an xsell log (so a stray SQLite file is refused by name)."""
         found = retrying(
@@ -205,9 +269,17 @@ class LogStore:
         return found == 2
 
     def _page(
-        self, where: str, params: list[object], order: tuple[str, str], after: Cursor | None, limit: int
+        self,
+        where: str,
+        params: list[object],
+        order: tuple[str, str],
+        after: Cursor | None,
+        limit: int,
+        *,
+        desc: bool = False,
     ) -> list[tuple[LoggedEvent, Cursor]]:
         first, second = order
+        direction = "DESC" if desc else "ASC"
 
         def query() -> list[tuple[LoggedEvent, Cursor]]:
             sql = f"SELECT * FROM decisions WHERE {where}"
@@ -215,7 +287,7 @@ class LogStore:
             if after is not None:
                 sql += f" AND ({first}, {second}) > (?, ?)"
                 values += list(after)
-            sql += f" ORDER BY {first}, {second} LIMIT ?"
+            sql += f" ORDER BY {first} {direction}, {second} {direction} LIMIT ?"
             values.append(limit)
             conn = self.conn
             conn.execute("BEGIN")  # one snapshot for decisions and their feedback

@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from policies.base import LoggedEvent
-from policies.registry import ModelRegistry, ModelVersion
+from policies.guardrail import Guardrail
+from policies.registry import ActiveChanged, ModelRegistry, ModelVersion
 from policies.rewards import RewardRules
+from policies.shadow import Shadow
 from policies.vw import VWPolicy
 
 __all__ = ["ClosedEventSource", "Learner", "LearnerOptions"]
@@ -44,18 +46,31 @@ class LearnerOptions:
     # an event's close before reading it guarantees that transaction has committed.
     grace_seconds: float = 0.5
     batch_size: int = 500
+    guardrail_check_seconds: float = 10.0
 
 
 class Learner:
     """Learn closed events in order and publish versioned snapshots."""
 
     def __init__(
-        self, source: ClosedEventSource, registry: ModelRegistry, rules: RewardRules, options: LearnerOptions
+        self,
+        source: ClosedEventSource,
+        registry: ModelRegistry,
+        rules: RewardRules,
+        options: LearnerOptions,
+        *,
+        shadow: Shadow | None = None,
+        guardrail: Guardrail | None = None,
+        after_snapshot: Callable[[], object] | None = None,
     ):
         self.source = source
         self.registry = registry
         self.rules = rules
         self.options = options
+        self.shadow = shadow
+        self.guardrail = guardrail
+        self.after_snapshot = after_snapshot  # e.g. the automatic promotion rule
+        self._last_guardrail_check = time.monotonic()
         self.version: ModelVersion | None = None
         self.policy: VWPolicy | None = None
         self._cursor: Cursor | None = None
@@ -72,6 +87,8 @@ class Learner:
     def step(self, now: float | None = None) -> int:
         """Learn every event closed by now; snapshot if due. Return how many were learned."""
         self._follow_external_activation()
+        if self.registry.learning_frozen():
+            return 0  # an operator froze learning (e.g. with a rollback); serving goes on
         closed_before = (time.time() if now is None else now) - self.options.grace_seconds
         learned = 0
         while True:
@@ -86,12 +103,20 @@ class Learner:
                 break
         if self._pending and time.monotonic() - self._last_snapshot >= self.options.snapshot_interval_seconds:
             self.snapshot()
+        if self.guardrail is not None and (
+            time.monotonic() - self._last_guardrail_check >= self.options.guardrail_check_seconds
+        ):
+            self._last_guardrail_check = time.monotonic()
+            if self.guardrail.check() is not None:
+                self._follow_external_activation()
         return learned
 
     def learn(self, event: LoggedEvent) -> None:
         """Learn one event with the reward its feedback earns each chosen offer."""
         assert self.policy is not None, "call start() first"
         rewards = rewards_for(event, self.rules)
+        if self.shadow is not None:
+            self.shadow.observe(event, rewards)  # scored before it learns, like the active model
         self.policy.learn(event, rewards)
         self._pending.append(event.event_id)
 
@@ -101,9 +126,19 @@ class Learner:
         self._last_snapshot = time.monotonic()
         if not self._pending:
             return None
-        published = self.registry.publish(
-            self.policy, parent=self.version.version, learned_event_ids=self._pending
-        )
+        try:
+            published = self.registry.publish(
+                self.policy,
+                parent=self.version.version,
+                learned_event_ids=self._pending,
+                expect_active=self.version.version,
+            )
+        except ActiveChanged:
+            # An operator rolled back or promoted while we were learning: what we
+            # learned sits on a model that no longer serves. Drop it; the events stay
+            # unlearned and the new active model learns them.
+            self._follow_external_activation()
+            return None
         log.info(
             "published %s (%d new events, %d in all)",
             published.version,
@@ -112,6 +147,10 @@ class Learner:
         )
         self.version = published
         self._pending = []
+        if self.shadow is not None:
+            self.shadow.snapshot()
+        if self.after_snapshot is not None:
+            self.after_snapshot()
         return published
 
     def run(self, stop: threading.Event) -> None:

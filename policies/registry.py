@@ -76,7 +76,9 @@ class ModelIndexLike(Protocol):
     def publish(
         self, model: ModelVersion, learned_event_ids: Iterable[str] = (), *, expect_active: str | None = None
     ) -> None: ...
-    def activate(self, version: str, *, action: str, actor: str, reason: str | None) -> str | None: ...
+    def activate(
+        self, version: str, *, action: str, actor: str, reason: str | None, relearn: bool = False
+    ) -> str | None: ...
     def record_change(self, change: ModelChange) -> None: ...
     def changes(self, limit: int = 50) -> list[ModelChange]: ...
     def active(self) -> ModelVersion | None: ...
@@ -183,7 +185,13 @@ class ModelRegistry:
         return VWPolicy.load(path)  # checks the file itself against the card
 
     def activate(
-        self, version: str, *, actor: str, reason: str | None = None, action: str = "activate"
+        self,
+        version: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        action: str = "activate",
+        relearn: bool = False,
     ) -> ModelChange:
         """Make `version` what every worker serves, after proving its file loads.
 
@@ -203,7 +211,7 @@ class ModelRegistry:
             raise RegistryError(
                 f"{version}: refusing to activate a model that does not load: {error}"
             ) from error
-        previous = self.index.activate(version, action=action, actor=actor, reason=reason)
+        previous = self.index.activate(version, action=action, actor=actor, reason=reason, relearn=relearn)
         log.warning(
             "%s: %s is now active (was %s) by %s: %s", action, version, previous, actor, reason or "-"
         )
@@ -236,13 +244,22 @@ class ModelRegistry:
         reason: str | None = None,
         older_than_seconds: float = 600.0,
         action: str = "rollback",
+        relearn: bool = False,
+        freeze: bool = False,
     ) -> ModelChange:
-        """Serve an earlier version again (`to`, or the default target) and record why."""
+        """Serve an earlier version again (`to`, or the default target) and record why.
+
+        By default the events the discarded versions learned are not learned again
+        (they may be what made the model bad); `relearn` hands them to the restored
+        model. `freeze` stops learning until an operator unfreezes it.
+        """
         target = self.find(to) if to else self.rollback_target(older_than_seconds=older_than_seconds)
         active = self.active()
         if active is not None and target.version == active.version:
             raise RegistryError(f"{target.version} is already active")
-        return self.activate(target.version, actor=actor, reason=reason, action=action)
+        if freeze:
+            self.freeze_learning(True, actor=actor, reason=f"with rollback to {target.version}")
+        return self.activate(target.version, actor=actor, reason=reason, action=action, relearn=relearn)
 
     def promote(self, version: str, *, actor: str, reason: str | None = None) -> ModelChange:
         """Make a candidate (a shadow or an imported model) the active version."""

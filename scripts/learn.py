@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 
 from logs.store import LogStore
+from policies.guardrail import Guardrail, GuardrailOptions
 from policies.learner import Learner, LearnerOptions
+from policies.shadow import Shadow, auto_promote, live_report
 from service.resources import open_log_and_registry
 from service.settings import Settings
 
@@ -17,16 +19,46 @@ log = logging.getLogger("xsell.learn")
 
 
 def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
-    """Wire the log and the registry into a Learner."""
+    """Wire the log, the registry, the shadow and the guardrail into a Learner."""
     store, registry = open_log_and_registry(settings)
+    rules = settings.reward_rules()
     options = LearnerOptions(
         vw_args=settings.vw_args,
         snapshot_interval_seconds=settings.snapshot_interval_seconds,
         poll_seconds=settings.learner_poll_seconds,
         grace_seconds=settings.learner_grace_seconds,
         batch_size=settings.learner_batch_size,
+        guardrail_check_seconds=settings.guardrail_check_seconds,
     )
-    return Learner(store, registry, settings.reward_rules(), options), store
+    guardrail = Guardrail(
+        store,
+        registry,
+        rules,
+        GuardrailOptions(
+            enabled=settings.guardrail_enabled,
+            window_events=settings.guardrail_window_events,
+            min_events=settings.guardrail_min_events,
+            level=settings.guardrail_level,
+            min_relative_drop=settings.guardrail_min_relative_drop,
+            check_seconds=settings.guardrail_check_seconds,
+        ),
+    )
+    shadow = None
+    after_snapshot = None
+    if settings.shadow_vw_args:
+        registry.ensure_initial(settings.vw_args)
+        shadow = Shadow(registry, store, settings.shadow_vw_args)
+        if settings.auto_promote:
+            args = settings.shadow_vw_args
+
+            def after_snapshot() -> None:
+                found = live_report(store, registry, args, rules)
+                auto_promote(registry, found, settings.auto_promote_min_events)
+
+    learner = Learner(
+        store, registry, rules, options, shadow=shadow, guardrail=guardrail, after_snapshot=after_snapshot
+    )
+    return learner, store
 
 
 def run_learner(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
 from logs.store import LogStore, StoreOptions
 from policies.base import ModelFormatError
-from policies.registry import ModelRegistry, ModelVersion
+from policies.registry import ModelRegistry, ModelVersion, RetentionPolicy
 from policies.rewards import RewardRules
 from policies.vw import VWPolicy
 from service.errors import ModelUnavailable
@@ -99,7 +99,12 @@ def open_log_and_registry(settings: Settings) -> tuple[LogStore, ModelRegistry]:
         settings.resolved_log_path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous)
     )
     store.migrate()
-    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), keep_files=settings.model_keep)
+    retention = RetentionPolicy(
+        keep_recent=settings.model_keep,
+        checkpoint_seconds=settings.model_checkpoint_seconds,
+        keep_checkpoints=settings.model_keep_checkpoints,
+    )
+    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), retention=retention)
     return store, registry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from policies.rewards import RewardRules
@@ -47,7 +47,45 @@ class Settings(BaseSettings):
     learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
     learner_grace_seconds: float = Field(0.5, ge=0, description="Read events this long after close.")
     learner_batch_size: int = Field(500, ge=1, description="Events read per query.")
-    model_keep: int = Field(50, ge=1, description="Retired model files kept on disk.")
+    model_keep: int = Field(50, ge=1, description="Newest retired model files kept on disk.")
+    model_checkpoint_seconds: float = Field(
+        600.0, gt=0, description="Also keep one retired model file per this many seconds, for rollback."
+    )
+    model_keep_checkpoints: int = Field(144, ge=0, description="How many such checkpoints to keep.")
+    rollback_default_seconds: float = Field(
+        600.0, ge=0, description="`rollback` without --to goes back to a model at least this much older."
+    )
+
+    # shadow and promotion
+    shadow_vw_args: str | None = Field(
+        None, description="VW arguments of a shadow policy that learns beside the active one, unseen."
+    )
+    auto_promote: bool = Field(
+        False, description="Promote the shadow when it provably beats the active policy."
+    )
+    auto_promote_min_events: int = Field(
+        1000, ge=1, description="Decisions the shadow must have scored first."
+    )
+
+    # guardrail
+    guardrail_enabled: bool = Field(True, description="Roll back when online reward falls significantly.")
+    guardrail_window_events: int = Field(2000, ge=10, description="Decisions per compared window.")
+    guardrail_min_events: int = Field(500, ge=2, description="Fewer decisions in a window: no verdict.")
+    guardrail_level: float = Field(0.01, gt=0, lt=0.5, description="One-sided z-test significance level.")
+    guardrail_min_relative_drop: float = Field(
+        0.1, ge=0, description="Ignore drops smaller than this share of the baseline reward."
+    )
+    guardrail_check_seconds: float = Field(10.0, gt=0, description="How often the learner checks.")
+
+    # access
+    admin_api_keys: SecretStr | None = Field(
+        None, description="Comma-separated keys for admin endpoints; unset disables admin HTTP."
+    )
+    admin_api_key_file: Path | None = Field(None, description="File with admin keys, one per line.")
+    api_keys: SecretStr | None = Field(
+        None, description="Comma-separated keys storefront calls must send; unset leaves them open."
+    )
+    api_key_file: Path | None = Field(None, description="File with storefront keys, one per line.")
 
     # rewards (see policies/rewards.py for why these defaults)
     reward_click: float = Field(1.0, description="Reward of a click.")
@@ -71,6 +109,11 @@ class Settings(BaseSettings):
     @classmethod
     def _vw_args_usable(cls, value: str) -> str:
         return check_vw_args(value)
+
+    @field_validator("shadow_vw_args")
+    @classmethod
+    def _shadow_args_usable(cls, value: str | None) -> str | None:
+        return check_vw_args(value) if value else None
 
     @property
     def resolved_log_path(self) -> Path:
@@ -99,6 +142,28 @@ class Settings(BaseSettings):
         """Return these settings as XSELL_* variables, for child processes."""
         env = {}
         for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()  # a child process needs the key itself
             if value is not None:
                 env[f"XSELL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
+
+    def admin_keys(self) -> frozenset[str]:
+        """Return the admin API keys from XSELL_ADMIN_API_KEYS and XSELL_ADMIN_API_KEY_FILE."""
+        return _keys(self.admin_api_keys, self.admin_api_key_file)
+
+    def storefront_keys(self) -> frozenset[str]:
+        """Return the storefront API keys from XSELL_API_KEYS and XSELL_API_KEY_FILE."""
+        return _keys(self.api_keys, self.api_key_file)
+
+
+def _keys(listed: SecretStr | None, path: Path | None) -> frozenset[str]:
+    keys = set()
+    if listed is not None:
+        keys |= {k.strip() for k in listed.get_secret_value().split(",")}
+    if path is not None:
+        try:
+            keys |= {line.strip() for line in path.read_text().splitlines()}
+        except OSError as error:
+            raise ValueError(f"cannot read API key file {path}: {error.strerror}") from error
+    return frozenset(k for k in keys if k and not k.startswith("#"))
