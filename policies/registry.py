@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import io
+import json
 import logging
+import tarfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -287,6 +290,79 @@ class ModelRegistry:
         """Whether an operator froze learning."""
         return self.index.control(LEARNING_FROZEN) == "1"
 
+    def export(self, version: str, destination: Path) -> ModelVersion:
+        """Write `version` (model file, card and registry record) into one tar file."""
+        model = self.find(version)
+        if not self.has_file(model):
+            raise RegistryError(f"{version}: its model file was pruned; nothing to export")
+        self.load(model)  # never export a file that does not match its checksum
+        source = self.model_dir / model.path
+        record = json.dumps({"format": EXPORT_FORMAT, "model": asdict(model)}, indent=2).encode()
+        temporary = destination.with_name(f".{destination.name}.tmp")
+        with tarfile.open(temporary, "w") as archive:
+            archive.add(source, arcname="model.vw")
+            archive.add(card_path(source), arcname="model.json")
+            info = tarfile.TarInfo("record.json")
+            info.size = len(record)
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(record))
+        temporary.replace(destination)
+        return model
+
+    def import_file(self, source: Path, *, actor: str) -> ModelVersion:
+        """Register an exported model as a new candidate version; it serves only once activated.
+
+        Raises
+        ------
+        RegistryError
+            The file is not an export, or the model inside fails its checksum or will not load.
+        """
+        try:
+            with tarfile.open(source, "r") as archive:
+                missing = sorted(EXPORT_MEMBERS - set(archive.getnames()))
+                if missing:
+                    raise RegistryError(f"{source}: not an xsell model export (missing {', '.join(missing)})")
+                record = json.loads(_member(archive, "record.json"))
+                model_bytes = _member(archive, "model.vw")
+                card_bytes = _member(archive, "model.json")
+        except (OSError, tarfile.TarError, ValueError) as error:
+            if isinstance(error, RegistryError):
+                raise
+            raise RegistryError(f"{source}: cannot read the export ({error})") from error
+        if record.get("format") != EXPORT_FORMAT:
+            raise RegistryError(f"{source}: unsupported export format {record.get('format')!r}")
+        original = record["model"]
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        seq = self.index.next_seq()
+        version = f"v{seq}"
+        path = self.model_dir / f"{version}.vw"
+        path.write_bytes(model_bytes)
+        card_path(path).write_bytes(card_bytes)
+        try:
+            policy = VWPolicy.load(path)  # checks the bytes against the card's checksum
+            card = read_card(path)
+        except ModelFormatError as error:
+            for leftover in (path, card_path(path)):
+                leftover.unlink(missing_ok=True)
+            raise RegistryError(f"{source}: the model inside does not load: {error}") from error
+        del policy
+        model = ModelVersion(
+            seq=seq,
+            version=version,
+            parent=None,
+            kind=card.kind,
+            vw_args=card.vw_args,
+            created_at=time.time(),
+            events_learned=card.events_learned,
+            sha256=card.sha256,
+            path=path.name,
+            state="candidate",
+            note=f"imported from {source.name} ({original.get('version')})",
+        )
+        self.index.publish(model)
+        self.index.record_change(ModelChange(time.time(), "import", version, None, actor, model.note))
+        return model
+
     def ensure_initial(self, vw_args: str) -> ModelVersion:
         """Publish an untrained model as the first version unless one is active already."""
         self.model_dir.mkdir(parents=True, exist_ok=True)
@@ -315,6 +391,15 @@ class ModelRegistry:
 
 
 LEARNING_FROZEN = "learning_frozen"
+EXPORT_FORMAT = 1
+EXPORT_MEMBERS = frozenset({"model.vw", "model.json", "record.json"})
+
+
+def _member(archive: tarfile.TarFile, name: str) -> bytes:
+    handle = archive.extractfile(name)
+    if handle is None:
+        raise RegistryError(f"{name} in the export is not a file")
+    return handle.read()
 
 
 @contextmanager

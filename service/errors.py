@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from logs.db import LogUnavailable
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
+from policies.registry import RegistryError, UnknownVersion
 
 __all__ = ["ModelUnavailable", "error_response", "register"]
 
@@ -31,6 +32,8 @@ _DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     UnknownEvent: (404, "unknown_event", "event_id"),
     EventConflict: (409, "event_conflict", "event_id"),
     UnknownAction: (422, "unknown_action", "action_id"),
+    UnknownVersion: (404, "unknown_version", "version"),
+    RegistryError: (409, "model_change_refused", "version"),
     LogUnavailable: (503, "log_unavailable", None),
     ModelUnavailable: (503, "model_unavailable", None),
     ModelFormatError: (503, "model_unavailable", None),
@@ -80,8 +83,16 @@ def _unexpected(error: Exception) -> ResponseReturnValue:
     return error_response(500, "internal_error", "the service failed to handle this request")
 
 
+def _auth(error: Exception) -> ResponseReturnValue:
+    status, code = getattr(error, "status", 401), getattr(error, "code", "unauthorized")
+    return error_response(status, code, str(error))
+
+
 def register(app: Flask) -> None:
     """Install the handlers on `app`."""
+    from service.auth import AuthError  # auth needs resources, which need this module
+
+    app.register_error_handler(AuthError, _auth)
     app.register_error_handler(ValidationError, _validation)
     for exception_type in _DOMAIN:
         app.register_error_handler(exception_type, _domain)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from policies.rewards import RAW_REWARD
+from service.auth import guard_storefront
 from service.resources import resources
 from service.responses import json_response
 from service.schemas import FeedbackRequest, FeedbackResponse, RewardRequest
 
 bp = Blueprint("feedback", __name__)
+guard_storefront(bp)
 
 
 @bp.post("/v1/events/<path:event_id>/feedback")

@@ -6,11 +6,13 @@ from flask import Blueprint, Response, request
 
 from logs.records import DecisionRecord
 from service import pipeline
+from service.auth import guard_storefront
 from service.resources import resources
 from service.responses import json_response
 from service.schemas import Choice, RankedAction, RankRequest, RankResponse
 
 bp = Blueprint("rank", __name__)
+guard_storefront(bp)
 
 
 @bp.post("/v1/rank")

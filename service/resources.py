@@ -76,9 +76,13 @@ class Resources:
     registry: ModelRegistry
     served: ServedModel
     rules: RewardRules = field(init=False)
+    admin_keys: frozenset[str] = field(init=False)
+    storefront_keys: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.rules = self.settings.reward_rules()
+        self.admin_keys = self.settings.admin_keys()
+        self.storefront_keys = self.settings.storefront_keys()
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:

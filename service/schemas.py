@@ -18,7 +18,15 @@ from pydantic import (
 from policies.base import Action
 from policies.rewards import SIGNALS
 
-__all__ = ["FeedbackRequest", "RankRequest", "RankResponse", "RewardRequest"]
+__all__ = [
+    "ActivateRequest",
+    "FeedbackRequest",
+    "FreezeRequest",
+    "RankRequest",
+    "RankResponse",
+    "RewardRequest",
+    "RollbackRequest",
+]
 
 MAX_ACTIONS = 50
 MAX_SLOTS = 10
@@ -28,6 +36,7 @@ EventId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern
 ActionId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 MAX_TEXT = 256
 MAX_LIST = 64
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 def _feature_value(value: Any) -> Any:
@@ -148,3 +157,30 @@ class FeedbackResponse(BaseModel):
     signal: str
     duplicate: bool
     learnable: bool = Field(description="False when it arrived after the event closed")
+
+
+# -- admin: models --------------------------------------------------------------------
+
+
+class ActivateRequest(BaseModel):
+    model_config = _STRICT
+
+    reason: str | None = Field(None, max_length=500, description="Why; kept in the change history")
+
+
+class RollbackRequest(BaseModel):
+    model_config = _STRICT
+
+    to: str | None = Field(
+        None, min_length=1, max_length=64, description="Version to restore (default: one old enough)"
+    )
+    reason: str | None = Field(None, max_length=500)
+    relearn: bool = Field(False, description="Let the restored model learn what the discarded ones learned")
+    freeze: bool = Field(False, description="Stop learning until unfrozen")
+
+
+class FreezeRequest(BaseModel):
+    model_config = _STRICT
+
+    frozen: bool
+    reason: str | None = Field(None, max_length=500)
