@@ -73,7 +73,7 @@ def _recent_metrics(store: LogStore, rules: RewardRules) -> dict[str, dict[str, 
     metrics = {}
     for version, values in rewards.items():
         array = np.asarray(values)
-        half = 1.96 * float(array.std(ddof=1)) / np.sqrt(len(array)) if len(array) > 1 else 0.0
+        half = 1.96 * float(array.std(ddof=1)) / float(np.sqrt(len(array))) if len(array) > 1 else 0.0
         mean = float(array.mean())
         metrics[version] = {
             "decisions": len(array),

@@ -12,4 +12,7 @@ __all__ = ["json_response"]
 
 def json_response(body: Any, status: int = 200) -> Response:
     """Return `body` as an application/json response."""
-    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+    # numpy scalars can reach a body from the estimators; serialise them as numbers
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status, mimetype="application/json"
+    )

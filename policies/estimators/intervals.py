@@ -64,8 +64,8 @@ class Normal:
         if len(values) < 2:
             return mean, mean
         z = NormalDist().inv_cdf(0.5 + self.level / 2)
-        half = z * float(values.std(ddof=1)) / np.sqrt(len(values))
-        return mean - half, mean + half
+        half = z * float(values.std(ddof=1)) / float(np.sqrt(len(values)))
+        return float(mean - half), float(mean + half)
 
 
 @dataclass(frozen=True, slots=True)
