@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response
 
 from logs.db import LogUnavailable
@@ -10,6 +12,8 @@ from service.resources import resources
 from service.responses import json_response
 
 bp = Blueprint("health", __name__)
+# An automatic rollback stays visible in /readyz for an hour.
+GUARDRAIL_WARNING_SECONDS = 3600.0
 
 
 @bp.get("/healthz")
@@ -34,6 +38,17 @@ def readyz() -> Response:
         problems.append(f"model: {error}")
     # A failed reload is a warning, not unreadiness: the previous model still serves.
     warnings = [f"model: {res.served.load_error}"] if res.served.load_error and version else []
+    try:
+        if res.registry.learning_frozen():
+            warnings.append("learning: frozen by an operator; the active model does not change")
+        cutoff = time.time() - GUARDRAIL_WARNING_SECONDS
+        for change in res.registry.index.changes(limit=20):
+            if change.action == "guardrail" and change.at >= cutoff:
+                warnings.append(
+                    f"guardrail: rolled back to {change.version} (was {change.previous}): {change.reason}"
+                )
+    except LogUnavailable:
+        pass  # already a problem above
     body = {
         "status": "ready" if not problems else "not_ready",
         "model_version": version,

@@ -127,3 +127,18 @@ def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(
     assert response.status_code == 409
     assert "does not load" in response.get_json()["message"]
     assert admin.post("/v1/rank", json=rank_body(), headers=ADMIN).get_json()["model_version"] == v2
+
+
+def test_metrics_and_readyz_report_a_guardrail_rollback(admin_app: Flask, admin: FlaskClient) -> None:
+    v2 = publish(admin_app)
+    answer = admin.post("/v1/rank", json=rank_body(), headers=ADMIN).get_json()
+    admin.post(f"/v1/events/{answer['event_id']}/feedback", json={"signal": "click"}, headers=ADMIN)
+    registry = admin_app.extensions["xsell"].registry
+    registry.rollback(to="v1", actor="guardrail", reason="reward fell from 0.3 to 0.1", action="guardrail")
+    warnings = admin.get("/readyz").get_json()["warnings"]
+    assert any(w.startswith(f"guardrail: rolled back to v1 (was {v2})") for w in warnings)
+    text = admin.get("/metrics").get_data(as_text=True)
+    assert 'xsell_model_changes_total{action="guardrail"} 1.0' in text
+    assert f'xsell_decisions_total{{model_version="{v2}"}} 1.0' in text
+    assert 'xsell_feedback_total{signal="click"} 1.0' in text
+    assert "xsell_active_model_seq 1.0" in text

@@ -1,0 +1,68 @@
+"""GET /metrics: Prometheus text, read from the shared log at scrape time.
+
+gunicorn runs several worker processes, so in-process counters would each see a
+part of the story. Everything here is read from the SQLite log and the model
+index, which every process shares: the answer is the same whichever worker
+serves the scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from service.resources import Resources, resources
+
+bp = Blueprint("metrics", __name__)
+
+
+class LogCollector(Collector):
+    """Turn the model index and the log into metric families."""
+
+    def __init__(self, res: Resources):
+        self.res = res
+
+    def collect(self) -> Iterator[Metric]:
+        conn = self.res.store.conn
+        decisions = CounterMetricFamily(
+            "xsell_decisions", "Decisions logged, by the model version that served", labels=["model_version"]
+        )
+        for version, count in conn.execute(
+            "SELECT model_version, count(*) FROM decisions"
+            " GROUP BY model_version ORDER BY count(*) DESC LIMIT 50"
+        ):
+            decisions.add_metric([version], count)
+        yield decisions
+        feedback = CounterMetricFamily("xsell_feedback", "Feedback recorded, by signal", labels=["signal"])
+        for signal, count in conn.execute("SELECT signal, count(*) FROM feedback GROUP BY signal"):
+            feedback.add_metric([signal], count)
+        yield feedback
+        changes = CounterMetricFamily("xsell_model_changes", "Changes of the active model", labels=["action"])
+        for action, count in conn.execute("SELECT action, count(*) FROM model_changes GROUP BY action"):
+            changes.add_metric([action], count)
+        yield changes
+        active = self.res.registry.active()
+        yield GaugeMetricFamily(
+            "xsell_active_model_seq", "Sequence number of the active model", value=active.seq if active else 0
+        )
+        yield GaugeMetricFamily(
+            "xsell_learning_frozen",
+            "1 while an operator has frozen learning",
+            value=int(self.res.registry.learning_frozen()),
+        )
+        unlearned = conn.execute("SELECT count(*) FROM decisions WHERE learned_in IS NULL").fetchone()[0]
+        yield GaugeMetricFamily(
+            "xsell_decisions_unlearned", "Decisions no published model has learned", value=unlearned
+        )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Return Prometheus metrics about decisions, feedback and model changes."""
+    registry = CollectorRegistry()
+    registry.register(LogCollector(resources()))
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
