@@ -42,8 +42,9 @@ class SelfNormalizedDoublyRobust:
         q_hat_logged, q_hat_target = require_reward_model(batch, "SNDR")
         weights = batch.weights()
         filled = np.maximum(batch.mask.sum(axis=0), 1)
-        mean_weight = weights.sum(axis=0) / filled
-        safe_mean = np.where(mean_weight > 0, mean_weight, 1.0)
+        weight_sums = weights.sum(axis=0)
+        weight_sums = np.where(weight_sums > 0, weight_sums, 1.0)
         baseline = batch.prefix_weights() * q_hat_target
-        correction = weights * (batch.reward - q_hat_logged) / safe_mean
+        # w / mean(w), written as n_k w / Σw so tiny weights do not underflow
+        correction = filled * (weights * (batch.reward - q_hat_logged) / weight_sums)
         return (baseline + correction).sum(axis=1)

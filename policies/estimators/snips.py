@@ -46,10 +46,11 @@ class SelfNormalizedIPS:
     @staticmethod
     def _round_values(batch: EvalBatch) -> np.ndarray:
         weights = batch.weights()
-        filled = batch.mask.sum(axis=0)
-        mean_weight = weights.sum(axis=0) / np.maximum(filled, 1)
+        filled = np.maximum(batch.mask.sum(axis=0), 1)
+        weight_sums = weights.sum(axis=0)
         # A target that never agrees with the log at a slot gets 0 there, not NaN.
-        mean_weight = np.where(mean_weight > 0, mean_weight, 1.0)
-        ratio = (weights * batch.reward).sum(axis=0) / (mean_weight * np.maximum(filled, 1))  # R_k
-        per_slot = batch.mask * ratio + weights * (batch.reward - ratio) / mean_weight
+        weight_sums = np.where(weight_sums > 0, weight_sums, 1.0)
+        ratio = (weights * batch.reward).sum(axis=0) / weight_sums  # R_k
+        # Dividing by the sum (not by a mean that can underflow) keeps tiny weights exact.
+        per_slot = batch.mask * ratio + filled * (weights * (batch.reward - ratio) / weight_sums)
         return per_slot.sum(axis=1)

@@ -141,7 +141,8 @@ def logs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     unit = st.floats(0.01, 1.0, allow_nan=False)
     reward = draw(arrays(np.float64, (n, slots), elements=st.floats(-1, 2, allow_nan=False)))
     p_log = draw(arrays(np.float64, (n, slots), elements=unit))
-    p_target = draw(arrays(np.float64, (n, slots), elements=st.floats(0.0, 1.0)))
+    # subnormal probabilities (1e-313) are not probabilities any policy gives
+    p_target = draw(arrays(np.float64, (n, slots), elements=st.floats(0.0, 1.0, allow_subnormal=False)))
     filled = draw(arrays(np.int64, (n,), elements=st.integers(1, slots)))
     mask = np.arange(slots)[None, :] < filled[:, None]
     return reward * mask, np.where(mask, p_log, 1.0), p_target * mask, mask
