@@ -106,6 +106,53 @@ def m002_model_changes_control_shadow(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_catalog_relations(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE products (
+            sku TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            category TEXT NOT NULL,         -- the kind: memory_card, tripod, laptop
+            family TEXT NOT NULL,           -- the aisle: photo, computing, kitchen
+            price REAL NOT NULL,
+            tags TEXT NOT NULL,             -- JSON list
+            stock INTEGER NOT NULL,
+            popularity INTEGER NOT NULL DEFAULT 0   -- orders containing it (relations build)
+        )
+        """
+    )
+    db.execute("CREATE INDEX products_category ON products (category, popularity DESC)")
+    db.execute(
+        """
+        CREATE TABLE relations (
+            anchor TEXT NOT NULL,           -- a category or a sku in the cart
+            complement TEXT NOT NULL,       -- what to offer beside it
+            level TEXT NOT NULL CHECK (level IN ('category', 'sku')),
+            source TEXT NOT NULL CHECK (source IN ('rule', 'co-purchase')),
+            strength REAL NOT NULL,
+            reason TEXT NOT NULL,
+            support REAL,
+            confidence REAL,
+            lift REAL,
+            PRIMARY KEY (anchor, complement, level, source)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE relation_reviews (     -- an operator's block or pin of a pair
+            anchor TEXT NOT NULL,
+            complement TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('blocked', 'pinned')),
+            note TEXT,
+            reviewed_at REAL NOT NULL,
+            PRIMARY KEY (anchor, complement)
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)
