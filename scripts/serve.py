@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from logs.catalog_store import CatalogStore
+from scripts.demo_store import load_demo
 from service.resources import open_log_and_registry
 from service.settings import Settings
 
@@ -17,9 +19,13 @@ RESTART_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 
 
 def prepare(settings: Settings) -> None:
-    """Migrate the log and publish an initial model before any worker starts."""
+    """Migrate the log, publish an initial model and (into an empty catalog) the demo store."""
     store, registry = open_log_and_registry(settings)
     registry.ensure_initial(settings.vw_args)
+    catalog = CatalogStore(store)
+    if settings.demo_catalog and catalog.count() == 0:
+        loaded = load_demo(catalog)
+        log.info("loaded the demo store: %d products (XSELL_DEMO_CATALOG=false to start empty)", loaded)
     store.close()
 
 

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from logs.db import LogUnavailable
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
+from policies.offers import UnknownProduct
 from policies.registry import RegistryError, UnknownVersion
 
 __all__ = ["ModelUnavailable", "error_response", "register"]
@@ -33,6 +34,7 @@ _DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     EventConflict: (409, "event_conflict", "event_id"),
     UnknownAction: (422, "unknown_action", "action_id"),
     UnknownVersion: (404, "unknown_version", "version"),
+    UnknownProduct: (422, "unknown_sku", "cart"),
     RegistryError: (409, "model_change_refused", "version"),
     LogUnavailable: (503, "log_unavailable", None),
     ModelUnavailable: (503, "model_unavailable", None),
@@ -66,6 +68,7 @@ def _validation(error: ValidationError) -> ResponseReturnValue:
 
 def _domain(error: Exception) -> ResponseReturnValue:
     status, code, field = next(v for k, v in _DOMAIN.items() if isinstance(error, k))
+    field = getattr(error, "field", None) or field  # some errors know exactly which field
     if status >= 500:
         log.error("%s: %s", code, error)
     details = [{"field": field, "message": str(error), "type": code}] if field else []

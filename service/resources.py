@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from logs.catalog_store import CatalogStore
 from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
 from logs.store import LogStore, StoreOptions
@@ -75,12 +76,14 @@ class Resources:
     store: LogStore
     registry: ModelRegistry
     served: ServedModel
+    catalog: CatalogStore = field(init=False)
     rules: RewardRules = field(init=False)
     admin_keys: frozenset[str] = field(init=False)
     storefront_keys: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.rules = self.settings.reward_rules()
+        self.catalog = CatalogStore(self.store)
         self.admin_keys = self.settings.admin_keys()
         self.storefront_keys = self.settings.storefront_keys()
 

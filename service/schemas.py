@@ -22,6 +22,8 @@ __all__ = [
     "ActivateRequest",
     "FeedbackRequest",
     "FreezeRequest",
+    "OffersRequest",
+    "OffersResponse",
     "RankRequest",
     "RankResponse",
     "RewardRequest",
@@ -184,3 +186,69 @@ class FreezeRequest(BaseModel):
 
     frozen: bool
     reason: str | None = Field(None, max_length=500)
+
+
+# -- offers ---------------------------------------------------------------------------
+
+MAX_CART_LINES = 100
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+
+
+class CartLineIn(BaseModel):
+    model_config = _STRICT
+
+    sku: Sku
+    qty: int = Field(1, ge=1, le=1000)
+    price: float | None = Field(None, ge=0, le=1_000_000)
+
+
+class OffersRequest(BaseModel):
+    """POST /v1/offers: the storefront sends what it knows; xsell finds the candidates."""
+
+    model_config = _STRICT
+
+    event_id: EventId | None = None
+    cart: Annotated[list[CartLineIn], Field(max_length=MAX_CART_LINES)] = Field(default_factory=list)
+    viewed: Annotated[list[Sku], Field(max_length=50)] = Field(default_factory=list)
+    search: str | None = Field(None, max_length=200, description="Reduced to tokens; never stored verbatim")
+    device: Annotated[str, StringConstraints(max_length=32)] | None = None
+    locale: Annotated[str, StringConstraints(max_length=16)] | None = None
+    hour: int | None = Field(None, ge=0, le=23, description="Local hour of the shopper")
+    stage: Literal["browse", "cart", "checkout"] = "browse"
+    shopper_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="Hashed at the edge with a server secret; never stored raw"
+    )
+    max_offers: int = Field(1, ge=1, le=MAX_SLOTS)
+
+    @model_validator(mode="after")
+    def _distinct_cart(self) -> OffersRequest:
+        skus = [line.sku for line in self.cart]
+        duplicates = sorted({s for s in skus if skus.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"cart lists these skus more than once (use qty): {', '.join(duplicates)}")
+        return self
+
+
+class OfferConfidence(BaseModel):
+    level: Literal["high", "medium", "low"]
+    score: float = Field(description="0.5 x relation strength + 0.5 x model probability")
+
+
+class OfferOut(BaseModel):
+    slot: int
+    sku: str
+    title: str
+    price: float
+    category: str
+    reason: str
+    confidence: OfferConfidence
+    probability: float = Field(description="Propensity of this choice given earlier slots")
+
+
+class OffersResponse(BaseModel):
+    event_id: str | None
+    model_version: str | None
+    offers: list[OfferOut]
+    no_offer: str | None = Field(
+        None, description="Why nothing is offered: cart_full, checkout_cart_full, ..."
+    )

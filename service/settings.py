@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     )
     guardrail_check_seconds: float = Field(10.0, gt=0, description="How often the learner checks.")
 
+    # offers (POST /v1/offers)
+    demo_catalog: bool = Field(
+        True, description="Load the bundled demo store into an empty catalog at start."
+    )
+    offers_max_candidates: int = Field(
+        20, ge=1, le=50, description="Candidates the bandit ranks per request."
+    )
+    offers_per_category: int = Field(4, ge=1, description="Products considered per complement category.")
+    offers_max_cart_lines: int = Field(8, ge=1, description="A cart with this many lines gets no offer.")
+    offers_checkout_max_lines: int = Field(
+        3, ge=0, description="At checkout, more lines than this: no offer."
+    )
+    offers_checkout_max_offers: int = Field(1, ge=1, description="At most this many offers at checkout.")
+    shopper_id_secret: SecretStr | None = Field(
+        None, description="Key for hashing shopper ids (HMAC-SHA256); a random one per start if unset."
+    )
+
     # access
     admin_api_keys: SecretStr | None = Field(
         None, description="Comma-separated keys for admin endpoints; unset disables admin HTTP."

@@ -1,0 +1,115 @@
+"""The bundled demo store: a seeded catalog, complement rules and order history.
+
+`make serve` loads it into an empty log so the offers API works with no data of
+your own. Everything is generated from one seed, so every install gets the same
+store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from logs.catalog_store import CatalogStore
+from policies.catalog import Product
+from policies.relations import MiningThresholds, mine_co_purchases, read_rules
+
+__all__ = ["RULES_PATH", "build_relations", "demo_orders", "demo_products", "load_demo"]
+
+RULES_PATH = Path(__file__).parent / "demo" / "complements.toml"
+
+# family -> anchor category -> (price range of the anchor, its complements' price range)
+FAMILIES: dict[str, dict[str, tuple[tuple[float, float], tuple[float, float]]]] = {
+    "photo": {"camera": ((450, 2400), (15, 160))},
+    "computing": {"laptop": ((600, 2800), (15, 90))},
+    "phones": {"phone": ((250, 1400), (9, 60))},
+    "kitchen": {"espresso_machine": ((180, 1200), (8, 45)), "blender": ((40, 300), (10, 35))},
+    "sport": {"running_shoes": ((60, 220), (6, 350)), "bicycle": ((350, 3000), (15, 120))},
+    "home_cinema": {"tv": ((300, 2500), (10, 600))},
+    "music": {"guitar": ((150, 2000), (8, 160))},
+    "outdoor": {"tent": ((90, 700), (20, 250))},
+    "baby": {"stroller": ((200, 1100), (15, 90))},
+    "gaming": {"game_console": ((300, 600), (20, 180))},
+}
+BRANDS = ("Alpha", "Nordic", "Vanta", "Lumo", "Kestrel", "Orbit", "Sable", "Tarn", "Quill", "Brio")
+MODELS = ("One", "Pro", "Lite", "Max", "Air", "S", "X", "Neo")
+
+
+def demo_products(seed: int = 7) -> list[Product]:
+    """Return several hundred products across a dozen families."""
+    rng = np.random.default_rng(seed)
+    rules = read_rules(RULES_PATH)
+    complements: dict[str, list[str]] = {}
+    for rule in rules:
+        complements.setdefault(rule.anchor, []).append(rule.complement)
+    products = []
+    for family, anchors in FAMILIES.items():
+        for anchor, (anchor_prices, extra_prices) in anchors.items():
+            for category, count, prices in [(anchor, 12, anchor_prices)] + [
+                (c, 8, extra_prices) for c in complements.get(anchor, [])
+            ]:
+                for i in range(count):
+                    brand, model = BRANDS[(i + len(category)) % len(BRANDS)], MODELS[i % len(MODELS)]
+                    noun = category.replace("_", " ")
+                    price = round(float(rng.uniform(*prices)), 2)
+                    stock = 0 if rng.random() < 0.05 else int(rng.integers(1, 60))
+                    products.append(
+                        Product(
+                            sku=f"{category}-{i + 1:02d}",
+                            title=f"{brand} {model} {noun}",
+                            category=category,
+                            price=price,
+                            family=family,
+                            tags=(family, "anchor" if category == anchor else "accessory"),
+                            stock=stock,
+                        )
+                    )
+    return products
+
+
+def demo_orders(products: list[Product], *, orders: int = 6000, seed: int = 7) -> list[list[str]]:
+    """Return an order history where anchors pull in their complements now and then."""
+    rng = np.random.default_rng(seed)
+    rules = read_rules(RULES_PATH)
+    by_category: dict[str, list[Product]] = {}
+    for product in products:
+        by_category.setdefault(product.category, []).append(product)
+    anchors = sorted({r.anchor for r in rules})
+    category_of = {p.sku: p.category for p in products}
+    history = []
+    for _ in range(orders):
+        anchor_products = by_category[anchors[int(rng.integers(len(anchors)))]]
+        basket = [anchor_products[int(rng.integers(len(anchor_products)))].sku]
+        anchor_category = category_of[basket[0]]
+        for rule in rules:
+            if rule.anchor == anchor_category and rng.random() < rule.strength * 0.45:
+                choices = by_category[rule.complement]
+                # buyers favour the first few models of each accessory
+                weights = np.linspace(2.0, 0.5, len(choices))
+                basket.append(choices[int(rng.choice(len(choices), p=weights / weights.sum()))].sku)
+        if rng.random() < 0.15:  # unrelated extras: noise the miner must see through
+            basket.append(products[int(rng.integers(len(products)))].sku)
+        history.append(basket)
+    return history
+
+
+def build_relations(
+    catalog: CatalogStore, orders: list[list[str]], rules_path: Path, thresholds: MiningThresholds
+) -> int:
+    """Mine `orders`, merge with the rules in `rules_path`, store both; return how many relations."""
+    known = {p.sku: p for p in catalog.page(category=None, offset=0, limit=1_000_000)[0]}
+    relations = read_rules(rules_path) + mine_co_purchases(orders, known, thresholds)
+    catalog.replace_relations(relations)
+    catalog.set_popularity(dict(Counter(sku for order in orders for sku in set(order))))
+    return len(relations)
+
+
+def load_demo(catalog: CatalogStore) -> int:
+    """Load the demo store into an empty catalog; return how many products were loaded."""
+    products = demo_products()
+    catalog.upsert_products(products)
+    # about 40 orders per camera model: sku pairs need a lower support than the default
+    build_relations(catalog, demo_orders(products), RULES_PATH, MiningThresholds(min_support=0.0005))
+    return len(products)

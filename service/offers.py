@@ -1,0 +1,133 @@
+"""POST /v1/offers and GET /v1/catalog: cross-sell from what the storefront knows."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, request
+
+from policies.offers import (
+    CartLine,
+    OfferOptions,
+    OfferRequest,
+    candidate_action,
+    confidence,
+    context_features,
+    shortlist,
+)
+from service import pipeline
+from service.auth import guard_storefront
+from service.resources import Resources, resources
+from service.responses import json_response
+from service.schemas import OfferConfidence, OfferOut, OffersRequest, OffersResponse
+
+bp = Blueprint("offers", __name__)
+guard_storefront(bp)
+
+_TOKEN = re.compile(r"[a-z0-9]{2,}")
+
+
+def search_tokens(text: str | None) -> tuple[str, ...]:
+    """Reduce free text to at most 8 distinct lowercase tokens: features, not the query."""
+    if not text:
+        return ()
+    return tuple(dict.fromkeys(_TOKEN.findall(text.lower())))[:8]
+
+
+def options(res: Resources) -> OfferOptions:
+    s = res.settings
+    return OfferOptions(
+        max_candidates=s.offers_max_candidates,
+        per_category=s.offers_per_category,
+        max_cart_lines=s.offers_max_cart_lines,
+        checkout_max_lines=s.offers_checkout_max_lines,
+        checkout_max_offers=s.offers_checkout_max_offers,
+    )
+
+
+@bp.post("/v1/offers")
+def offers() -> Response:
+    """Find, rank and explain cross-sell offers for a cart; log the decision before answering."""
+    body = OffersRequest.model_validate_json(request.get_data())
+    res = resources()
+    wanted = OfferRequest(
+        cart=tuple(CartLine(line.sku, line.qty, line.price) for line in body.cart),
+        viewed=tuple(body.viewed),
+        search_tokens=search_tokens(body.search),
+        device=body.device,
+        locale=body.locale,
+        hour=body.hour,
+        stage=body.stage,
+    )
+    found = shortlist(wanted, res.catalog, options(res), body.max_offers)
+    if found.no_offer_reason is not None:
+        return json_response(
+            OffersResponse(
+                event_id=None, model_version=None, offers=[], no_offer=found.no_offer_reason
+            ).model_dump()
+        )
+    cart_products = res.catalog.products([line.sku for line in wanted.cart])
+    context = context_features(wanted, [cart_products[line.sku] for line in wanted.cart])
+    fingerprint_body = body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"})
+    fingerprint_body["search_tokens"] = list(wanted.search_tokens)
+    decision = pipeline.decide(
+        res,
+        pipeline.RankInput(
+            event_id=body.event_id,
+            context=context,
+            actions=tuple(candidate_action(c) for c in found.candidates),
+            excluded=frozenset(),
+            slots=min(found.max_offers, len(found.candidates)),
+            fingerprint=pipeline.request_fingerprint(fingerprint_body),
+        ),
+    )
+    by_sku = {c.product.sku: c for c in found.candidates}
+    probability = dict(zip((a.id for a in decision.actions), decision.probabilities, strict=True))
+    answer = []
+    for choice in decision.choices:
+        candidate = by_sku.get(choice.action_id)
+        if candidate is None:  # a retry after the catalog changed: the logged answer stands
+            continue
+        level, score = confidence(candidate, probability[choice.action_id])
+        answer.append(
+            OfferOut(
+                slot=choice.slot + 1,
+                sku=candidate.product.sku,
+                title=candidate.product.title,
+                price=candidate.product.price,
+                category=candidate.product.category,
+                reason=candidate.reason,
+                confidence=OfferConfidence(level=level, score=score),
+                probability=choice.probability,
+            )
+        )
+    response = OffersResponse(event_id=decision.event_id, model_version=decision.model_version, offers=answer)
+    return json_response(response.model_dump())
+
+
+@bp.get("/v1/catalog")
+def catalog() -> Response:
+    """Browse products, a page at a time, optionally of one category."""
+    limit = max(1, min(request.args.get("limit", default=50, type=int) or 50, 500))
+    offset = max(0, request.args.get("offset", default=0, type=int) or 0)
+    category = request.args.get("category") or None
+    products, total = resources().catalog.page(category=category, offset=offset, limit=limit)
+    return json_response(
+        {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "products": [
+                {
+                    "sku": p.sku,
+                    "title": p.title,
+                    "category": p.category,
+                    "family": p.family,
+                    "price": p.price,
+                    "tags": list(p.tags),
+                    "in_stock": p.in_stock,
+                }
+                for p in products
+            ],
+        }
+    )
