@@ -62,7 +62,7 @@ class OfferRequest:
 @dataclass(frozen=True, slots=True)
 class OfferOptions:
     max_candidates: int = 20
-    per_category: int = 4
+    per_category: int = 4  # in-stock products looked at per kind, to find one not in the cart
     max_cart_lines: int = 8  # a cart this full gets no offer
     checkout_max_lines: int = 3  # at checkout, more lines than this: no offer
     checkout_max_offers: int = 1
@@ -171,7 +171,12 @@ def shortlist(
         for product in catalog.popular(limit=options.max_candidates * 2, families=families):
             fallback = Relation(product.family, product.sku, "sku", "popularity", 0.2, POPULAR_REASON)
             consider(product, fallback, None)
-    ordered = sorted(candidates.values(), key=_rank_key, reverse=True)[: options.max_candidates]
+    # One product per kind: three camera bags are not three offers. The strongest
+    # relation wins; among equals, the most popular product (the catalog's order).
+    per_kind: dict[str, Candidate] = {}
+    for candidate in sorted(candidates.values(), key=_rank_key, reverse=True):
+        per_kind.setdefault(candidate.product.category, candidate)
+    ordered = list(per_kind.values())[: options.max_candidates]
     if not ordered:
         return Shortlist((), 0, "nothing_relevant")
     return Shortlist(tuple(ordered), max_offers, None)

@@ -96,11 +96,12 @@ def demo_orders(products: list[Product], *, orders: int = 6000, seed: int = 7) -
 
 
 def build_relations(
-    catalog: CatalogStore, orders: list[list[str]], rules_path: Path, thresholds: MiningThresholds
+    catalog: CatalogStore, orders: list[list[str]], rules_path: Path | None, thresholds: MiningThresholds
 ) -> int:
     """Mine `orders`, merge with the rules in `rules_path`, store both; return how many relations."""
     known = {p.sku: p for p in catalog.page(category=None, offset=0, limit=1_000_000)[0]}
-    relations = read_rules(rules_path) + mine_co_purchases(orders, known, thresholds)
+    rules = read_rules(rules_path) if rules_path else []
+    relations = rules + mine_co_purchases(orders, known, thresholds)
     catalog.replace_relations(relations)
     catalog.set_popularity(dict(Counter(sku for order in orders for sku in set(order))))
     return len(relations)

@@ -216,7 +216,7 @@ class OffersRequest(BaseModel):
     hour: int | None = Field(None, ge=0, le=23, description="Local hour of the shopper")
     stage: Literal["browse", "cart", "checkout"] = "browse"
     shopper_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
-        None, description="Hashed at the edge with a server secret; never stored raw"
+        None, description="Accepted for pacing and preferences; never stored or logged raw"
     )
     max_offers: int = Field(1, ge=1, le=MAX_SLOTS)
 

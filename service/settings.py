@@ -84,15 +84,14 @@ class Settings(BaseSettings):
     offers_max_candidates: int = Field(
         20, ge=1, le=50, description="Candidates the bandit ranks per request."
     )
-    offers_per_category: int = Field(4, ge=1, description="Products considered per complement category.")
+    offers_per_category: int = Field(
+        4, ge=1, description="In-stock products looked at per complement kind; one per kind is offered."
+    )
     offers_max_cart_lines: int = Field(8, ge=1, description="A cart with this many lines gets no offer.")
     offers_checkout_max_lines: int = Field(
         3, ge=0, description="At checkout, more lines than this: no offer."
     )
     offers_checkout_max_offers: int = Field(1, ge=1, description="At most this many offers at checkout.")
-    shopper_id_secret: SecretStr | None = Field(
-        None, description="Key for hashing shopper ids (HMAC-SHA256); a random one per start if unset."
-    )
 
     # access
     admin_api_keys: SecretStr | None = Field(
