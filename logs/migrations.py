@@ -153,6 +153,51 @@ def m003_catalog_relations(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_shoppers_pacing(db: sqlite_utils.Database) -> None:
+    # Shoppers are known only by a keyed hash of their id; erasing a shopper deletes
+    # every row below that carries it, and decisions never carry it.
+    db.execute(
+        """
+        CREATE TABLE shoppers (
+            shopper_key TEXT PRIMARY KEY,   -- HMAC-SHA256 of the storefront's id
+            muted TEXT NOT NULL,            -- JSON list of categories or families
+            frequency TEXT NOT NULL CHECK (frequency IN ('off', 'fewer', 'normal')),
+            personalised INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE shopper_events (       -- what pacing needs: offers shown and answers
+            id INTEGER PRIMARY KEY,
+            shopper_key TEXT NOT NULL,
+            event_id TEXT,
+            sku TEXT,
+            category TEXT,
+            kind TEXT NOT NULL CHECK (kind IN ('shown', 'dismiss', 'positive')),
+            at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX shopper_events_by_shopper ON shopper_events (shopper_key, at)")
+    db.execute("CREATE INDEX shopper_events_by_event ON shopper_events (event_id)")
+    db.execute(
+        """
+        CREATE TABLE pacing_log (           -- every pacing verdict and why
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            shopper_key TEXT,
+            event_id TEXT,
+            verdict TEXT NOT NULL,          -- offer, fewer, none
+            reason TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX pacing_log_by_shopper ON pacing_log (shopper_key)")
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

@@ -57,6 +57,7 @@ class OfferRequest:
     hour: int | None = None
     stage: str = "browse"  # browse, cart, checkout
     personalised: bool = True
+    avoid: frozenset[str] = frozenset()  # muted or tired categories and families
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,8 @@ def shortlist(
 
     def consider(product: Product, relation: Relation, anchor: Product | None) -> None:
         if product.sku in in_cart or product.category in covered or not product.in_stock:
+            return
+        if product.category in request.avoid or product.family in request.avoid:
             return
         if anchor is not None and (
             (anchor.sku, product.sku) in blocked

@@ -33,6 +33,8 @@ def _record(event_id: str, signal: str, value: float | None, action_id: str | No
     receipt = res.store.record_feedback(
         event_id, signal, value, action_id=action_id, settle_seconds=res.settings.feedback_settle_seconds
     )
+    if not receipt.duplicate:
+        res.shoppers.record_response(receipt.event_id, receipt.action_id, signal)  # pacing hears "no thanks"
     body = FeedbackResponse(
         event_id=receipt.event_id,
         action_id=receipt.action_id,

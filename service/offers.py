@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import replace
 
 from flask import Blueprint, Response, request
 
@@ -15,9 +17,10 @@ from policies.offers import (
     context_features,
     shortlist,
 )
+from policies.pacing import PacingOptions, pace
 from service import pipeline
 from service.auth import guard_storefront
-from service.resources import Resources, resources
+from service.resources import Resources, resources, shopper_key
 from service.responses import json_response
 from service.schemas import OfferConfidence, OfferOut, OffersRequest, OffersResponse
 
@@ -59,17 +62,40 @@ def offers() -> Response:
         hour=body.hour,
         stage=body.stage,
     )
-    found = shortlist(wanted, res.catalog, options(res), body.max_offers)
-    if found.no_offer_reason is not None:
-        return json_response(
-            OffersResponse(
-                event_id=None, model_version=None, offers=[], no_offer=found.no_offer_reason
-            ).model_dump()
+    key = shopper_key(res, body.shopper_id) if body.shopper_id else None
+    requested = body.max_offers
+    verdict = None
+    if key is not None:
+        preferences = res.shoppers.preferences(key)
+        now = time.time()
+        history = res.shoppers.recent_events(
+            key, since=now - max(res.settings.pacing_session_seconds, 86_400)
         )
+        verdict = pace(
+            history, frequency=preferences.frequency, requested=requested, now=now, options=pacing(res)
+        )
+        if verdict.max_offers == 0:
+            res.shoppers.record_verdict(key, "none", verdict.reason)
+            return _no_offer(verdict.reason)
+        requested = verdict.max_offers
+        wanted = replace(
+            wanted,
+            personalised=preferences.personalised,
+            avoid=frozenset(preferences.muted) | verdict.tired_categories,
+        )
+    found = shortlist(wanted, res.catalog, options(res), requested)
+    if found.no_offer_reason is not None:
+        if key is not None:
+            res.shoppers.record_verdict(key, "none", found.no_offer_reason)
+        return _no_offer(found.no_offer_reason)
     cart_products = res.catalog.products([line.sku for line in wanted.cart])
-    context = context_features(wanted, [cart_products[line.sku] for line in wanted.cart])
+    if wanted.personalised:
+        context = context_features(wanted, [cart_products[line.sku] for line in wanted.cart])
+    else:
+        context = {"session": {"stage": wanted.stage}}  # opted out: nothing about them
     fingerprint_body = body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"})
     fingerprint_body["search_tokens"] = list(wanted.search_tokens)
+    fingerprint_body["shopper_key"] = key  # a retry is the same request from the same shopper
     decision = pipeline.decide(
         res,
         pipeline.RankInput(
@@ -101,8 +127,28 @@ def offers() -> Response:
                 probability=choice.probability,
             )
         )
+    if key is not None and verdict is not None:
+        shown = [(o.sku, o.category) for o in answer]
+        res.shoppers.record_shown(key, decision.event_id, shown, verdict="offer", reason=verdict.reason)
     response = OffersResponse(event_id=decision.event_id, model_version=decision.model_version, offers=answer)
     return json_response(response.model_dump())
+
+
+def _no_offer(reason: str) -> Response:
+    return json_response(
+        OffersResponse(event_id=None, model_version=None, offers=[], no_offer=reason).model_dump()
+    )
+
+
+def pacing(res: Resources) -> PacingOptions:
+    s = res.settings
+    return PacingOptions(
+        session_seconds=s.pacing_session_seconds,
+        session_cap=s.pacing_session_cap,
+        cooldown_seconds=s.pacing_cooldown_seconds,
+        max_cooldown_seconds=s.pacing_max_cooldown_seconds,
+        category_fatigue=s.pacing_category_fatigue,
+    )
 
 
 @bp.get("/v1/catalog")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -12,6 +14,7 @@ from flask import current_app
 from logs.catalog_store import CatalogStore
 from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
+from logs.shopper_store import ShopperStore
 from logs.store import LogStore, StoreOptions
 from policies.base import ModelFormatError
 from policies.registry import ModelRegistry, ModelVersion, RetentionPolicy
@@ -20,7 +23,7 @@ from policies.vw import VWPolicy
 from service.errors import ModelUnavailable
 from service.settings import Settings
 
-__all__ = ["Resources", "ServedModel", "open_log_and_registry", "resources"]
+__all__ = ["Resources", "ServedModel", "open_log_and_registry", "resources", "shopper_key"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ class Resources:
     registry: ModelRegistry
     served: ServedModel
     catalog: CatalogStore = field(init=False)
+    shoppers: ShopperStore = field(init=False)
+    shopper_secret: bytes = field(init=False, repr=False)
     rules: RewardRules = field(init=False)
     admin_keys: frozenset[str] = field(init=False)
     storefront_keys: frozenset[str] = field(init=False)
@@ -84,6 +89,8 @@ class Resources:
     def __post_init__(self) -> None:
         self.rules = self.settings.reward_rules()
         self.catalog = CatalogStore(self.store)
+        self.shoppers = ShopperStore(self.store)
+        self.shopper_secret = self.settings.shopper_secret()
         self.admin_keys = self.settings.admin_keys()
         self.storefront_keys = self.settings.storefront_keys()
 
@@ -113,6 +120,11 @@ def open_log_and_registry(settings: Settings) -> tuple[LogStore, ModelRegistry]:
     )
     registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), retention=retention)
     return store, registry
+
+
+def shopper_key(res: Resources, shopper_id: str) -> str:
+    """Return the keyed hash a shopper is known by; the raw id is never stored."""
+    return hmac.new(res.shopper_secret, shopper_id.encode(), hashlib.sha256).hexdigest()
 
 
 def resources() -> Resources:

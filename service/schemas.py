@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -24,6 +25,8 @@ __all__ = [
     "FreezeRequest",
     "OffersRequest",
     "OffersResponse",
+    "PreferencesRequest",
+    "PreferencesResponse",
     "RankRequest",
     "RankResponse",
     "RewardRequest",
@@ -252,3 +255,24 @@ class OffersResponse(BaseModel):
     no_offer: str | None = Field(
         None, description="Why nothing is offered: cart_full, checkout_cart_full, ..."
     )
+
+
+# -- shoppers -------------------------------------------------------------------------
+
+
+class PreferencesRequest(BaseModel):
+    """POST /v1/shoppers/{id}/preferences: fields left out keep their current value."""
+
+    model_config = _STRICT
+
+    muted_categories: Annotated[list[Name], Field(max_length=MAX_LIST)] | None = Field(
+        None, description="Categories or families the shopper is not interested in (replaces the list)"
+    )
+    frequency: Literal["off", "fewer", "normal"] | None = None
+    personalised: StrictBool | None = Field(None, description="False: offers use nothing about this shopper")
+
+
+class PreferencesResponse(BaseModel):
+    muted_categories: list[str]
+    frequency: Literal["off", "fewer", "normal"]
+    personalised: bool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -93,6 +95,22 @@ class Settings(BaseSettings):
     )
     offers_checkout_max_offers: int = Field(1, ge=1, description="At most this many offers at checkout.")
 
+    shopper_id_secret: SecretStr | None = Field(
+        None,
+        description="Key for hashing shopper ids (HMAC-SHA256); default: DATA_DIR/shopper-id.key, made once.",
+    )
+
+    # pacing (per shopper id)
+    pacing_session_seconds: float = Field(1800.0, gt=0, description="Length of a shopping session for caps.")
+    pacing_session_cap: int = Field(6, ge=0, description="Offers shown per session (a third for 'fewer').")
+    pacing_cooldown_seconds: float = Field(
+        120.0, ge=0, description="Pause after a dismissal, doubled for each further dismissal."
+    )
+    pacing_max_cooldown_seconds: float = Field(86_400.0, ge=0, description="Longest pause after dismissals.")
+    pacing_category_fatigue: int = Field(
+        3, ge=1, description="A kind shown this often in a session without a positive answer rests."
+    )
+
     # access
     admin_api_keys: SecretStr | None = Field(
         None, description="Comma-separated keys for admin endpoints; unset disables admin HTTP."
@@ -163,6 +181,20 @@ class Settings(BaseSettings):
             if value is not None:
                 env[f"XSELL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
+
+    def shopper_secret(self) -> bytes:
+        """Return the key shopper ids are hashed with, creating DATA_DIR/shopper-id.key once if needed."""
+        if self.shopper_id_secret is not None:
+            return self.shopper_id_secret.get_secret_value().encode()
+        path = self.data_dir / "shopper-id.key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x") as handle:  # exactly one process creates it
+                os.chmod(path, 0o600)
+                handle.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+        return path.read_text().strip().encode()
 
     def admin_keys(self) -> frozenset[str]:
         """Return the admin API keys from XSELL_ADMIN_API_KEYS and XSELL_ADMIN_API_KEY_FILE."""
