@@ -257,6 +257,35 @@ class LogStore:
 
         return retrying(query, deadline_seconds=self._deadline)
 
+    def purge(self, *, older_than: float) -> dict[str, int]:
+        """Delete decisions made before `older_than` (their feedback and shadow scores go with
+        them) and pacing history of the same age; return how many rows each table lost."""
+
+        def write() -> dict[str, int]:
+            with transaction(self.conn) as conn:
+                removed = {
+                    "feedback": conn.execute(
+                        "DELETE FROM feedback WHERE event_id IN"
+                        " (SELECT event_id FROM decisions WHERE created_at < ?)",
+                        (older_than,),
+                    ).rowcount,
+                    "shadow_scores": conn.execute(
+                        "DELETE FROM shadow_scores WHERE event_id IN"
+                        " (SELECT event_id FROM decisions WHERE created_at < ?)",
+                        (older_than,),
+                    ).rowcount,
+                    "decisions": conn.execute(
+                        "DELETE FROM decisions WHERE created_at < ?", (older_than,)
+                    ).rowcount,
+                    "shopper_events": conn.execute(
+                        "DELETE FROM shopper_events WHERE at < ?", (older_than,)
+                    ).rowcount,
+                    "pacing_log": conn.execute("DELETE FROM pacing_log WHERE at < ?", (older_than,)).rowcount,
+                }
+            return removed
+
+        return retrying(write, deadline_seconds=self._deadline)
+
     def has_schema(self) -> bool:
         """Whether this file holds an xsell log (so a stray SQLite file is refused by name)."""
         found = retrying(

@@ -91,3 +91,29 @@ def test_bad_orders_and_rules_give_one_clear_line(tmp_path: Path) -> None:
     bad_rules.write_text('[[rule]]\nanchor = "camera"\n')
     result = run("relations", "build", str(orders), "--rules", str(bad_rules))
     assert result.exit_code == 1 and "needs a list of complement" in result.output
+
+
+def test_purge_deletes_only_what_is_older_than_the_age(data_dir: Path) -> None:
+    import time
+
+    from service.resources import open_log_and_registry
+    from tests.conftest import make_settings
+    from tests.logs.helpers import decision
+
+    settings = make_settings(data_dir.parent)
+    store, _ = open_log_and_registry(settings)
+    store.record_decision(decision("old", created_at=time.time() - 100 * 86_400, window=3 * 10**9))
+    store.record_feedback("old", "click", None)
+    store.record_decision(decision("new"))
+    assert "would delete 1 decisions" in run("logs", "purge", "--older-than", "90d", "--dry-run").output
+    result = run("logs", "purge", "--older-than", "90d")
+    assert result.exit_code == 0, result.output
+    assert "decisions: 1" in result.output and "feedback: 1" in result.output
+    assert [r[0] for r in store.conn.execute("SELECT event_id FROM decisions")] == ["new"]
+    store.close()
+
+
+@pytest.mark.parametrize("age", ["90", "ninety-d", "-3d", "5w"])
+def test_purge_refuses_an_unclear_age(age: str) -> None:
+    result = run("logs", "purge", "--older-than", age)
+    assert result.exit_code == 2 and "use" in result.output
