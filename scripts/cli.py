@@ -77,7 +77,24 @@ def learn(data_dir: str | None) -> None:
 @click.option("--vw-args", "vw_args", multiple=True, help="VW arguments to compare (repeatable).")
 @click.option("--url", help="Drive a running service over HTTP instead of in-process.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def simulate(rounds: int, seeds: int, vw_args: tuple[str, ...], url: str | None, as_json: bool) -> None:
+@click.option(
+    "--requests",
+    "requests_count",
+    type=click.IntRange(1),
+    help="Drive POST /v1/offers at --url (default http://127.0.0.1:8000) with this many simulated shoppers.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated shoppers.")
+@click.option("--max-offers", type=click.IntRange(1, 10), default=1, show_default=True)
+def simulate(
+    rounds: int,
+    seeds: int,
+    vw_args: tuple[str, ...],
+    url: str | None,
+    as_json: bool,
+    requests_count: int | None,
+    seed: int,
+    max_offers: int,
+) -> None:
     """Run seeded simulated shoppers and report how well policies learn.
 
     In-process, each VW argument set serves and learns ROUNDS decisions on SEEDS
@@ -88,9 +105,34 @@ def simulate(rounds: int, seeds: int, vw_args: tuple[str, ...], url: str | None,
 
         xsell simulate --rounds 5000 --vw-args "--cb_explore_adf --squarecb -q ::"
         xsell simulate --url http://127.0.0.1:8000 --rounds 3000
+        xsell simulate --requests 5000     # shoppers on the demo store, over HTTP
     """
     from scripts.simulate import EXPLORATION_CANDIDATES, simulate_http, simulate_in_process
 
+    if requests_count:
+        from scripts.http import HttpError, JsonClient
+        from scripts.shoppers import ShopperWorld, drive
+
+        client = JsonClient(url or "http://127.0.0.1:8000")
+        try:
+            rows = drive(client.post, ShopperWorld(seed=seed), requests_count, max_offers=max_offers)
+        except (HttpError, OSError) as error:
+            raise click.ClickException(
+                f"the service at {url or 'http://127.0.0.1:8000'} failed: {error}"
+            ) from error
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        header = ("requests", "click-through", "revenue/decision", "dismissals", "kinds bought")
+        click.echo(" ".join(f"{h:>{w}}" for h, w in zip(header, (9, 14, 17, 11, 13), strict=True)))
+        done = 0
+        for row in rows:
+            done += int(row["requests"])
+            click.echo(
+                f"{done:>9} {row['click_through']:14.3f} {row['revenue_per_decision']:17.2f} "
+                f"{row['dismissal_rate']:11.3f} {int(row['kinds_bought']):13d}"
+            )
+        return
     if url:
         rates = simulate_http(url, rounds=rounds, seed=0)
         if as_json:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from scripts.cli import cli
 from scripts.simulate import simulate_http
 from scripts.synthetic import SyntheticProblem
 from tests.e2e.conftest import RunningService
@@ -98,3 +101,13 @@ def test_every_logged_decision_names_a_registered_model(service: RunningService)
     registered = {row[0] for row in conn.execute("SELECT version FROM models")}
     conn.close()
     assert versions and versions <= registered
+
+
+def test_simulated_shoppers_learn_over_http_on_the_demo_store(service: RunningService) -> None:
+    result = CliRunner().invoke(cli, ["simulate", "--requests", "3000", "--url", service.url, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["requests"] for r in rows] == [1000, 1000, 1000]
+    # uniform over these candidates is about 0.16; the last thousand must be well above it
+    assert rows[-1]["click_through"] > 0.21, rows
+    assert rows[-1]["dismissal_rate"] < rows[0]["dismissal_rate"], rows

@@ -1,0 +1,64 @@
+"""Through the real offers path, the bandit learns what simulated shoppers want.
+
+Flask test client, SQLite log, learner and model reloads are all real. After
+3,000 requests the policy the app serves is judged exactly (the shoppers' click
+and dismissal probabilities are known) against the two rankings a store would use
+without learning: co-purchase popularity (always the strongest relation's offer)
+and uniform random over the same candidates.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts.demo_store import load_demo
+from scripts.learn import build_learner
+from scripts.shoppers import PERSONAS, ShopperWorld, drive, expected_click_through, expected_dismissals
+from service.app import create_app
+from tests.conftest import make_settings
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_bandit_beats_popularity_and_uniform_with_fewer_dismissals(tmp_path: Path, seed: int) -> None:
+    settings = make_settings(tmp_path, reward_window_seconds=0.001)
+    app = create_app(settings)
+    load_demo(app.extensions["xsell"].catalog)
+    client = app.test_client()
+    learner, _ = build_learner(settings)
+    learner.start()
+
+    def post(path: str, body: dict) -> dict:
+        response = client.post(path, json=body)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    world = ShopperWorld(seed=seed)
+    drive(post, world, 3000, every=lambda i: learner.step(now=time.time() + 1) if i % 100 == 99 else None)
+
+    store = app.extensions["xsell"].store
+    click = {"bandit": [], "popularity": [], "uniform": []}
+    dismiss = {"bandit": [], "popularity": [], "uniform": []}
+    for persona in PERSONAS:
+        for anchor, skus in sorted(world.anchors.items()):
+            answer = post("/v1/offers", world.request(persona, skus[0], 1))
+            record = store.find_decision(answer["event_id"])
+            kinds = [a.features["offer"]["category"] for a in record.actions]
+            n = len(kinds)
+            policies = {
+                "bandit": record.probabilities,
+                "popularity": [1.0] + [0.0] * (n - 1),  # candidates come strongest relation first
+                "uniform": [1 / n] * n,
+            }
+            for name, probabilities in policies.items():
+                click[name].append(expected_click_through(world, persona, anchor, kinds, probabilities))
+                dismiss[name].append(expected_dismissals(world, persona, anchor, kinds, probabilities))
+    ctr = {name: float(np.mean(values)) for name, values in click.items()}
+    dismissals = {name: float(np.mean(values)) for name, values in dismiss.items()}
+    # A learner that learned nothing serves about uniform (0.16 here); popularity is about 0.19.
+    assert ctr["bandit"] >= ctr["popularity"] + 0.05, ctr
+    assert ctr["bandit"] >= ctr["uniform"] + 0.08, ctr
+    assert dismissals["bandit"] < min(dismissals["popularity"], dismissals["uniform"]), dismissals
