@@ -32,6 +32,8 @@ FAMILIES: dict[str, dict[str, tuple[tuple[float, float], tuple[float, float]]]] 
     "outdoor": {"tent": ((90, 700), (20, 250))},
     "baby": {"stroller": ((200, 1100), (15, 90))},
     "gaming": {"game_console": ((300, 600), (20, 180))},
+    "office": {"desk_chair": ((120, 900), (15, 120))},
+    "garden": {"lawn_mower": ((150, 1500), (10, 200))},
 }
 BRANDS = ("Alpha", "Nordic", "Vanta", "Lumo", "Kestrel", "Orbit", "Sable", "Tarn", "Quill", "Brio")
 MODELS = ("One", "Pro", "Lite", "Max", "Air", "S", "X", "Neo")
