@@ -201,11 +201,19 @@ class LogStore:
         """
         return self._page("closes_at <= ?", [closed_before], ("created_at", "event_id"), after, limit)
 
-    def recent_closed_events(self, *, limit: int, created_after: float) -> list[LoggedEvent]:
-        """Return up to `limit` closed events decided after `created_after`, newest close first."""
-        where = "closes_at <= ? AND created_at > ?"
+    def recent_closed_events(
+        self, *, limit: int, created_after: float, created_before: float | None = None
+    ) -> list[LoggedEvent]:
+        """Return up to `limit` closed events decided in (created_after, created_before], newest first.
+
+        Callers comparing reward rates pass `created_before` = now - reward window: every
+        event made before then has closed, so silent events are not under-represented
+        among the newest (feedback closes an event early; silence only at its window's end).
+        """
+        before = time.time() if created_before is None else created_before
+        where = "closes_at <= ? AND created_at > ? AND created_at <= ?"
         page = self._page(
-            where, [time.time(), created_after], ("closes_at", "event_id"), None, limit, desc=True
+            where, [time.time(), created_after, before], ("created_at", "event_id"), None, limit, desc=True
         )
         return [event for event, _ in page]
 

@@ -1,8 +1,10 @@
 """The guardrail: roll back on its own when the served model's reward falls.
 
 Every ``check_seconds`` the learner compares the mean reward of the newest
-``window_events`` closed decisions (*recent*) with the ``window_events`` before
-them (*baseline*, served by the previous versions). It fires when
+``window_events`` settled decisions (*recent*) with the ``window_events`` before
+them (*baseline*, served by the previous versions). Settled means made at least a
+reward window ago, so every one has closed and silent decisions count as much as
+those that got feedback. It fires when
 
 - both windows hold at least ``min_events`` decisions,
 - the recent mean is lower by at least ``min_relative_drop`` of the baseline mean,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -44,6 +47,9 @@ class GuardrailOptions:
     level: float = 0.01
     min_relative_drop: float = 0.1
     check_seconds: float = 10.0
+    # only decisions at least this old are compared: all of them have closed, so the
+    # windows are not skewed towards events that got feedback (those close early)
+    settled_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +91,10 @@ def _mean(values: np.ndarray) -> float:
 
 
 class RecentEventSource(Protocol):
-    def recent_closed_events(self, *, limit: int, created_after: float) -> list[LoggedEvent]:
-        """Return up to `limit` closed events made after `created_after`, newest close first."""
+    def recent_closed_events(
+        self, *, limit: int, created_after: float, created_before: float | None = None
+    ) -> list[LoggedEvent]:
+        """Return up to `limit` closed events made in (created_after, created_before], newest first."""
         ...
 
 
@@ -111,7 +119,11 @@ class Guardrail:
             return None
         changes = self.registry.index.changes(limit=1)
         since = changes[0].at if changes else float("-inf")
-        events = self.source.recent_closed_events(limit=2 * self.options.window_events, created_after=since)
+        events = self.source.recent_closed_events(
+            limit=2 * self.options.window_events,
+            created_after=since,
+            created_before=time.time() - self.options.settled_seconds,
+        )
         window = self.options.window_events
         recent, baseline = events[:window], events[window:]
         verdict = compare(self._rewards(baseline), self._rewards(recent), self.options)

@@ -41,6 +41,7 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
             level=settings.guardrail_level,
             min_relative_drop=settings.guardrail_min_relative_drop,
             check_seconds=settings.guardrail_check_seconds,
+            settled_seconds=settings.reward_window_seconds + settings.learner_grace_seconds,
         ),
     )
     shadow = None

@@ -77,7 +77,10 @@ def test_check_rolls_back_to_the_version_that_served_the_baseline(
     _serve(store, good.version, 0.30, 400, start, rng)
     _serve(store, bad.version, recent_rate, 400, start + 1, rng)
     guardrail = Guardrail(
-        store, registry, RewardRules(), GuardrailOptions(window_events=400, min_events=300, level=0.01)
+        store,
+        registry,
+        RewardRules(),
+        GuardrailOptions(window_events=400, min_events=300, level=0.01, settled_seconds=50),
     )
     change = guardrail.check()
     if not fires:
