@@ -163,3 +163,14 @@ def test_catalog_pages_and_filters(client) -> None:
 
 def _fields(product: Product) -> dict:
     return {f: getattr(product, f) for f in product.__slots__}
+
+
+def test_a_pinned_pair_is_preferred_over_stronger_relations(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path, offers_max_candidates=1))
+    load_demo(app.extensions["xsell"].catalog)
+    client = app.test_client()
+    app.extensions["xsell"].catalog.review("camera", "camera_battery", "pinned", "battery promotion")
+    for _ in range(5):
+        [offer] = offers(client, cart=[{"sku": "camera-04", "qty": 1}])["offers"]
+        assert offer["category"] == "camera_battery"
+    app.extensions["xsell"].store.close()
