@@ -7,7 +7,7 @@ import os
 
 from flask import Flask, Response
 
-from service import errors, feedback, health, metrics, models, offers, rank, shoppers
+from service import errors, feedback, health, metrics, models, offers, openapi, rank, shoppers
 from service.resources import Resources
 from service.settings import Settings
 
@@ -24,7 +24,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["xsell"] = Resources.open(settings)
     errors.register(app)
-    for blueprint in (rank.bp, offers.bp, feedback.bp, shoppers.bp, models.bp, health.bp, metrics.bp):
+    for blueprint in (
+        rank.bp,
+        offers.bp,
+        feedback.bp,
+        shoppers.bp,
+        models.bp,
+        health.bp,
+        metrics.bp,
+        openapi.bp,
+    ):
         app.register_blueprint(blueprint)
     worker = str(os.getpid())
 

@@ -24,8 +24,7 @@ guard_admin(bp)
 def list_models() -> Response:
     """List model versions with their recent online metrics, the change history and the shadow."""
     res = resources()
-    limit = request.args.get("limit", default=20, type=int)
-    limit = max(1, min(limit or 20, 1000))
+    limit = max(1, min(request.args.get("limit", default=20, type=int) or 20, 1000))
     return json_response(models_overview(res.store, res.registry, res.settings, limit=limit))
 
 

@@ -155,7 +155,7 @@ def pacing(res: Resources) -> PacingOptions:
 def catalog() -> Response:
     """Browse products, a page at a time, optionally of one category."""
     limit = max(1, min(request.args.get("limit", default=50, type=int) or 50, 500))
-    offset = max(0, request.args.get("offset", default=0, type=int) or 0)
+    offset = min(max(0, request.args.get("offset", default=0, type=int) or 0), 10**9)
     category = request.args.get("category") or None
     products, total = resources().catalog.page(category=category, offset=offset, limit=limit)
     return json_response(

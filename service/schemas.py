@@ -48,7 +48,11 @@ def _feature_value(value: Any) -> Any:
     """Accept a string, a finite number, a boolean or a list of strings; nothing else."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        if abs(value) > 2**53:  # beyond this a float (what VW reads) is no longer exact
+            raise ValueError("integers must be within ±2**53")
+        return value
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("numbers must be finite")
         return value

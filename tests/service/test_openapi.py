@@ -1,0 +1,74 @@
+"""The OpenAPI document describes the API, and fuzzing every operation from it finds no 5xx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from scripts.demo_store import load_demo
+from service.app import create_app
+from tests.conftest import make_settings
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory):
+    app = create_app(make_settings(Path(tmp_path_factory.mktemp("fuzz")), admin_api_keys="fuzz-admin"))
+    load_demo(app.extensions["xsell"].catalog)
+    yield app
+    app.extensions["xsell"].store.close()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_app):
+    return schemathesis.openapi.from_wsgi("/openapi.json", fuzz_app)
+
+
+def every_error_is_a_json_body(ctx, response, case) -> None:
+    if response.status_code >= 400:
+        body = response.json()
+        assert isinstance(body, dict) and {"error", "message", "details"} <= set(body), body
+
+
+def test_fuzzed_requests_never_cause_a_server_error(api_schema) -> None:
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 14
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case) -> None:
+            case.call_and_validate(checks=[not_a_server_error, every_error_is_a_json_body])
+
+        check()
+
+
+def test_the_document_names_every_public_route(fuzz_app) -> None:
+    document = fuzz_app.test_client().get("/openapi.json").get_json()
+    assert document["openapi"].startswith("3.1")
+    routes = {rule.rule for rule in fuzz_app.url_map.iter_rules() if rule.endpoint != "static"}
+    documented = {path.replace("{", "<").replace("}", ">") for path in document["paths"]}
+    missing = {
+        r
+        for r in routes
+        if r not in {"/openapi.json", "/metrics"}
+        and r.replace("<path:event_id>", "<event_id>").replace(
+            "<string(maxlength=128):shopper_id>", "<shopper_id>"
+        )
+        not in documented
+    }
+    assert not missing
+    offers = document["paths"]["/v1/offers"]["post"]
+    assert offers["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("OffersRequest")
+
+
+def test_numbers_too_big_for_sqlite_or_vw_are_a_4xx_not_a_5xx(fuzz_app) -> None:
+    client = fuzz_app.test_client()
+    body = '{"context": {"c": {"n": 1' + "0" * 400 + '}}, "actions": [{"id": "a"}]}'
+    response = client.post("/v1/rank", data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert response.get_json()["details"][0]["field"] == "context.c.n"
+    assert client.get(f"/v1/catalog?offset={10**30}").status_code == 200
