@@ -281,6 +281,33 @@ def bench() -> None:
     """
 
 
+@bench.command("serve")
+@click.option("--quick", is_flag=True, help="5 s per endpoint (under a minute in all).")
+@click.option(
+    "--seconds", type=click.FloatRange(1), default=20.0, show_default=True, help="Load per endpoint."
+)
+@click.option("--clients", type=click.IntRange(1, 64), default=4, show_default=True, help="Client processes.")
+@click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers (default XSELL_WORKERS).")
+@click.option("--threads", type=click.IntRange(1, 64), help="Threads per worker (default XSELL_THREADS).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def bench_serve_command(
+    quick: bool, seconds: float, clients: int, workers: int | None, threads: int | None, as_json: bool
+) -> None:
+    """Start the real service and measure rank, offers and feedback against a trivial endpoint.
+
+    Example:
+
+        xsell bench serve --quick
+    """
+    from scripts.bench_serve import render, run_serve_bench
+
+    settings = _settings(workers=workers, threads=threads)
+    result = run_serve_bench(
+        seconds=5.0 if quick else seconds, clients=clients, workers=settings.workers, threads=settings.threads
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else render(result))
+
+
 @bench.command("estimators")
 @click.option("--events", type=click.IntRange(1000), default=1_000_000, show_default=True)
 @click.option(

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger request bodies get 413.")
     model_poll_seconds: float = Field(0.5, gt=0, description="How often workers look for a newer model.")
     access_log: bool = Field(False, description="Write gunicorn's access log to stdout.")
+    bench_endpoints: bool = Field(
+        False,
+        description="Serve POST /bench/parse (parse a rank body, answer small JSON) for the benchmark.",
+    )
 
     # learning
     vw_args: str = Field(DEFAULT_VW_ARGS, description="Vowpal Wabbit arguments for new models.")

@@ -1,0 +1,221 @@
+"""`xsell bench serve`: the real service under load, measured against a trivial endpoint.
+
+Starts `xsell serve` (gunicorn workers, threads and the learner as configured) on a
+temporary log with the demo store, drives it over loopback, and reports for each
+endpoint throughput and p50/p90/p99 latency as ratios to ``POST /bench/parse`` (the
+same body parsed by the same app, answered without ranking or logging) measured in
+the same run; then freshness (feedback → a model that learned it) and resident
+memory per process. The load generator is closed-loop Python clients in several
+processes (wrk is not used yet; the clients share the machine's two cores with the
+service, so absolute figures are low and the ratios are what to read).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scripts.http import JsonClient
+
+__all__ = ["ServeFigures", "run_serve_bench"]
+
+ACTIONS = [
+    {"id": f"offer-{i}", "features": {"offer": {"kind": f"k{i % 5}", "price": 10.0 + i}}} for i in range(20)
+]
+RANK_BODY = {"context": {"shopper": {"device": "mobile", "segment": "pro"}}, "actions": ACTIONS}
+OFFERS_BODY = {"cart": [{"sku": "camera-01", "qty": 1}], "device": "mobile", "max_offers": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ServeFigures:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _client_process(url: str, path: str, body: Any, seconds: float, queue: Any) -> None:
+    client = JsonClient(url)
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    feedback = path == "feedback"
+    while time.perf_counter() < deadline:
+        if feedback:
+            event = client.post("/v1/rank", RANK_BODY)["event_id"]
+            start = time.perf_counter()
+            client.post(f"/v1/events/{event}/feedback", {"signal": "click"})
+        else:
+            start = time.perf_counter()
+            client.post(path, body)
+        latencies.append(time.perf_counter() - start)
+    queue.put(latencies)
+
+
+def _load(url: str, path: str, body: Any, seconds: float, clients: int) -> ServeFigures:
+    queue: Any = multiprocessing.get_context("fork").Queue()
+    processes = [
+        multiprocessing.get_context("fork").Process(
+            target=_client_process, args=(url, path, body, seconds, queue)
+        )
+        for _ in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    latencies = np.concatenate([np.asarray(queue.get()) for _ in processes])
+    for process in processes:
+        process.join()
+    p50, p90, p99 = np.percentile(latencies, [50, 90, 99]) * 1000
+    return ServeFigures(path, len(latencies) / seconds, float(p50), float(p90), float(p99))
+
+
+def _freshness(url: str, trials: int) -> list[float]:
+    client = JsonClient(url)
+    seconds = []
+    for _ in range(trials):
+        answer = client.post("/v1/rank", RANK_BODY)
+        version = int(answer["model_version"].removeprefix("v"))
+        start = time.perf_counter()
+        client.post(f"/v1/events/{answer['event_id']}/feedback", {"signal": "click"})
+        while time.perf_counter() - start < 30:
+            now = int(client.post("/v1/rank", RANK_BODY)["model_version"].removeprefix("v"))
+            if now > version:
+                break
+            time.sleep(0.02)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def _rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def run_serve_bench(*, seconds: float, clients: int, workers: int, threads: int) -> dict[str, Any]:
+    """Start the service, measure it, stop it; return every figure."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {
+            **os.environ,
+            "XSELL_DATA_DIR": data_dir,
+            "XSELL_PORT": str(port),
+            "XSELL_WORKERS": str(workers),
+            "XSELL_THREADS": str(threads),
+            "XSELL_BENCH_ENDPOINTS": "true",
+            "XSELL_GUARDRAIL_ENABLED": "false",
+        }
+        log = Path(data_dir) / "serve.log"
+        with log.open("wb") as handle:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "scripts", "serve"], env=env, stdout=handle, stderr=subprocess.STDOUT
+            )
+        try:
+            _wait_ready(url, server, log)
+            figures = [
+                _load(url, "/bench/parse", RANK_BODY, seconds, clients),
+                _load(url, "/v1/rank", RANK_BODY, seconds, clients),
+                _load(url, "/v1/offers", OFFERS_BODY, seconds, clients),
+                _load(url, "feedback", None, seconds, clients),
+            ]
+            fresh = _freshness(url, trials=10)
+            pids = re.search(r"gunicorn pid (\d+), learner pid (\d+)", log.read_text())
+            memory = {}
+            if pids:
+                master, learner = int(pids.group(1)), int(pids.group(2))
+                memory = {
+                    "worker_rss_mb": [round(_rss_mb(p), 1) for p in _children(master)],
+                    "learner_rss_mb": round(_rss_mb(learner), 1),
+                }
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    baseline = figures[0]
+    return {
+        "load_generator": "python (closed loop, keep-alive)"
+        if shutil.which("wrk") is None
+        else "python; wrk present",
+        "clients": clients,
+        "workers": workers,
+        "threads": threads,
+        "seconds_per_endpoint": seconds,
+        "endpoints": [
+            {
+                "endpoint": f.name,
+                "requests_per_second": round(f.requests_per_second, 1),
+                "throughput_vs_trivial": round(f.requests_per_second / baseline.requests_per_second, 3),
+                "p50_ms": round(f.p50_ms, 2),
+                "p90_ms": round(f.p90_ms, 2),
+                "p99_ms": round(f.p99_ms, 2),
+                "p99_vs_trivial": round(f.p99_ms / baseline.p99_ms, 2),
+            }
+            for f in figures
+        ],
+        "freshness_seconds": {
+            "median": round(float(np.median(fresh)), 3),
+            "p95": round(float(np.percentile(fresh, 95)), 3),
+        },
+        **memory,
+    }
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    client = JsonClient(url)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"xsell serve exited:\n{log.read_text()[-2000:]}")
+        try:
+            client.get("/readyz")
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.3)
+    raise RuntimeError("xsell serve did not become ready in 90 s")
+
+
+def render(result: dict[str, Any]) -> str:
+    """Return the one table `xsell bench serve` prints."""
+    lines = [
+        f"{result['workers']} workers x {result['threads']} threads, {result['clients']} clients, "
+        f"{result['seconds_per_endpoint']:.0f} s per endpoint, load: {result['load_generator']}",
+        f"{'endpoint':<14} {'req/s':>9} {'vs trivial':>11} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'p99 vs trivial':>15}",
+    ]
+    for row in result["endpoints"]:
+        lines.append(
+            f"{row['endpoint']:<14} {row['requests_per_second']:9.1f} {row['throughput_vs_trivial']:11.2f} "
+            f"{row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} {row['p99_vs_trivial']:15.2f}"
+        )
+    lines.append(
+        "feedback: each client ranks, then posts feedback; req/s and latency count the feedback only"
+    )
+    fresh = result["freshness_seconds"]
+    lines.append(
+        f"freshness (feedback -> a model that learned it): median {fresh['median']} s, p95 {fresh['p95']} s"
+    )
+    if "worker_rss_mb" in result:
+        lines.append(f"memory: workers {result['worker_rss_mb']} MB, learner {result['learner_rss_mb']} MB")
+    return "\n".join(lines)
