@@ -155,9 +155,7 @@ def run_serve_bench(*, seconds: float, clients: int, workers: int, threads: int)
             server.wait(timeout=30)
     baseline = figures[0]
     return {
-        "load_generator": "python (closed loop, keep-alive)"
-        if shutil.which("wrk") is None
-        else "python; wrk present",
+        "load_generator": f"python, {clients} closed-loop keep-alive client processes",
         "clients": clients,
         "workers": workers,
         "threads": threads,
