@@ -145,3 +145,34 @@ def test_killing_the_learner_resumes_from_the_last_snapshot_without_relearning(
     db = assert_nothing_accepted_was_lost(service, loads)
     assert "learner exited with -9; restarting" in service.log()
     assert_no_event_learned_twice(service, db)
+
+
+def test_four_workers_and_64_connections_write_without_loss_or_duplicates(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = start_service(tmp_path, XSELL_WORKERS="4", XSELL_GUARDRAIL_ENABLED="false")
+    try:
+
+        def client(index: int) -> list[str]:
+            session, accepted = requests.Session(), []
+            for round_index in range(15):
+                event_id = f"c{index}-r{round_index}"
+                body = {"event_id": event_id, "context": {"s": {"x": str(index)}}, "actions": ACTIONS}
+                assert session.post(f"{service.url}/v1/rank", json=body, timeout=30).status_code == 200
+                feedback = session.post(
+                    f"{service.url}/v1/events/{event_id}/feedback", json={"signal": "click"}, timeout=30
+                )
+                assert feedback.status_code == 200, feedback.text
+                accepted.append(event_id)
+            return accepted
+
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            accepted = [e for batch in pool.map(client, range(64)) for e in batch]
+        db = sqlite3.connect(service.data_dir / "xsell.db")
+        decisions = [row[0] for row in db.execute("SELECT event_id FROM decisions")]
+        feedback = [row[0] for row in db.execute("SELECT event_id FROM feedback")]
+        assert sorted(decisions) == sorted(accepted)  # none lost, none duplicated
+        assert sorted(feedback) == sorted(accepted)
+        assert "database is locked" not in service.log()
+    finally:
+        stop_service(service)
