@@ -12,6 +12,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+import orjson
+
 from policies.base import Action, Features, FeatureValue
 
 __all__ = [
@@ -99,23 +101,23 @@ def context_namespaces(context: Features) -> str:
 def action_namespaces(action: Action) -> str:
     """Return an action's namespaces as VW text, its id included.
 
-    Replays render the same Action objects thousands of times (an imported log
-    shares one tuple of actions across every decision), so texts are cached by
-    object identity; the cache holds the action itself, so an id cannot be reused
-    while its entry lives.
+    A storefront sends the same offers with the same features over and over, and a
+    replay renders the same actions thousands of times, so texts are cached by
+    content (the id and the features serialised with sorted keys): rendering was
+    the largest part of a rank before.
     """
-    cached = _ACTION_TEXT.get(id(action))
-    if cached is not None and cached[0] is action:
-        return cached[1]
-    text = _namespaces({ACTION_ID_NAMESPACE: {"id": action.id}, **action.features})
-    if len(_ACTION_TEXT) >= _ACTION_TEXT_LIMIT:
-        _ACTION_TEXT.clear()
-    _ACTION_TEXT[id(action)] = (action, text)
+    key = (action.id, orjson.dumps(action.features, option=orjson.OPT_SORT_KEYS))
+    text = _ACTION_TEXT.get(key)
+    if text is None:
+        text = _namespaces({ACTION_ID_NAMESPACE: {"id": action.id}, **action.features})
+        if len(_ACTION_TEXT) >= _ACTION_TEXT_LIMIT:
+            _ACTION_TEXT.clear()
+        _ACTION_TEXT[key] = text
     return text
 
 
-_ACTION_TEXT: dict[int, tuple[Action, str]] = {}
-_ACTION_TEXT_LIMIT = 4096
+_ACTION_TEXT: dict[tuple[str, bytes], str] = {}
+_ACTION_TEXT_LIMIT = 16_384
 
 
 def regression_features(context_text: str, action_text: str, slot: int) -> str:
