@@ -44,3 +44,33 @@ def test_worker_keeps_serving_when_a_newer_model_file_is_corrupt(app: Flask, cli
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and ready["model_version"] == current
     assert newer.version in ready["warnings"][0]
+
+
+def test_a_full_disk_answers_503_loses_nothing_accepted_and_recovers(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    client = app.test_client()
+    store = app.extensions["xsell"].store
+    before = client.post("/v1/rank", json=rank_body())
+    assert before.status_code == 200
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is now full
+    for _ in range(30):  # enough writes to need a new page
+        full = client.post("/v1/rank", json=rank_body(context={"s": {"pad": "x" * 200}}))
+        if full.status_code != 200:
+            break
+    assert full.status_code == 503
+    assert full.get_json()["error"] == "log_unavailable"
+    store.conn.execute(f"PRAGMA max_page_count = {pages * 100}")  # space again
+    assert client.post("/v1/rank", json=rank_body()).status_code == 200
+    assert store.find_decision(before.get_json()["event_id"]) is not None
+
+
+def test_a_read_only_log_recovers_when_writable_again(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path))
+    client = app.test_client()
+    store = app.extensions["xsell"].store
+    store.conn.execute("PRAGMA query_only = ON")
+    assert client.post("/v1/rank", json=rank_body()).status_code == 503
+    store.conn.execute("PRAGMA query_only = OFF")
+    assert client.post("/v1/rank", json=rank_body()).status_code == 200
+    assert client.get("/readyz").status_code == 200
