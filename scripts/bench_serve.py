@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from scripts.bench import bench_estimators
 from scripts.http import JsonClient
 
 __all__ = ["ServeFigures", "run_serve_bench"]
@@ -154,7 +155,9 @@ def run_serve_bench(*, seconds: float, clients: int, workers: int, threads: int)
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
     baseline = figures[0]
+    estimators = bench_estimators(1_000_000, repeats=1)
     return {
+        "evaluator_events_per_second": {t.name: round(t.events_per_second) for t in estimators[1:]},
         "load_generator": f"python, {clients} closed-loop keep-alive client processes",
         "clients": clients,
         "workers": workers,
@@ -214,6 +217,10 @@ def render(result: dict[str, Any]) -> str:
     lines.append(
         f"freshness (feedback -> a model that learned it): median {fresh['median']} s, p95 {fresh['p95']} s"
     )
+    speeds = ", ".join(
+        f"{name} {rate / 1e6:.1f} M" for name, rate in result["evaluator_events_per_second"].items()
+    )
+    lines.append(f"evaluator events/s on 1,000,000 decisions: {speeds}")
     if "worker_rss_mb" in result:
         lines.append(f"memory: workers {result['worker_rss_mb']} MB, learner {result['learner_rss_mb']} MB")
     return "\n".join(lines)
