@@ -30,11 +30,13 @@ from policies.base import (
     as_ranking,
     mask_excluded,
 )
-from policies.features import cb_label, multiline_example
+from policies.features import action_line, cb_label, multiline_example, shared_line
 
 __all__ = ["FORMAT_VERSION", "VWPolicy", "VWRegressor", "card_path", "check_vw_args", "file_sha256"]
 
 FORMAT_VERSION = 1
+_CB = vowpalwabbit.LabelType.CONTEXTUAL_BANDIT
+_PARSED_LIMIT = 4096  # parsed action examples kept per policy
 # Options that would make VW read or write files behind the registry's back.
 _FORBIDDEN_OPTIONS = {
     "-i",
@@ -104,6 +106,7 @@ class VWPolicy:
             raise ModelFormatError(f"Vowpal Wabbit refused the model: {error}") from error
         self.events_learned = events_learned
         self._lock = threading.Lock()
+        self._parsed: dict[str, vowpalwabbit.Example] = {}
 
     def rank(self, context: Features, actions: Sequence[Action], excluded: frozenset[str]) -> Ranking:
         """Return VW's exploration distribution over the candidates not excluded."""
@@ -111,10 +114,27 @@ class VWPolicy:
         eligible = mask_excluded(ids, excluded)
         if not eligible.any():
             raise ValueError("every candidate is excluded")
-        lines = multiline_example(context, [a for a, ok in zip(actions, eligible, strict=True) if ok])
+        offered = [a for a, ok in zip(actions, eligible, strict=True) if ok]
         with self._lock:
-            pmf = self._workspace.predict(lines)
+            shared = vowpalwabbit.Example(self._workspace, shared_line(context), labelType=_CB)
+            pmf = self._workspace.predict([shared, *(self._parsed_action(a) for a in offered)])
         return as_ranking(ids, eligible, np.asarray(pmf, dtype=np.float64))
+
+    def _parsed_action(self, action: Action) -> vowpalwabbit.Example:
+        """Return the action's example, parsed once: VW's text parsing was most of a predict.
+
+        Predicting does not change a parsed example, so the same one serves every
+        request that offers this action (tests/policies/test_vw.py checks the
+        distributions equal those from text).
+        """
+        text = action_line(action)
+        example = self._parsed.get(text)
+        if example is None:
+            if len(self._parsed) >= _PARSED_LIMIT:
+                self._parsed.clear()
+            example = vowpalwabbit.Example(self._workspace, text, labelType=_CB)
+            self._parsed[text] = example
+        return example
 
     def learn(self, event: LoggedEvent, rewards: Sequence[float]) -> None:
         """Learn one closed event: one CB example per slot, each with its own reward."""

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from policies.base import Action, LoggedEvent, ModelFormatError, SlotChoice
+from policies.features import multiline_example
 from policies.vw import VWPolicy, card_path, check_vw_args
+from scripts.synthetic import SyntheticProblem, uniform_log
 
 ACTIONS = (Action("a"), Action("b"), Action("c"), Action("d"))
 
@@ -66,3 +68,18 @@ def test_multi_slot_event_teaches_each_slot_among_the_remaining_actions() -> Non
     probabilities = policy.rank(context, ACTIONS, frozenset()).probabilities
     assert int(np.argmax(probabilities)) == 2
     assert policy.events_learned == 50
+
+
+def test_ranking_from_parsed_actions_equals_ranking_from_text() -> None:
+    problem = SyntheticProblem(seed=9)
+    policy = VWPolicy("--cb_explore_adf --squarecb -q :: --cb_type mtr")
+    for item in uniform_log(problem, 400, seed=9):
+        policy.learn(item.event, item.rewards)
+    extra = (*problem.actions, Action("new-offer", {"offer": {"kind": "audio"}}))
+    for repeat in range(20):  # the cached examples are reused; nothing may drift
+        for item in uniform_log(problem, 10, seed=100 + repeat):
+            context = item.event.context
+            ranked = policy.rank(context, extra, frozenset({"case"})).probabilities
+            offered = [a for a in extra if a.id != "case"]
+            expected = policy._workspace.predict(multiline_example(context, offered))
+            assert ranked[[a.id != "case" for a in extra]].tolist() == pytest.approx(list(expected), abs=1e-7)
