@@ -61,8 +61,8 @@ def start_service(tmp_path: Path, **env: str) -> RunningService:
         try:
             if requests.get(f"{service.url}/readyz", timeout=1).status_code == 200:
                 return service
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or too busy starting to answer within the probe's timeout
         time.sleep(0.2)
     stop_service(service)
     raise RuntimeError(f"xsell serve did not become ready:\n{service.log()}")
