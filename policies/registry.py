@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-from policies.base import ModelFormatError
+from policies.base import ModelCard, ModelFormatError
 from policies.vw import VWPolicy, card_path, read_card
 
 __all__ = [
@@ -140,22 +140,9 @@ class ModelRegistry:
         """
         self.model_dir.mkdir(parents=True, exist_ok=True)
         seq = self.index.next_seq()
-        version = f"v{seq}"
-        path = self.model_dir / f"{version}.vw"
+        path = self.model_dir / f"v{seq}.vw"  # the version's name is the file's stem
         card = policy.save(path)
-        model = ModelVersion(
-            seq=seq,
-            version=version,
-            parent=parent,
-            kind=card.kind,
-            vw_args=card.vw_args,
-            created_at=time.time(),
-            events_learned=card.events_learned,
-            sha256=card.sha256,
-            path=path.name,
-            state=state,
-            note=note,
-        )
+        model = _version(seq, path, card, parent=parent, state=state, note=note)
         try:
             self.index.publish(model, learned_event_ids, expect_active=expect_active)
         except BaseException:
@@ -334,8 +321,7 @@ class ModelRegistry:
         original = record["model"]
         self.model_dir.mkdir(parents=True, exist_ok=True)
         seq = self.index.next_seq()
-        version = f"v{seq}"
-        path = self.model_dir / f"{version}.vw"
+        path = self.model_dir / f"v{seq}.vw"  # the version's name is the file's stem
         path.write_bytes(model_bytes)
         card_path(path).write_bytes(card_bytes)
         try:
@@ -346,21 +332,10 @@ class ModelRegistry:
                 leftover.unlink(missing_ok=True)
             raise RegistryError(f"{source}: the model inside does not load: {error}") from error
         del policy
-        model = ModelVersion(
-            seq=seq,
-            version=version,
-            parent=None,
-            kind=card.kind,
-            vw_args=card.vw_args,
-            created_at=time.time(),
-            events_learned=card.events_learned,
-            sha256=card.sha256,
-            path=path.name,
-            state="candidate",
-            note=f"imported from {source.name} ({original.get('version')})",
-        )
+        note = f"imported from {source.name} ({original.get('version')})"
+        model = _version(seq, path, card, parent=None, state="candidate", note=note)
         self.index.publish(model)
-        self.index.record_change(ModelChange(time.time(), "import", version, None, actor, model.note))
+        self.index.record_change(ModelChange(time.time(), "import", model.version, None, actor, model.note))
         return model
 
     def ensure_initial(self, vw_args: str) -> ModelVersion:
@@ -393,6 +368,25 @@ class ModelRegistry:
 LEARNING_FROZEN = "learning_frozen"
 EXPORT_FORMAT = 1
 EXPORT_MEMBERS = frozenset({"model.vw", "model.json", "record.json"})
+
+
+def _version(
+    seq: int, path: Path, card: ModelCard, *, parent: str | None, state: str, note: str | None
+) -> ModelVersion:
+    """Return the registry record of a model file just written at `path`."""
+    return ModelVersion(
+        seq=seq,
+        version=path.stem,
+        parent=parent,
+        kind=card.kind,
+        vw_args=card.vw_args,
+        created_at=time.time(),
+        events_learned=card.events_learned,
+        sha256=card.sha256,
+        path=path.name,
+        state=state,
+        note=note,
+    )
 
 
 def _member(archive: tarfile.TarFile, name: str) -> bytes:
