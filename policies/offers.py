@@ -89,6 +89,7 @@ class Shortlist:
     candidates: tuple[Candidate, ...]
     max_offers: int
     no_offer_reason: str | None  # a code when nothing may be offered
+    cart: tuple[Product, ...] = ()  # the cart's products, in cart order
 
 
 class CatalogView(Protocol):
@@ -118,11 +119,11 @@ def shortlist(
     viewed = [known[sku] for sku in request.viewed if sku in known]
     lines = len(request.cart)
     if lines >= options.max_cart_lines:
-        return Shortlist((), 0, "cart_full")
+        return Shortlist((), 0, "cart_full", tuple(cart))
     max_offers = requested
     if request.stage == "checkout":
         if lines > options.checkout_max_lines:
-            return Shortlist((), 0, "checkout_cart_full")
+            return Shortlist((), 0, "checkout_cart_full", tuple(cart))
         max_offers = min(requested, options.checkout_max_offers)
 
     in_cart = {p.sku for p in cart}
@@ -181,8 +182,8 @@ def shortlist(
         per_kind.setdefault(candidate.product.category, candidate)
     ordered = list(per_kind.values())[: options.max_candidates]
     if not ordered:
-        return Shortlist((), 0, "nothing_relevant")
-    return Shortlist(tuple(ordered), max_offers, None)
+        return Shortlist((), 0, "nothing_relevant", tuple(cart))
+    return Shortlist(tuple(ordered), max_offers, None, tuple(cart))
 
 
 def _rank_key(candidate: Candidate) -> tuple[int, float]:

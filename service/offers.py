@@ -10,17 +10,16 @@ from flask import Blueprint, Response, request
 
 from policies.offers import (
     CartLine,
-    OfferOptions,
     OfferRequest,
     candidate_action,
     confidence,
     context_features,
     shortlist,
 )
-from policies.pacing import PacingOptions, pace
+from policies.pacing import pace
 from service import pipeline
 from service.auth import guard_storefront
-from service.resources import Resources, resources, shopper_key
+from service.resources import resources, shopper_key
 from service.responses import json_response
 from service.schemas import OfferConfidence, OfferOut, OffersRequest, OffersResponse
 
@@ -35,17 +34,6 @@ def search_tokens(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     return tuple(dict.fromkeys(_TOKEN.findall(text.lower())))[:8]
-
-
-def options(res: Resources) -> OfferOptions:
-    s = res.settings
-    return OfferOptions(
-        max_candidates=s.offers_max_candidates,
-        per_category=s.offers_per_category,
-        max_cart_lines=s.offers_max_cart_lines,
-        checkout_max_lines=s.offers_checkout_max_lines,
-        checkout_max_offers=s.offers_checkout_max_offers,
-    )
 
 
 @bp.post("/v1/offers")
@@ -68,12 +56,11 @@ def offers() -> Response:
     if key is not None:
         preferences = res.shoppers.preferences(key)
         now = time.time()
-        history = res.shoppers.recent_events(
-            key, since=now - max(res.settings.pacing_session_seconds, 86_400)
-        )
-        verdict = pace(
-            history, frequency=preferences.frequency, requested=requested, now=now, options=pacing(res)
-        )
+        rules = res.pacing_options
+        # a cool-down can outlast a session: read back as far as the longest one
+        since = now - max(rules.session_seconds, rules.max_cooldown_seconds)
+        history = res.shoppers.recent_events(key, since=since)
+        verdict = pace(history, frequency=preferences.frequency, requested=requested, now=now, options=rules)
         if verdict.max_offers == 0:
             res.shoppers.record_verdict(key, "none", verdict.reason)
             return _no_offer(verdict.reason)
@@ -83,14 +70,13 @@ def offers() -> Response:
             personalised=preferences.personalised,
             avoid=frozenset(preferences.muted) | verdict.tired_categories,
         )
-    found = shortlist(wanted, res.catalog, options(res), requested)
+    found = shortlist(wanted, res.catalog, res.offer_options, requested)
     if found.no_offer_reason is not None:
         if key is not None:
             res.shoppers.record_verdict(key, "none", found.no_offer_reason)
         return _no_offer(found.no_offer_reason)
-    cart_products = res.catalog.products([line.sku for line in wanted.cart])
     if wanted.personalised:
-        context = context_features(wanted, [cart_products[line.sku] for line in wanted.cart])
+        context = context_features(wanted, found.cart)
     else:
         context = {"session": {"stage": wanted.stage}}  # opted out: nothing about them
     fingerprint_body = body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"})
@@ -137,17 +123,6 @@ def offers() -> Response:
 def _no_offer(reason: str) -> Response:
     return json_response(
         OffersResponse(event_id=None, model_version=None, offers=[], no_offer=reason).model_dump()
-    )
-
-
-def pacing(res: Resources) -> PacingOptions:
-    s = res.settings
-    return PacingOptions(
-        session_seconds=s.pacing_session_seconds,
-        session_cap=s.pacing_session_cap,
-        cooldown_seconds=s.pacing_cooldown_seconds,
-        max_cooldown_seconds=s.pacing_max_cooldown_seconds,
-        category_fatigue=s.pacing_category_fatigue,
     )
 
 

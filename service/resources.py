@@ -17,6 +17,8 @@ from logs.model_index import ModelIndex
 from logs.shopper_store import ShopperStore
 from logs.store import LogStore, StoreOptions
 from policies.base import ModelFormatError
+from policies.offers import OfferOptions
+from policies.pacing import PacingOptions
 from policies.registry import ModelRegistry, ModelVersion, RetentionPolicy
 from policies.rewards import RewardRules
 from policies.vw import VWPolicy
@@ -80,6 +82,8 @@ class Resources:
     registry: ModelRegistry
     served: ServedModel
     catalog: CatalogStore = field(init=False)
+    offer_options: OfferOptions = field(init=False)
+    pacing_options: PacingOptions = field(init=False)
     shoppers: ShopperStore = field(init=False)
     shopper_secret: bytes = field(init=False, repr=False)
     rules: RewardRules = field(init=False)
@@ -89,6 +93,8 @@ class Resources:
     def __post_init__(self) -> None:
         self.rules = self.settings.reward_rules()
         self.catalog = CatalogStore(self.store)
+        self.offer_options = self.settings.offer_options()
+        self.pacing_options = self.settings.pacing_options()
         self.shoppers = ShopperStore(self.store)
         self.shopper_secret = self.settings.shopper_secret()
         self.admin_keys = self.settings.admin_keys()

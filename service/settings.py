@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from policies.offers import OfferOptions
+from policies.pacing import PacingOptions
 from policies.rewards import RewardRules
 from policies.vw import check_vw_args
 
@@ -185,6 +187,26 @@ class Settings(BaseSettings):
             if value is not None:
                 env[f"XSELL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
+
+    def offer_options(self) -> OfferOptions:
+        """Return the shortlist rules these settings describe."""
+        return OfferOptions(
+            max_candidates=self.offers_max_candidates,
+            per_category=self.offers_per_category,
+            max_cart_lines=self.offers_max_cart_lines,
+            checkout_max_lines=self.offers_checkout_max_lines,
+            checkout_max_offers=self.offers_checkout_max_offers,
+        )
+
+    def pacing_options(self) -> PacingOptions:
+        """Return the pacing rules these settings describe."""
+        return PacingOptions(
+            session_seconds=self.pacing_session_seconds,
+            session_cap=self.pacing_session_cap,
+            cooldown_seconds=self.pacing_cooldown_seconds,
+            max_cooldown_seconds=self.pacing_max_cooldown_seconds,
+            category_fatigue=self.pacing_category_fatigue,
+        )
 
     def shopper_secret(self) -> bytes:
         """Return the key shopper ids are hashed with, creating DATA_DIR/shopper-id.key once if needed."""
