@@ -30,8 +30,7 @@ __all__ = [
     "ShopperWorld",
     "Tally",
     "drive",
-    "expected_click_through",
-    "expected_dismissals",
+    "expected_outcomes",
 ]
 
 WANTED_CLICK, OTHER_CLICK, PURCHASE_GIVEN_CLICK = 0.5, 0.04, 0.3
@@ -174,33 +173,14 @@ def _act(
         post(feedback, {"signal": "dismiss", "action_id": offer["sku"]})
 
 
-def expected_click_through(
+def expected_outcomes(
     world: ShopperWorld,
     persona: Persona,
     anchor: str,
     categories: Sequence[str],
     probabilities: Sequence[float],
-) -> float:
-    """Return the exact click-through of a first offer drawn from `probabilities`."""
-    return float(
-        sum(
-            p * world.click_probability(persona, anchor, c)
-            for c, p in zip(categories, probabilities, strict=True)
-        )
-    )
-
-
-def expected_dismissals(
-    world: ShopperWorld,
-    persona: Persona,
-    anchor: str,
-    categories: Sequence[str],
-    probabilities: Sequence[float],
-) -> float:
-    """Return the exact dismissal rate of a first offer drawn from `probabilities`."""
-    return float(
-        sum(
-            p * (1 - world.click_probability(persona, anchor, c)) * persona.dismiss_unwanted
-            for c, p in zip(categories, probabilities, strict=True)
-        )
-    )
+) -> tuple[float, float]:
+    """Return the exact (click-through, dismissal rate) of a first offer drawn from `probabilities`."""
+    clicks = np.array([world.click_probability(persona, anchor, c) for c in categories])
+    weights = np.asarray(probabilities, dtype=np.float64)
+    return float(weights @ clicks), float(weights @ ((1 - clicks) * persona.dismiss_unwanted))

@@ -32,6 +32,15 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def demo_shop(data_root: Path, **overrides: object) -> Flask:
+    """An app on its own log with the bundled demo store loaded (close its store when done)."""
+    from scripts.demo_store import load_demo
+
+    app = create_app(make_settings(data_root, **overrides))
+    load_demo(app.extensions["xsell"].catalog)
+    return app
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)

@@ -10,15 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from policies.catalog import Product
-from scripts.demo_store import demo_products, load_demo
-from service.app import create_app
-from tests.conftest import make_settings
+from scripts.demo_store import demo_products
+from tests.conftest import demo_shop
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    app = create_app(make_settings(tmp_path_factory.mktemp("shop")))
-    load_demo(app.extensions["xsell"].catalog)
+    app = demo_shop(tmp_path_factory.mktemp("shop"))
     yield app
     app.extensions["xsell"].store.close()
 
@@ -167,8 +165,7 @@ def _fields(product: Product) -> dict:
 
 
 def test_a_pinned_pair_is_preferred_over_stronger_relations(tmp_path: Path) -> None:
-    app = create_app(make_settings(tmp_path, offers_max_candidates=1))
-    load_demo(app.extensions["xsell"].catalog)
+    app = demo_shop(tmp_path, offers_max_candidates=1)
     client = app.test_client()
     app.extensions["xsell"].catalog.review("camera", "camera_battery", "pinned", "battery promotion")
     for _ in range(5):

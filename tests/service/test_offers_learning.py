@@ -15,18 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.demo_store import load_demo
 from scripts.learn import build_learner
-from scripts.shoppers import PERSONAS, ShopperWorld, drive, expected_click_through, expected_dismissals
-from service.app import create_app
-from tests.conftest import make_settings
+from scripts.shoppers import PERSONAS, ShopperWorld, drive, expected_outcomes
+from tests.conftest import demo_shop, make_settings
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_bandit_beats_popularity_and_uniform_with_fewer_dismissals(tmp_path: Path, seed: int) -> None:
     settings = make_settings(tmp_path, reward_window_seconds=0.001)
-    app = create_app(settings)
-    load_demo(app.extensions["xsell"].catalog)
+    app = demo_shop(tmp_path, reward_window_seconds=0.001)
     client = app.test_client()
     learner, _ = build_learner(settings)
     learner.start()
@@ -62,8 +59,11 @@ def test_the_bandit_beats_popularity_and_uniform_with_fewer_dismissals(tmp_path:
                 "uniform": [1 / n] * n,
             }
             for name, probabilities in policies.items():
-                click[name].append(expected_click_through(world, persona, anchor, kinds, probabilities))
-                dismiss[name].append(expected_dismissals(world, persona, anchor, kinds, probabilities))
+                expected_click, expected_dismissal = expected_outcomes(
+                    world, persona, anchor, kinds, probabilities
+                )
+                click[name].append(expected_click)
+                dismiss[name].append(expected_dismissal)
     ctr = {name: float(np.mean(values)) for name, values in click.items()}
     dismissals = {name: float(np.mean(values)) for name, values in dismiss.items()}
     # A learner that learned nothing serves uniform (0.161 here); co-purchase popularity is 0.167.

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from scripts.demo_store import load_demo
-from service.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import demo_shop
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory):
-    app = create_app(make_settings(Path(tmp_path_factory.mktemp("fuzz")), admin_api_keys="fuzz-admin"))
-    load_demo(app.extensions["xsell"].catalog)
+    app = demo_shop(tmp_path_factory.mktemp("fuzz"), admin_api_keys="fuzz-admin")
     yield app
     app.extensions["xsell"].store.close()
 

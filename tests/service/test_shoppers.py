@@ -8,18 +8,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from scripts.demo_store import load_demo
-from service.app import create_app
 from service.resources import shopper_key
-from tests.conftest import make_settings
+from tests.conftest import demo_shop
 
 CAMERA = [{"sku": "camera-01", "qty": 1}]
 
 
 @pytest.fixture
 def shop(tmp_path) -> Iterator[Flask]:
-    app = create_app(make_settings(tmp_path, pacing_cooldown_seconds=3600, pacing_session_cap=4))
-    load_demo(app.extensions["xsell"].catalog)
+    app = demo_shop(tmp_path, pacing_cooldown_seconds=3600, pacing_session_cap=4)
     yield app
     app.extensions["xsell"].store.close()
 
