@@ -590,7 +590,7 @@ def relations_build(
     """
     from logs.catalog_files import CatalogFileError, read_orders
     from policies.relations import MiningThresholds, RulesError
-    from scripts.demo_store import build_relations
+    from scripts.relations import build_relations
 
     try:
         history = read_orders(Path(orders))

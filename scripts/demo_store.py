@@ -7,16 +7,16 @@ store.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from logs.catalog_store import CatalogStore
 from policies.catalog import Product
-from policies.relations import MiningThresholds, mine_co_purchases, read_rules
+from policies.relations import MiningThresholds, read_rules
+from scripts.relations import build_relations
 
-__all__ = ["RULES_PATH", "build_relations", "demo_orders", "demo_products", "load_demo"]
+__all__ = ["RULES_PATH", "demo_orders", "demo_products", "load_demo"]
 
 RULES_PATH = Path(__file__).parent / "demo" / "complements.toml"
 
@@ -95,18 +95,6 @@ def demo_orders(products: list[Product], *, orders: int = 6000, seed: int = 7) -
             basket.append(products[int(rng.integers(len(products)))].sku)
         history.append(basket)
     return history
-
-
-def build_relations(
-    catalog: CatalogStore, orders: list[list[str]], rules_path: Path | None, thresholds: MiningThresholds
-) -> int:
-    """Mine `orders`, merge with the rules in `rules_path`, store both; return how many relations."""
-    known = {p.sku: p for p in catalog.page(category=None, offset=0, limit=1_000_000)[0]}
-    rules = read_rules(rules_path) if rules_path else []
-    relations = rules + mine_co_purchases(orders, known, thresholds)
-    catalog.replace_relations(relations)
-    catalog.set_popularity(dict(Counter(sku for order in orders for sku in set(order))))
-    return len(relations)
 
 
 def load_demo(catalog: CatalogStore) -> int:
