@@ -90,15 +90,17 @@ class LogStore:
             row = record.to_row()
             columns = ", ".join(row)
             marks = ", ".join(f":{name}" for name in row)
-            with transaction(self.conn) as conn:
-                inserted = conn.execute(
-                    f"INSERT INTO decisions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", row
-                ).rowcount
-                if inserted:
-                    return record, True
-                existing = conn.execute(
-                    "SELECT * FROM decisions WHERE event_id = ?", (record.event_id,)
-                ).fetchone()
+            # One statement is its own transaction in autocommit mode: no BEGIN/COMMIT
+            # round trips on the rank path. A decision row never changes once written,
+            # so reading the existing one afterwards needs no transaction either.
+            inserted = self.conn.execute(
+                f"INSERT INTO decisions ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", row
+            ).rowcount
+            if inserted:
+                return record, True
+            existing = self.conn.execute(
+                "SELECT * FROM decisions WHERE event_id = ?", (record.event_id,)
+            ).fetchone()
             stored = DecisionRecord.from_row(existing)
             if stored.request_sha256 != record.request_sha256:
                 raise EventConflict(f"event id {record.event_id!r} was already used for another request")

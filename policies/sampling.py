@@ -7,7 +7,10 @@ conditional probability, so every slot carries its own exact propensity.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
+import math
 
 import numpy as np
 
@@ -31,22 +34,24 @@ def choose(ranking: Ranking, slots: int, seed: int) -> tuple[SlotChoice, ...]:
     (SlotChoice(slot=0, action_id='a', probability=1.0),)
     """
     rng = np.random.Generator(np.random.PCG64(seed))
-    remaining = np.array(ranking.probabilities, dtype=np.float64)
+    # Plain floats, not numpy: with tens of actions numpy's per-call overhead was most
+    # of the sampling time on the rank path.
+    remaining = [float(p) for p in ranking.probabilities]
     choices: list[SlotChoice] = []
     for slot in range(slots):
-        total = remaining.sum()
+        total = math.fsum(remaining)
         if total <= 0:
             break
-        conditional = remaining / total
-        index = _draw(conditional, rng.random())
-        choices.append(SlotChoice(slot, ranking.action_ids[index], float(conditional[index])))
+        conditional = [p / total for p in remaining]
+        index = _draw(conditional, float(rng.random()))
+        choices.append(SlotChoice(slot, ranking.action_ids[index], conditional[index]))
         remaining[index] = 0.0
     return tuple(choices)
 
 
-def _draw(probabilities: np.ndarray, u: float) -> int:
-    cumulative = np.cumsum(probabilities)
-    index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
+def _draw(probabilities: list[float], u: float) -> int:
+    cumulative = list(itertools.accumulate(probabilities))
+    index = bisect.bisect_right(cumulative, u * cumulative[-1])
     # Float rounding can push u past the last cumulative value; never pick a zero.
     index = min(index, len(probabilities) - 1)
     while probabilities[index] <= 0:

@@ -5,13 +5,15 @@ temporary log with the demo store, drives it over loopback, and reports for each
 endpoint throughput and p50/p90/p99 latency as ratios to ``POST /bench/parse`` (the
 same body parsed by the same app, answered without ranking or logging) measured in
 the same run; then freshness (feedback → a model that learned it) and resident
-memory per process. The load generator is closed-loop Python clients in several
-processes (wrk is not used yet; the clients share the machine's two cores with the
-service, so absolute figures are low and the ratios are what to read).
+memory per process. The load generator is wrk when it is installed (scripts/wrk.py),
+otherwise closed-loop Python clients in several processes; either shares the
+machine's cores with the service, so absolute figures are low and the ratios are
+what to read.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from scripts import wrk
 from scripts.bench import bench_estimators
 from scripts.http import JsonClient
 
@@ -115,8 +118,49 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def run_serve_bench(*, seconds: float, clients: int, workers: int, threads: int) -> dict[str, Any]:
-    """Start the service, measure it, stop it; return every figure."""
+def _wrk_figures(url: str, seconds: float, connections: int, work: Path) -> list[ServeFigures]:
+    """Measure every endpoint with wrk; the rank run collects event ids for the feedback run."""
+    ids = work / "ids"
+    ids.mkdir()
+
+    def load(name: str, path: str, body: Any, **extra: Any) -> ServeFigures:
+        payload = json.dumps(body).encode() if body is not None else None
+        result = wrk.run_wrk(url, path, payload, seconds=seconds, connections=connections, **extra)
+        if result.errors:
+            raise RuntimeError(f"{name}: {result.errors} of {result.requests} requests failed under wrk")
+        return ServeFigures(name, result.requests_per_second, result.p50_ms, result.p90_ms, result.p99_ms)
+
+    figures = [
+        load("/bench/parse", "/bench/parse", RANK_BODY),
+        load("/v1/rank", "/v1/rank", RANK_BODY, collect_ids_to=ids),
+        load("/v1/offers", "/v1/offers", OFFERS_BODY),
+    ]
+    events = work / "events.txt"
+    events.write_text("".join(p.read_text() for p in sorted(ids.iterdir())))
+    figures.append(load("feedback", "", None, feedback_ids=events))
+    return figures
+
+
+def _python_figures(url: str, seconds: float, clients: int) -> list[ServeFigures]:
+    return [
+        _load(url, "/bench/parse", RANK_BODY, seconds, clients),
+        _load(url, "/v1/rank", RANK_BODY, seconds, clients),
+        _load(url, "/v1/offers", OFFERS_BODY, seconds, clients),
+        _load(url, "feedback", None, seconds, clients),
+    ]
+
+
+def run_serve_bench(
+    *, seconds: float, clients: int, workers: int, threads: int, load: str = "auto"
+) -> dict[str, Any]:
+    """Start the service, measure it, stop it; return every figure.
+
+    `load` is "wrk", "python" or "auto" (wrk when installed); `clients` is wrk's
+    connection count or the number of Python client processes.
+    """
+    use_wrk = load == "wrk" or (load == "auto" and wrk.available())
+    if use_wrk and not wrk.available():
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -136,12 +180,10 @@ def run_serve_bench(*, seconds: float, clients: int, workers: int, threads: int)
             )
         try:
             _wait_ready(url, server, log)
-            figures = [
-                _load(url, "/bench/parse", RANK_BODY, seconds, clients),
-                _load(url, "/v1/rank", RANK_BODY, seconds, clients),
-                _load(url, "/v1/offers", OFFERS_BODY, seconds, clients),
-                _load(url, "feedback", None, seconds, clients),
-            ]
+            if use_wrk:
+                figures = _wrk_figures(url, seconds, clients, Path(data_dir))
+            else:
+                figures = _python_figures(url, seconds, clients)
             fresh = _freshness(url, trials=10)
             pids = re.search(r"gunicorn pid (\d+), learner pid (\d+)", log.read_text())
             memory = {}
@@ -158,7 +200,11 @@ def run_serve_bench(*, seconds: float, clients: int, workers: int, threads: int)
     estimators = bench_estimators(1_000_000, repeats=1)
     return {
         "evaluator_events_per_second": {t.name: round(t.events_per_second) for t in estimators[1:]},
-        "load_generator": f"python, {clients} closed-loop keep-alive client processes",
+        "load_generator": (
+            f"wrk, 2 threads, {clients} connections"
+            if use_wrk
+            else f"python, {clients} closed-loop keep-alive client processes"
+        ),
         "clients": clients,
         "workers": workers,
         "threads": threads,
@@ -210,9 +256,12 @@ def render(result: dict[str, Any]) -> str:
             f"{row['endpoint']:<14} {row['requests_per_second']:9.1f} {row['throughput_vs_trivial']:11.2f} "
             f"{row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} {row['p99_vs_trivial']:15.2f}"
         )
-    lines.append(
-        "feedback: each client ranks, then posts feedback; req/s and latency count the feedback only"
-    )
+    if result["load_generator"].startswith("python"):
+        lines.append(
+            "feedback: each client ranks, then posts feedback; req/s and latency count the feedback only"
+        )
+    else:
+        lines.append("feedback: on the event ids the /v1/rank run was given, a new signal on each pass")
     fresh = result["freshness_seconds"]
     lines.append(
         f"freshness (feedback -> a model that learned it): median {fresh['median']} s, p95 {fresh['p95']} s"

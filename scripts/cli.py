@@ -286,12 +286,31 @@ def bench() -> None:
 @click.option(
     "--seconds", type=click.FloatRange(1), default=20.0, show_default=True, help="Load per endpoint."
 )
-@click.option("--clients", type=click.IntRange(1, 64), default=4, show_default=True, help="Client processes.")
+@click.option(
+    "--clients",
+    type=click.IntRange(1, 256),
+    default=4,
+    show_default=True,
+    help="wrk connections, or Python client processes.",
+)
+@click.option(
+    "--load",
+    type=click.Choice(["auto", "wrk", "python"]),
+    default="auto",
+    show_default=True,
+    help="Load generator: wrk when installed (apt-get install wrk), else Python clients.",
+)
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers (default XSELL_WORKERS).")
 @click.option("--threads", type=click.IntRange(1, 64), help="Threads per worker (default XSELL_THREADS).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 def bench_serve_command(
-    quick: bool, seconds: float, clients: int, workers: int | None, threads: int | None, as_json: bool
+    quick: bool,
+    seconds: float,
+    clients: int,
+    load: str,
+    workers: int | None,
+    threads: int | None,
+    as_json: bool,
 ) -> None:
     """Start the real service and measure rank, offers and feedback against a trivial endpoint.
 
@@ -303,7 +322,11 @@ def bench_serve_command(
 
     settings = _settings(workers=workers, threads=threads)
     result = run_serve_bench(
-        seconds=5.0 if quick else seconds, clients=clients, workers=settings.workers, threads=settings.threads
+        seconds=5.0 if quick else seconds,
+        clients=clients,
+        workers=settings.workers,
+        threads=settings.threads,
+        load=load,
     )
     click.echo(json.dumps(result, indent=2) if as_json else render(result))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -79,9 +80,13 @@ def offers() -> Response:
         context = context_features(wanted, found.cart)
     else:
         context = {"session": {"stage": wanted.stage}}  # opted out: nothing about them
-    fingerprint_body = body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"})
-    fingerprint_body["search_tokens"] = list(wanted.search_tokens)
-    fingerprint_body["shopper_key"] = key  # a retry is the same request from the same shopper
+
+    def fingerprint_body() -> dict[str, Any]:
+        body_fields = body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"})
+        body_fields["search_tokens"] = list(wanted.search_tokens)
+        body_fields["shopper_key"] = key  # a retry is the same request from the same shopper
+        return body_fields
+
     decision = pipeline.decide(
         res,
         pipeline.RankInput(
@@ -90,7 +95,7 @@ def offers() -> Response:
             actions=tuple(candidate_action(c) for c in found.candidates),
             excluded=frozenset(),
             slots=min(found.max_offers, len(found.candidates)),
-            fingerprint=pipeline.request_fingerprint(fingerprint_body),
+            fingerprint=pipeline.retry_fingerprint(body.event_id, fingerprint_body),
         ),
     )
     by_sku = {c.product.sku: c for c in found.candidates}

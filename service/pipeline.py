@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from policies.base import Action, Features
 from policies.sampling import choose, seed_for
 from service.resources import Resources
 
-__all__ = ["RankInput", "decide", "request_fingerprint"]
+__all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +29,21 @@ class RankInput:
     actions: tuple[Action, ...]
     excluded: frozenset[str]
     slots: int
-    fingerprint: str  # identifies the request apart from its event id
+    fingerprint: str  # identifies the request apart from its event id ("" if none given)
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
     """Return a stable hash of a request body (key order does not matter)."""
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def retry_fingerprint(event_id: str | None, body: Callable[[], Mapping[str, Any]]) -> str:
+    """Return the fingerprint a retry must match, or "" when there can be no retry.
+
+    Only a client-chosen event id can be sent twice; a service-assigned one is new
+    by construction, so hashing its request would be wasted work on the rank path.
+    """
+    return request_fingerprint(body()) if event_id is not None else ""
 
 
 def decide(res: Resources, request: RankInput) -> DecisionRecord:
