@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.base import Ranking
-from policies.sampling import choose, seed_for
+from policies.sampling import choose, seed_for, uniform
 
 probability_vectors = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8).filter(lambda w: sum(w) > 1e-6)
 
@@ -54,3 +54,14 @@ def test_sampled_frequencies_match_probabilities(weights: list[float]) -> None:
 def test_seed_depends_on_event_id() -> None:
     assert seed_for("a") == seed_for("a")
     assert seed_for("a") != seed_for("b")
+
+
+def test_slot_draws_are_uniform_and_unrelated_across_slots() -> None:
+    first = np.array([uniform(seed_for(f"event-{i}"), 0) for i in range(20_000)])
+    second = np.array([uniform(seed_for(f"event-{i}"), 1) for i in range(20_000)])
+    for draws in (first, second):
+        assert draws.min() >= 0 and draws.max() < 1
+        counts, _ = np.histogram(draws, bins=10, range=(0, 1))
+        # every decile within five standard errors of 2,000
+        assert np.all(np.abs(counts - 2000) < 5 * np.sqrt(2000 * 0.9))
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.03
