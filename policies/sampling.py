@@ -12,8 +12,6 @@ import hashlib
 import itertools
 import math
 
-import numpy as np
-
 from policies.base import Ranking, SlotChoice
 
 __all__ = ["choose", "seed_for", "uniform"]
@@ -29,6 +27,7 @@ def choose(ranking: Ranking, slots: int, seed: int) -> tuple[SlotChoice, ...]:
 
     Examples
     --------
+    >>> import numpy as np
     >>> r = Ranking(("a", "b"), np.array([1.0, 0.0]))
     >>> choose(r, slots=2, seed=1)
     (SlotChoice(slot=0, action_id='a', probability=1.0),)
