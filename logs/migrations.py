@@ -198,6 +198,29 @@ def m004_shoppers_pacing(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX pacing_log_by_shopper ON pacing_log (shopper_key)")
 
 
+@migrations()
+def m005_deferred_activation_evaluations(db: sqlite_utils.Database) -> None:
+    # A deferred decision waits for activation with closes_at = +inf, so it is never
+    # learned or evaluated unless the storefront says it was shown.
+    db.execute("ALTER TABLE decisions ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE decisions ADD COLUMN activated_at REAL")
+    db.execute(
+        """
+        CREATE TABLE evaluations (          -- offline evaluations asked for over HTTP
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,           -- Running, Succeeded, Failed
+            start_time REAL NOT NULL,       -- decisions made in [start_time, end_time)
+            end_time REAL NOT NULL,
+            created_at REAL NOT NULL,
+            request TEXT NOT NULL,          -- JSON: policies and options as asked
+            result TEXT,                    -- JSON: estimates per policy
+            error TEXT
+        )
+        """
+    )
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

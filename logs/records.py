@@ -52,6 +52,7 @@ class DecisionRecord:
     probabilities: tuple[float, ...]
     choices: tuple[SlotChoice, ...]
     slots: int
+    deferred: bool = False  # waits for activation before it can be learned (closes_at = inf)
 
     def to_row(self) -> dict[str, Any]:
         """Return the row to insert into `decisions`."""
@@ -72,6 +73,7 @@ class DecisionRecord:
                 ]
             ).decode(),
             "slots": self.slots,
+            "deferred": int(self.deferred),
         }
 
     @classmethod
@@ -93,6 +95,7 @@ class DecisionRecord:
                     for c in orjson.loads(row["choices"])
                 ),
                 slots=row["slots"],
+                deferred=bool(row["deferred"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             problem = f"missing {error}" if isinstance(error, KeyError) else str(error)

@@ -146,7 +146,8 @@ class LogStore:
         def insert() -> FeedbackReceipt:
             with transaction(self.conn) as conn:
                 row = conn.execute(
-                    "SELECT closes_at, choices FROM decisions WHERE event_id = ?", (event_id,)
+                    "SELECT closes_at, choices, deferred, activated_at FROM decisions WHERE event_id = ?",
+                    (event_id,),
                 ).fetchone()
                 if row is None:
                     raise UnknownEvent(event_id)
@@ -157,7 +158,10 @@ class LogStore:
                 # Taken after the write lock is held, so the learner's grace period
                 # (see Learner) always covers the gap until this commits.
                 now = time.time()
-                on_time = now <= row["closes_at"]
+                # Before a deferred decision is activated nobody saw it: its rewards are
+                # kept but never learned (as Personalizer ignored them).
+                waiting = bool(row["deferred"]) and row["activated_at"] is None
+                on_time = now <= row["closes_at"] and not waiting
                 inserted = conn.execute(
                     "INSERT INTO feedback"
                     " (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
@@ -181,6 +185,36 @@ class LogStore:
 
         return retrying(insert, deadline_seconds=self._deadline)
 
+    def activate(self, event_id: str, *, window_seconds: float) -> bool:
+        """Mark a deferred decision as shown: its reward window starts now.
+
+        Return whether this call activated it (False for a decision that was never
+        deferred or is active already).
+
+        Raises
+        ------
+        UnknownEvent
+            No such event.
+        """
+
+        def write() -> bool:
+            with transaction(self.conn) as conn:
+                row = conn.execute(
+                    "SELECT deferred, activated_at FROM decisions WHERE event_id = ?", (event_id,)
+                ).fetchone()
+                if row is None:
+                    raise UnknownEvent(event_id)
+                if not row["deferred"] or row["activated_at"] is not None:
+                    return False
+                now = time.time()
+                conn.execute(
+                    "UPDATE decisions SET activated_at = ?, closes_at = ? WHERE event_id = ?",
+                    (now, now + window_seconds, event_id),
+                )
+                return True
+
+        return retrying(write, deadline_seconds=self._deadline)
+
     # -- learning --------------------------------------------------------------------
 
     def closed_events(
@@ -195,13 +229,26 @@ class LogStore:
         )
 
     def replay_events(
-        self, *, closed_before: float, after: Cursor | None = None, limit: int = 1000
+        self,
+        *,
+        closed_before: float,
+        after: Cursor | None = None,
+        limit: int = 1000,
+        created_from: float = float("-inf"),
+        created_to: float = float("inf"),
     ) -> list[tuple[LoggedEvent, Cursor]]:
-        """Return every event closed by `closed_before`, learned or not, in decision order.
+        """Return every event closed by `closed_before`, learned or not, in decision order,
+        optionally only those decided in [created_from, created_to).
 
         The cursor is (created_at, event_id); the evaluator pages through the whole log.
         """
-        return self._page("closes_at <= ?", [closed_before], ("created_at", "event_id"), after, limit)
+        return self._page(
+            "closes_at <= ? AND created_at >= ? AND created_at < ?",
+            [closed_before, created_from, created_to],
+            ("created_at", "event_id"),
+            after,
+            limit,
+        )
 
     def recent_closed_events(
         self, *, limit: int, created_after: float, created_before: float | None = None
@@ -295,6 +342,14 @@ class LogStore:
             return removed
 
         return retrying(write, deadline_seconds=self._deadline)
+
+    def decision_time_range(self) -> tuple[float, float] | None:
+        """Return when the oldest and the newest logged decisions were made, if any."""
+        row = retrying(
+            lambda: self.conn.execute("SELECT min(created_at), max(created_at) FROM decisions").fetchone(),
+            deadline_seconds=self._deadline,
+        )
+        return None if row[0] is None else (row[0], row[1])
 
     def has_schema(self) -> bool:
         """Whether this file holds an xsell log (so a stray SQLite file is refused by name)."""

@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from policies.base import LoggedEvent
 from policies.guardrail import Guardrail
+from policies.live_config import LiveConfigSource
 from policies.registry import ActiveChanged, ModelRegistry, ModelVersion
 from policies.rewards import RewardRules
 from policies.shadow import Shadow
@@ -26,6 +27,7 @@ from policies.vw import VWPolicy
 __all__ = ["ClosedEventSource", "Learner", "LearnerOptions"]
 
 log = logging.getLogger(__name__)
+HOUSEKEEPING_SECONDS = 3600.0
 Cursor = tuple[float, str]
 
 
@@ -62,10 +64,17 @@ class Learner:
         shadow: Shadow | None = None,
         guardrail: Guardrail | None = None,
         after_snapshot: Callable[[], object] | None = None,
+        live: LiveConfigSource | None = None,
+        housekeeping: Callable[[], object] | None = None,
     ):
         self.source = source
         self.registry = registry
         self.rules = rules
+        self._base_rules = rules
+        self.live = live  # operator changes to rewards, learning mode and snapshot pace
+        self.housekeeping = housekeeping  # e.g. log retention, run every HOUSEKEEPING_SECONDS
+        self._last_housekeeping = float("-inf")
+        self._snapshot_interval = options.snapshot_interval_seconds
         self.options = options
         self.shadow = shadow
         self.guardrail = guardrail
@@ -87,6 +96,20 @@ class Learner:
     def step(self, now: float | None = None) -> int:
         """Learn every event closed by now; snapshot if due. Return how many were learned."""
         self._follow_external_activation()
+        if (
+            self.housekeeping is not None
+            and time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_SECONDS
+        ):
+            self._last_housekeeping = time.monotonic()
+            self.housekeeping()
+        if self.live is not None:
+            config = self.live.current()
+            if not config.learns:
+                return 0  # logging only: events wait, unlearned, until the mode changes
+            self.rules = replace(
+                self._base_rules, default_reward=config.default_reward, aggregation=config.reward_aggregation
+            )
+            self._snapshot_interval = config.snapshot_interval_seconds
         if self.registry.learning_frozen():
             return 0  # an operator froze learning (e.g. with a rollback); serving goes on
         closed_before = (time.time() if now is None else now) - self.options.grace_seconds
@@ -101,7 +124,7 @@ class Learner:
                 learned += 1
             if len(page) < self.options.batch_size:
                 break
-        if self._pending and time.monotonic() - self._last_snapshot >= self.options.snapshot_interval_seconds:
+        if self._pending and time.monotonic() - self._last_snapshot >= self._snapshot_interval:
             self.snapshot()
         if self.guardrail is not None and (
             time.monotonic() - self._last_guardrail_check >= self.options.guardrail_check_seconds

@@ -11,8 +11,10 @@ Defaults, and why:
 - silence (no feedback before the event closes): ``default_reward`` = 0.0.
 
 Several signals for the same offer are aggregated with ``max`` by default (a click
-then a purchase is worth the purchase, not both), or ``sum``. A raw reward posted
-directly overrides the signals for that offer; the latest raw value counts.
+then a purchase is worth the purchase, not both), ``sum``, or ``earliest`` (the first
+one counts, as Personalizer's "earliest"). A raw reward posted directly overrides the
+signals for that offer; several raw rewards combine as the latest one (``max``), their
+sum (``sum``, Personalizer's "sum") or the first one (``earliest``).
 Every result is clipped to [``min_reward``, ``max_reward``].
 """
 
@@ -41,7 +43,7 @@ class RewardRules:
     purchase_value_scale: float = 0.005
     dismiss: float = -0.1
     default_reward: float = 0.0
-    aggregation: Literal["max", "sum"] = "max"
+    aggregation: Literal["max", "sum", "earliest"] = "max"
     min_reward: float = -1.0
     max_reward: float = 2.0
 
@@ -59,12 +61,19 @@ class RewardRules:
         own = sorted((f for f in feedback if f.action_id == action_id), key=lambda f: f.received_at)
         raw = [f.value for f in own if f.signal == RAW_REWARD and f.value is not None]
         if raw:
-            return self._clip(raw[-1])
+            return self._clip(self._combine(raw, latest=True))
         rewards = [self.signal_reward(f.signal, f.value) for f in own if f.signal != RAW_REWARD]
         if not rewards:
             return self._clip(self.default_reward)
-        combined = max(rewards) if self.aggregation == "max" else sum(rewards)
-        return self._clip(combined)
+        return self._clip(self._combine(rewards, latest=False))
+
+    def _combine(self, rewards: Sequence[float], *, latest: bool) -> float:
+        """Combine rewards in arrival order; under ``max`` raw rewards keep the latest."""
+        if self.aggregation == "sum":
+            return sum(rewards)
+        if self.aggregation == "earliest":
+            return rewards[0]
+        return rewards[-1] if latest else max(rewards)
 
     def _clip(self, reward: float) -> float:
         return min(max(reward, self.min_reward), self.max_reward)

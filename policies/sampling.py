@@ -12,9 +12,11 @@ import hashlib
 import itertools
 import math
 
+import numpy as np
+
 from policies.base import Ranking, SlotChoice
 
-__all__ = ["choose", "seed_for", "uniform"]
+__all__ = ["choose", "mix_uniform", "seed_for", "uniform"]
 
 
 def seed_for(event_id: str) -> int:
@@ -27,7 +29,6 @@ def choose(ranking: Ranking, slots: int, seed: int) -> tuple[SlotChoice, ...]:
 
     Examples
     --------
-    >>> import numpy as np
     >>> r = Ranking(("a", "b"), np.array([1.0, 0.0]))
     >>> choose(r, slots=2, seed=1)
     (SlotChoice(slot=0, action_id='a', probability=1.0),)
@@ -45,6 +46,24 @@ def choose(ranking: Ranking, slots: int, seed: int) -> tuple[SlotChoice, ...]:
         choices.append(SlotChoice(slot, ranking.action_ids[index], conditional[index]))
         remaining[index] = 0.0
     return tuple(choices)
+
+
+def mix_uniform(ranking: Ranking, share: float, excluded: frozenset[str]) -> Ranking:
+    """Spread `share` of the probability evenly over the candidates not excluded.
+
+    p' = (1 - share) * p + share / k over the k eligible candidates: every one of them
+    keeps at least share / k, whatever the policy thinks (Personalizer's exploration
+    percentage, on top of the policy's own exploration).
+
+    >>> import numpy as np
+    >>> mix_uniform(Ranking(("a", "b", "c"), np.array([1.0, 0.0, 0.0])), 0.3, frozenset({"c"})).probabilities
+    array([0.85, 0.15, 0.  ])
+    """
+    eligible = [a not in excluded for a in ranking.action_ids]
+    count = sum(eligible)
+    floor = [share / count if ok else 0.0 for ok in eligible]
+    mixed = [(1.0 - share) * float(p) + f for p, f in zip(ranking.probabilities, floor, strict=True)]
+    return Ranking(ranking.action_ids, np.array(mixed, dtype=np.float64))
 
 
 _MASK = (1 << 64) - 1

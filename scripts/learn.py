@@ -6,11 +6,13 @@ import fcntl
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from logs.store import LogStore
 from policies.guardrail import Guardrail, GuardrailOptions
 from policies.learner import Learner, LearnerOptions
+from policies.live_config import LiveConfigSource
 from policies.shadow import Shadow, auto_promote, live_report
 from service.resources import open_log_and_registry
 from service.settings import Settings
@@ -56,8 +58,27 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
                 found = live_report(store, registry, args, rules)
                 auto_promote(registry, found, settings.auto_promote_min_events)
 
+    live = LiveConfigSource(
+        registry.index, settings.live_defaults(), ttl_seconds=settings.learner_poll_seconds
+    )
+
+    def retention() -> None:
+        days = live.current().log_retention_days
+        if days > 0:
+            removed = store.purge(older_than=time.time() - days * 86400)
+            if any(removed.values()):
+                log.info("log retention (%d days) removed %s", days, removed)
+
     learner = Learner(
-        store, registry, rules, options, shadow=shadow, guardrail=guardrail, after_snapshot=after_snapshot
+        store,
+        registry,
+        rules,
+        options,
+        shadow=shadow,
+        guardrail=guardrail,
+        after_snapshot=after_snapshot,
+        live=live,
+        housekeeping=retention,
     )
     return learner, store
 

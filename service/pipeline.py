@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from logs.records import DecisionRecord, EventConflict
-from policies.base import Action, Features
-from policies.sampling import choose, seed_for
+from policies.base import Action, Features, Ranking, SlotChoice
+from policies.sampling import choose, mix_uniform, seed_for
 from service.resources import Resources
 
 __all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]
@@ -30,6 +31,10 @@ class RankInput:
     excluded: frozenset[str]
     slots: int
     fingerprint: str  # identifies the request apart from its event id ("" if none given)
+    # Per slot, what the storefront would show without xsell (default: the candidates
+    # not excluded, in the order given); served when the learning mode says so.
+    baseline: tuple[str, ...] | None = None
+    deferred: bool = False  # learned only once activated (Personalizer's deferActivation)
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -59,14 +64,21 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
                 raise EventConflict(f"event id {request.event_id!r} was already used for another request")
             return stored
     event_id = request.event_id or uuid.uuid4().hex
+    config = res.live.current()
     version, policy = res.served.current()
     ranking = policy.rank(request.context, request.actions, request.excluded)
-    choices = choose(ranking, request.slots, seed_for(event_id))
+    if config.serves_baseline:
+        ranking, choices = _baseline(request, ranking.action_ids)
+    else:
+        if config.exploration_share > 0:
+            ranking = mix_uniform(ranking, config.exploration_share, request.excluded)
+        choices = choose(ranking, request.slots, seed_for(event_id))
     now = time.time()
     record = DecisionRecord(
         event_id=event_id,
         created_at=now,
-        closes_at=now + res.settings.reward_window_seconds,
+        # A deferred decision never closes until it is activated (LogStore.activate).
+        closes_at=float("inf") if request.deferred else now + config.reward_window_seconds,
         model_version=version.version,
         request_sha256=request.fingerprint,
         context=request.context,
@@ -75,6 +87,21 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         probabilities=tuple(float(p) for p in ranking.probabilities),
         choices=choices,
         slots=request.slots,
+        deferred=request.deferred,
     )
     stored, _ = res.store.record_decision(record)
     return stored
+
+
+def _baseline(request: RankInput, action_ids: tuple[str, ...]) -> tuple[Ranking, tuple[SlotChoice, ...]]:
+    """Serve the storefront's own choice with probability 1 (apprentice and logging-only modes).
+
+    The logged propensities are the truth: 1 for the baseline, 0 for the rest, so an
+    offline evaluation credits another policy only where it agrees with the baseline.
+    """
+    eligible = [a for a in action_ids if a not in request.excluded]
+    wanted = [a for a in (request.baseline or ()) if a in eligible]
+    order = list(dict.fromkeys([*wanted, *eligible]))[: request.slots]
+    first = np.array([1.0 if a == order[0] else 0.0 for a in action_ids])
+    choices = tuple(SlotChoice(slot, action_id, 1.0) for slot, action_id in enumerate(order))
+    return Ranking(action_ids, first), choices

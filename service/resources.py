@@ -17,6 +17,7 @@ from logs.model_index import ModelIndex
 from logs.shopper_store import ShopperStore
 from logs.store import LogStore, StoreOptions
 from policies.base import ModelFormatError
+from policies.live_config import LiveConfigSource
 from policies.offers import OfferOptions
 from policies.pacing import PacingOptions
 from policies.registry import ModelRegistry, ModelVersion, RetentionPolicy
@@ -87,11 +88,15 @@ class Resources:
     shoppers: ShopperStore = field(init=False)
     shopper_secret: bytes = field(init=False, repr=False)
     rules: RewardRules = field(init=False)
+    live: LiveConfigSource = field(init=False)
     admin_keys: frozenset[str] = field(init=False)
     storefront_keys: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.rules = self.settings.reward_rules()
+        self.live = LiveConfigSource(
+            self.registry.index, self.settings.live_defaults(), ttl_seconds=self.settings.model_poll_seconds
+        )
         self.catalog = CatalogStore(self.store)
         self.offer_options = self.settings.offer_options()
         self.pacing_options = self.settings.pacing_options()

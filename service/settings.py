@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from policies.live_config import LiveConfig
 from policies.offers import OfferOptions
 from policies.pacing import PacingOptions
 from policies.rewards import RewardRules
@@ -135,7 +136,20 @@ class Settings(BaseSettings):
     reward_purchase_value_scale: float = Field(0.005, ge=0, description="Added per unit of order value.")
     reward_dismiss: float = Field(-0.1, description="Reward of a dismissal (a small penalty).")
     default_reward: float = Field(0.0, description="Reward of an event with no feedback.")
-    reward_aggregation: Literal["max", "sum"] = Field("max", description="How several signals combine.")
+    reward_aggregation: Literal["max", "sum", "earliest"] = Field(
+        "max", description="How several signals combine (max, sum, or earliest: the first counts)."
+    )
+    learning_mode: Literal["online", "apprentice", "logging_only"] = Field(
+        "online",
+        description="online serves the policy; apprentice serves the baseline (first candidate) and "
+        "learns from it; logging_only serves the baseline and learns nothing.",
+    )
+    exploration_share: float = Field(
+        0.0, ge=0, le=1, description="Share of every distribution spread evenly over the candidates."
+    )
+    log_retention_days: int = Field(
+        -1, ge=-1, description="The learner deletes decisions older than this many days; -1 keeps them."
+    )
     reward_min: float = Field(-1.0, description="Rewards are clipped to at least this.")
     reward_max: float = Field(2.0, description="Rewards are clipped to at most this.")
 
@@ -177,6 +191,25 @@ class Settings(BaseSettings):
             min_reward=self.reward_min,
             max_reward=self.reward_max,
         )
+
+    def live_defaults(self) -> LiveConfig:
+        """Return the live configuration these settings give until an operator changes it."""
+        return LiveConfig(
+            reward_window_seconds=self.reward_window_seconds,
+            default_reward=self.default_reward,
+            reward_aggregation=self.reward_aggregation,
+            learning_mode=self.learning_mode,
+            exploration_share=self.exploration_share,
+            log_retention_days=self.log_retention_days,
+            snapshot_interval_seconds=self.snapshot_interval_seconds,
+        )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (keep forever) or at least 1")
+        return value
 
     def to_env(self) -> dict[str, str]:
         """Return these settings as XSELL_* variables, for child processes."""

@@ -37,6 +37,22 @@ def test_sum_aggregation_adds_signals() -> None:
     assert rules.reward_for([fb("click"), fb("add_to_cart")], "a") == 2.0
 
 
+@pytest.mark.parametrize(
+    ("aggregation", "expected"),
+    [("max", 0.7), ("sum", 1.0), ("earliest", 0.3)],
+)
+def test_raw_rewards_combine_by_aggregation(aggregation: str, expected: float) -> None:
+    rules = RewardRules(aggregation=aggregation)  # type: ignore[arg-type]
+    # given out of arrival order: combining follows received_at, not list order
+    raw = [fb("reward", value=0.7, at=2.0), fb("reward", value=0.3, at=1.0)]
+    assert rules.reward_for(raw, "a") == pytest.approx(expected)
+
+
+def test_earliest_aggregation_keeps_the_first_signal() -> None:
+    rules = RewardRules(aggregation="earliest", purchase_value_scale=0.0)
+    assert rules.reward_for([fb("purchase", at=2.0), fb("dismiss", at=1.0)], "a") == pytest.approx(-0.1)
+
+
 def test_default_reward_is_configurable() -> None:
     assert RewardRules(default_reward=-0.05).reward_for([], "a") == -0.05
 
