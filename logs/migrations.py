@@ -204,6 +204,9 @@ def m005_deferred_activation_evaluations(db: sqlite_utils.Database) -> None:
     # learned or evaluated unless the storefront says it was shown.
     db.execute("ALTER TABLE decisions ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE decisions ADD COLUMN activated_at REAL")
+    # Names the storefront gave its slots (Personalizer multi-slot), so a reward can
+    # say which slot it is for; NULL when slots are only numbered.
+    db.execute("ALTER TABLE decisions ADD COLUMN slot_ids TEXT")
     db.execute(
         """
         CREATE TABLE evaluations (          -- offline evaluations asked for over HTTP
@@ -216,6 +219,18 @@ def m005_deferred_activation_evaluations(db: sqlite_utils.Database) -> None:
             request TEXT NOT NULL,          -- JSON: policies and options as asked
             result TEXT,                    -- JSON: estimates per policy
             error TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE feature_importances (  -- how each feature relates to reward, asked for over HTTP
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            start_time REAL NOT NULL,
+            end_time REAL NOT NULL,
+            created_at REAL NOT NULL,
+            scores TEXT NOT NULL            -- JSON [{namespace, featureName, score}]
         )
         """
     )

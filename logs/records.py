@@ -53,6 +53,7 @@ class DecisionRecord:
     choices: tuple[SlotChoice, ...]
     slots: int
     deferred: bool = False  # waits for activation before it can be learned (closes_at = inf)
+    slot_ids: tuple[str, ...] | None = None  # the storefront's names for its slots, if any
 
     def to_row(self) -> dict[str, Any]:
         """Return the row to insert into `decisions`."""
@@ -74,6 +75,7 @@ class DecisionRecord:
             ).decode(),
             "slots": self.slots,
             "deferred": int(self.deferred),
+            "slot_ids": None if self.slot_ids is None else orjson.dumps(list(self.slot_ids)).decode(),
         }
 
     @classmethod
@@ -96,6 +98,7 @@ class DecisionRecord:
                 ),
                 slots=row["slots"],
                 deferred=bool(row["deferred"]),
+                slot_ids=None if row["slot_ids"] is None else tuple(orjson.loads(row["slot_ids"])),
             )
         except (KeyError, TypeError, ValueError) as error:
             problem = f"missing {error}" if isinstance(error, KeyError) else str(error)

@@ -126,13 +126,15 @@ class LogStore:
         *,
         action_id: str | None = None,
         settle_seconds: float = 0.0,
+        dedupe_key: str | None = None,
     ) -> FeedbackReceipt:
         """Record one thing the shopper did; the same signal twice counts once.
 
         The first on-time feedback closes the event `settle_seconds` later (or at
         the end of its reward window, whichever is earlier), so the learner can
         learn from it within seconds. Feedback after the event closed is kept with
-        ``on_time = 0``: recorded, never learned.
+        ``on_time = 0``: recorded, never learned. `dedupe_key` overrides which posts count
+        as the same one (default: the signal, or a raw reward's value).
 
         Raises
         ------
@@ -141,7 +143,8 @@ class LogStore:
         UnknownAction
             `action_id` was not one of the offers chosen in that event.
         """
-        dedupe_key = signal if value is None or signal != "reward" else f"reward:{value!r}"
+        if dedupe_key is None:
+            dedupe_key = signal if value is None or signal != "reward" else f"reward:{value!r}"
 
         def insert() -> FeedbackReceipt:
             with transaction(self.conn) as conn:

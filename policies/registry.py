@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from policies.base import ModelCard, ModelFormatError
-from policies.vw import VWPolicy, card_path, read_card
+from policies.vw import VWPolicy, card_path, check_vw_args, read_card
 
 __all__ = [
     "ActiveChanged",
@@ -337,6 +337,23 @@ class ModelRegistry:
         self.index.publish(model)
         self.index.record_change(ModelChange(time.time(), "import", model.version, None, actor, model.note))
         return model
+
+    def start_fresh(self, vw_args: str, *, actor: str, reason: str | None = None) -> ModelChange:
+        """Serve a new, untrained model with `vw_args` (a policy change or a model reset).
+
+        The old versions stay in the registry, so this can be rolled back like any change.
+
+        Raises
+        ------
+        ValueError
+            VW refuses the arguments.
+        """
+        try:
+            policy = VWPolicy(check_vw_args(vw_args))
+        except ModelFormatError as error:
+            raise ValueError(str(error)) from error
+        model = self.publish(policy, parent=None, note=f"fresh: {reason or vw_args}", state="candidate")
+        return self.activate(model.version, actor=actor, reason=reason, action="reset")
 
     def ensure_initial(self, vw_args: str) -> ModelVersion:
         """Publish an untrained model as the first version unless one is active already."""

@@ -11,6 +11,7 @@ import bisect
 import hashlib
 import itertools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,8 +25,14 @@ def seed_for(event_id: str) -> int:
     return int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "big")
 
 
-def choose(ranking: Ranking, slots: int, seed: int) -> tuple[SlotChoice, ...]:
+def choose(
+    ranking: Ranking, slots: int, seed: int, *, slot_excluded: Sequence[frozenset[str]] = ()
+) -> tuple[SlotChoice, ...]:
     """Draw up to `slots` distinct actions; fewer when fewer have non-zero probability.
+
+    ``slot_excluded[k]`` names actions slot k may not show (Personalizer's per-slot
+    excluded actions); that slot's draw and its logged probability leave them out.
+    Drawing stops at the first slot with nothing left to show.
 
     Examples
     --------
@@ -38,10 +45,16 @@ def choose(ranking: Ranking, slots: int, seed: int) -> tuple[SlotChoice, ...]:
     remaining = [float(p) for p in ranking.probabilities]
     choices: list[SlotChoice] = []
     for slot in range(slots):
-        total = math.fsum(remaining)
+        banned = slot_excluded[slot] if slot < len(slot_excluded) else frozenset()
+        allowed = (
+            [0.0 if a in banned else p for a, p in zip(ranking.action_ids, remaining, strict=True)]
+            if banned
+            else remaining
+        )
+        total = math.fsum(allowed)
         if total <= 0:
             break
-        conditional = [p / total for p in remaining]
+        conditional = [p / total for p in allowed]
         index = _draw(conditional, uniform(seed, slot))
         choices.append(SlotChoice(slot, ranking.action_ids[index], conditional[index]))
         remaining[index] = 0.0

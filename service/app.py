@@ -7,7 +7,19 @@ import os
 
 from flask import Flask, Response
 
-from service import bench, errors, feedback, health, metrics, models, offers, openapi, rank, shoppers
+from service import (
+    bench,
+    errors,
+    feedback,
+    health,
+    metrics,
+    models,
+    offers,
+    openapi,
+    personalizer,
+    rank,
+    shoppers,
+)
 from service.resources import Resources
 from service.settings import Settings
 
@@ -35,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         openapi.bp,
     ):
         app.register_blueprint(blueprint)
+    personalizer.register(app)
     if settings.bench_endpoints:
         app.register_blueprint(bench.bp)
     worker = str(os.getpid())

@@ -1,6 +1,7 @@
 """API keys: admin endpoints always need one; storefront endpoints when keys are set.
 
-A key is sent as ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY``. Keys are
+A key is sent as ``Authorization: Bearer KEY``, ``X-Api-Key: KEY`` or, as the
+Personalizer SDKs do, ``Ocp-Apim-Subscription-Key: KEY``. Keys are
 compared in constant time against every configured key (no early exit that would
 leak which prefix matched) and never logged. With no admin key configured the
 admin endpoints are disabled rather than open: operators then use the CLI.
@@ -31,7 +32,8 @@ def presented_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("X-Api-Key") or None
+    # The Personalizer SDKs send their subscription key in this header.
+    return request.headers.get("X-Api-Key") or request.headers.get("Ocp-Apim-Subscription-Key") or None
 
 
 def _matches(key: str, keys: Iterable[str]) -> bool:
@@ -45,7 +47,9 @@ def _check(keys: frozenset[str]) -> None:
     key = presented_key()
     if key is None:
         raise AuthError(
-            401, "missing_api_key", "send an API key as 'Authorization: Bearer KEY' or 'X-Api-Key'"
+            401,
+            "missing_api_key",
+            "send an API key as 'Authorization: Bearer KEY', 'X-Api-Key' or 'Ocp-Apim-Subscription-Key'",
         )
     if not _matches(key, keys):
         raise AuthError(403, "invalid_api_key", "the API key is not valid for this endpoint")

@@ -8,24 +8,41 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, has_request_context, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from logs.db import LogUnavailable
+from logs.evaluation_store import EvaluationConflict
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
 from policies.offers import UnknownProduct
 from policies.registry import RegistryError, UnknownVersion
 
-__all__ = ["ModelUnavailable", "error_response", "register"]
+__all__ = ["InvalidField", "ModelUnavailable", "NotFound", "error_response", "register"]
 
 log = logging.getLogger(__name__)
 
 
 class ModelUnavailable(Exception):
     """No model can be served right now."""
+
+
+class InvalidField(ValueError):
+    """A request field is well-formed JSON but unusable; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NotFound(LookupError):
+    """A resource named in the path does not exist; `field` names the path parameter."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 # domain exception -> (status, code, field it concerns)
@@ -39,14 +56,61 @@ _DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     LogUnavailable: (503, "log_unavailable", None),
     ModelUnavailable: (503, "model_unavailable", None),
     ModelFormatError: (503, "model_unavailable", None),
+    InvalidField: (422, "invalid_field", None),
+    NotFound: (404, "not_found", None),
+    EvaluationConflict: (409, "evaluation_exists", "evaluation_id"),
+}
+
+
+PERSONALIZER_PREFIX = "/personalizer/"
+# HTTP status -> Personalizer's error code
+_PERSONALIZER_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "ResourceNotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    500: "InternalServerError",
+    503: "ServiceUnavailable",
 }
 
 
 def error_response(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> ResponseReturnValue:
-    """Return the JSON error body with its status."""
+    """Return the JSON error body with its status (Personalizer's shape on its routes)."""
+    if has_request_context() and request.path.startswith(PERSONALIZER_PREFIX):
+        return _personalizer_error(status, code, message, details or [])
     return jsonify({"error": code, "message": message, "details": details or []}), status
+
+
+def _personalizer_error(
+    status: int, code: str, message: str, details: list[dict[str, Any]]
+) -> ResponseReturnValue:
+    """``{"error": {"code", "message", "target", "details", "innerError"}}`` as Personalizer sent it.
+
+    Personalizer answered every invalid request with 400, so a validation error is
+    400 here too; xsell's own code travels in ``innerError.code``.
+    """
+    status = 400 if status == 422 else status
+    body = {
+        "code": _PERSONALIZER_CODES.get(status, str(status)),
+        "message": message,
+        "details": [
+            {"code": d.get("type", code), "message": d.get("message", ""), "target": d.get("field")}
+            for d in details
+        ],
+        "innerError": {"code": code},
+    }
+    if details and details[0].get("field"):
+        body["target"] = details[0]["field"]
+    response = jsonify({"error": body})
+    response.status_code = status
+    response.content_type = "application/json; charset=utf-8"
+    return response
 
 
 def _validation(error: ValidationError) -> ResponseReturnValue:

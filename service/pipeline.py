@@ -35,6 +35,8 @@ class RankInput:
     # not excluded, in the order given); served when the learning mode says so.
     baseline: tuple[str, ...] | None = None
     deferred: bool = False  # learned only once activated (Personalizer's deferActivation)
+    slot_ids: tuple[str, ...] | None = None  # the storefront's names for its slots
+    slot_excluded: tuple[frozenset[str], ...] = ()  # per slot, actions it may not show
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -72,7 +74,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
     else:
         if config.exploration_share > 0:
             ranking = mix_uniform(ranking, config.exploration_share, request.excluded)
-        choices = choose(ranking, request.slots, seed_for(event_id))
+        choices = choose(ranking, request.slots, seed_for(event_id), slot_excluded=request.slot_excluded)
     now = time.time()
     record = DecisionRecord(
         event_id=event_id,
@@ -88,6 +90,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         choices=choices,
         slots=request.slots,
         deferred=request.deferred,
+        slot_ids=request.slot_ids,
     )
     stored, _ = res.store.record_decision(record)
     return stored
@@ -100,8 +103,14 @@ def _baseline(request: RankInput, action_ids: tuple[str, ...]) -> tuple[Ranking,
     offline evaluation credits another policy only where it agrees with the baseline.
     """
     eligible = [a for a in action_ids if a not in request.excluded]
-    wanted = [a for a in (request.baseline or ()) if a in eligible]
-    order = list(dict.fromkeys([*wanted, *eligible]))[: request.slots]
+    order: list[str] = []
+    for slot in range(request.slots):
+        banned = request.slot_excluded[slot] if slot < len(request.slot_excluded) else frozenset()
+        wanted = request.baseline[slot] if request.baseline and slot < len(request.baseline) else None
+        allowed = [a for a in eligible if a not in order and a not in banned]
+        if not allowed:
+            break
+        order.append(wanted if wanted in allowed else allowed[0])
     first = np.array([1.0 if a == order[0] else 0.0 for a in action_ids])
     choices = tuple(SlotChoice(slot, action_id, 1.0) for slot, action_id in enumerate(order))
     return Ranking(action_ids, first), choices

@@ -7,7 +7,7 @@ import hmac
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import current_app
 
@@ -104,6 +104,13 @@ class Resources:
         self.shopper_secret = self.settings.shopper_secret()
         self.admin_keys = self.settings.admin_keys()
         self.storefront_keys = self.settings.storefront_keys()
+
+    def live_rules(self) -> RewardRules:
+        """Return the reward rules with the live default reward and aggregation."""
+        config = self.live.current()
+        return replace(
+            self.rules, default_reward=config.default_reward, aggregation=config.reward_aggregation
+        )
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:

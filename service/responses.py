@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from flask import Response
 
-__all__ = ["json_response"]
+__all__ = ["json_response", "no_content", "personalizer_json"]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -16,3 +16,17 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(
         orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status, mimetype="application/json"
     )
+
+
+def personalizer_json(body: Any, status: int = 200) -> Response:
+    """Return `body` as Personalizer did: ``application/json; charset=utf-8``."""
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status=status,
+        content_type="application/json; charset=utf-8",
+    )
+
+
+def no_content() -> Response:
+    """Return an empty 204 answer."""
+    return Response(status=204)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from policies.base import Action, LoggedEvent, SlotChoice
-from policies.baselines import UniformPolicy
+from policies.baselines import FirstActionPolicy, UniformPolicy
 from policies.vw import VWPolicy
 
 EXPLORERS = [
@@ -44,6 +44,7 @@ def _trained(vw_args: str) -> VWPolicy:
 
 POLICIES = [pytest.param(lambda a=args: _trained(a), id=args.split()[1]) for args in EXPLORERS]
 POLICIES.append(pytest.param(UniformPolicy, id="uniform"))
+POLICIES.append(pytest.param(FirstActionPolicy, id="baseline"))
 
 
 @pytest.mark.parametrize("make", POLICIES)

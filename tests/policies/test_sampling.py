@@ -65,3 +65,18 @@ def test_slot_draws_are_uniform_and_unrelated_across_slots() -> None:
         # every decile within five standard errors of 2,000
         assert np.all(np.abs(counts - 2000) < 5 * np.sqrt(2000 * 0.9))
     assert abs(np.corrcoef(first, second)[0, 1]) < 0.03
+
+
+@given(probability_vectors, st.integers(0, 2**63), st.data())
+def test_slot_exclusions_are_never_chosen_and_probabilities_stay_conditional(
+    weights: list[float], seed: int, data: st.DataObject
+) -> None:
+    ranking = _ranking(weights)
+    banned = [frozenset(data.draw(st.sets(st.sampled_from(ranking.action_ids)))) for _ in range(3)]
+    choices = choose(ranking, 3, seed, slot_excluded=banned)
+    remaining = dict(zip(ranking.action_ids, ranking.probabilities, strict=True))
+    for choice in choices:
+        assert choice.action_id not in banned[choice.slot]
+        allowed = {a: p for a, p in remaining.items() if a not in banned[choice.slot]}
+        assert np.isclose(choice.probability, allowed[choice.action_id] / sum(allowed.values()))
+        remaining.pop(choice.action_id)

@@ -1,0 +1,169 @@
+"""Personalizer rank, reward and activate (single- and multi-slot) on xsell's rank path.
+
+A Personalizer rank is an ordinary xsell decision: logged with its propensities
+before the answer, learned by the one learner, evaluated and rolled back like any
+other. Differences of shape only: feature objects become namespaces, the baseline
+is the first action not excluded (or the slot's ``baselineAction``), and
+``deferActivation`` keeps the decision out of learning until it is activated.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from logs.records import DecisionRecord, UnknownEvent
+from policies.base import Action
+from policies.rewards import RAW_REWARD
+from service import pipeline
+from service.auth import guard_storefront
+from service.errors import InvalidField
+from service.personalizer.features import to_namespaces
+from service.personalizer.schemas import (
+    MultiSlotRankRequest,
+    MultiSlotRewardRequest,
+    RankableAction,
+    RankRequest,
+    RewardRequest,
+)
+from service.resources import resources
+from service.responses import no_content, personalizer_json
+
+bp = Blueprint("personalizer_events", __name__)
+guard_storefront(bp)
+
+
+@bp.url_value_preprocessor
+def _drop_api_version(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values:
+        values.pop("api_version", None)
+
+
+@bp.post("/rank")
+def rank() -> Response:
+    """Rank the actions for one slot; 201 with the ranking and the rewardActionId."""
+    body = RankRequest.model_validate_json(request.get_data())
+    actions = _actions(body.actions)
+    ids = {a.id for a in actions}
+    decision = pipeline.decide(
+        resources(),
+        pipeline.RankInput(
+            event_id=body.event_id,
+            context=to_namespaces(body.context_features, "contextFeatures"),
+            actions=actions,
+            # Personalizer ignored excluded ids it was not given; so does this.
+            excluded=frozenset(body.excluded_actions) & ids,
+            slots=1,
+            fingerprint=pipeline.retry_fingerprint(
+                body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
+            ),
+            deferred=body.defer_activation,
+        ),
+    )
+    chosen = decision.choices[0].action_id
+    ranking = sorted(
+        (
+            {"id": a.id, "probability": p}
+            for a, p in zip(decision.actions, decision.probabilities, strict=True)
+        ),
+        key=lambda r: (r["id"] != chosen, -r["probability"]),
+    )
+    return personalizer_json(
+        {"eventId": decision.event_id, "ranking": ranking, "rewardActionId": chosen}, 201
+    )
+
+
+@bp.post("/multislot/rank")
+def rank_multi_slot() -> Response:
+    """Choose one action per slot; 201 with each slot's rewardActionId."""
+    body = MultiSlotRankRequest.model_validate_json(request.get_data())
+    actions = _actions(body.actions)
+    ids = {a.id for a in actions}
+    decision = pipeline.decide(
+        resources(),
+        pipeline.RankInput(
+            event_id=body.event_id,
+            context=to_namespaces(body.context_features, "contextFeatures"),
+            actions=actions,
+            excluded=frozenset(),
+            slots=len(body.slots),
+            fingerprint=pipeline.retry_fingerprint(
+                body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
+            ),
+            baseline=tuple(s.baseline_action for s in body.slots),
+            deferred=body.defer_activation,
+            slot_ids=tuple(s.id for s in body.slots),
+            slot_excluded=tuple(frozenset(s.excluded_actions) & ids for s in body.slots),
+        ),
+    )
+    chosen = [c.action_id for c in decision.choices]
+    slots = [
+        {"id": slot.id, "rewardActionId": chosen[k] if k < len(chosen) else None}
+        for k, slot in enumerate(body.slots)
+    ]
+    return personalizer_json({"eventId": decision.event_id, "slots": slots}, 201)
+
+
+@bp.post("/events/<path:event_id>/reward")
+def reward(event_id: str) -> Response:
+    """Record the reward of the event's rewardActionId; 204."""
+    body = RewardRequest.model_validate_json(request.get_data())
+    _record_reward(event_id, None, body.value)
+    return no_content()
+
+
+@bp.post("/multislot/events/<path:event_id>/reward")
+def reward_multi_slot(event_id: str) -> Response:
+    """Record a reward per slot; 204. Every slot is checked before any is recorded."""
+    body = MultiSlotRewardRequest.model_validate_json(request.get_data())
+    decision = _decision(event_id)
+    by_slot = dict(zip(decision.slot_ids or (), (c.action_id for c in decision.choices), strict=False))
+    for k, item in enumerate(body.reward):
+        if item.slot_id not in by_slot:
+            raise InvalidField(f"reward[{k}].slotId", f"slot {item.slot_id!r} was not ranked in this event")
+    for item in body.reward:
+        _record_reward(event_id, by_slot[item.slot_id], item.value)
+    return no_content()
+
+
+@bp.post("/events/<path:event_id>/activate")
+@bp.post("/multislot/events/<path:event_id>/activate")
+def activate(event_id: str) -> Response:
+    """Say a deferred event was shown: its reward wait starts now and it will be learned; 204."""
+    res = resources()
+    res.store.activate(event_id, window_seconds=res.live.current().reward_window_seconds)
+    return no_content()
+
+
+def _actions(actions: Sequence[RankableAction]) -> tuple[Action, ...]:
+    return tuple(
+        Action(a.id, to_namespaces(a.features, f"actions[{k}].features")) for k, a in enumerate(actions)
+    )
+
+
+def _decision(event_id: str) -> DecisionRecord:
+    decision = resources().store.find_decision(event_id)
+    if decision is None:
+        raise UnknownEvent(event_id)
+    return decision
+
+
+def _record_reward(event_id: str, action_id: str | None, value: float) -> None:
+    res = resources()
+    config = res.live.current()
+    # Under "sum" every reward until the wait time ends counts, so the first one must
+    # not close the event early; under "earliest" the first one is all that counts.
+    settle = config.reward_window_seconds if config.reward_aggregation == "sum" else 0.0
+    # Each call is its own reward (Personalizer summed repeated rewards under "sum"),
+    # so none is folded into an earlier one with the same value.
+    res.store.record_feedback(
+        event_id,
+        RAW_REWARD,
+        value,
+        action_id=action_id,
+        settle_seconds=max(settle, res.settings.feedback_settle_seconds),
+        dedupe_key=f"{RAW_REWARD}:{uuid.uuid4().hex}",
+    )

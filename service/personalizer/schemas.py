@@ -1,0 +1,197 @@
+"""Personalizer request and response bodies, with Personalizer's own field names.
+
+Unknown fields are ignored, as the Personalizer SDKs expect of the service; every
+list and string is bounded. Durations are ISO 8601 (``PT10M``), as Personalizer
+sent and returned them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "EvaluationRequest",
+    "MultiSlotRankRequest",
+    "MultiSlotRewardRequest",
+    "PolicyBody",
+    "RankRequest",
+    "RewardRequest",
+    "ServiceConfiguration",
+]
+
+MAX_ACTIONS = 50
+MAX_SLOTS = 10
+# Any printable text: Personalizer event and action ids were free-form.
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ActionId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
+FeatureObjects = Annotated[list[Any], Field(max_length=64)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", allow_inf_nan=False, frozen=True
+    )
+
+
+class RankableAction(_Body):
+    id: ActionId
+    features: FeatureObjects = Field(default_factory=list)
+
+
+def _distinct(actions: list[RankableAction]) -> list[str]:
+    ids = [a.id for a in actions]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate action ids: {', '.join(duplicates)}")
+    return ids
+
+
+class RankRequest(_Body):
+    """POST rank."""
+
+    context_features: FeatureObjects = Field(default_factory=list)
+    actions: Annotated[list[RankableAction], Field(min_length=1, max_length=MAX_ACTIONS)]
+    excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
+    event_id: EventId | None = None
+    defer_activation: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RankRequest:
+        ids = _distinct(self.actions)
+        if set(ids) <= set(self.excluded_actions):
+            raise ValueError("every action is excluded; nothing could be ranked")
+        return self
+
+
+class SlotRequest(_Body):
+    id: ActionId
+    baseline_action: ActionId
+    excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
+    features: FeatureObjects = Field(default_factory=list)
+
+
+class MultiSlotRankRequest(_Body):
+    """POST multislot/rank."""
+
+    context_features: FeatureObjects = Field(default_factory=list)
+    actions: Annotated[list[RankableAction], Field(min_length=1, max_length=MAX_ACTIONS)]
+    slots: Annotated[list[SlotRequest], Field(min_length=1, max_length=MAX_SLOTS)]
+    event_id: EventId | None = None
+    defer_activation: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MultiSlotRankRequest:
+        ids = set(_distinct(self.actions))
+        slot_ids = [s.id for s in self.slots]
+        if len(set(slot_ids)) != len(slot_ids):
+            raise ValueError("slot ids must be unique")
+        for slot in self.slots:
+            if slot.baseline_action not in ids:
+                raise ValueError(f"slot {slot.id!r}: baselineAction is not one of the actions")
+            if slot.baseline_action in slot.excluded_actions:
+                raise ValueError(f"slot {slot.id!r}: baselineAction may not be excluded")
+        if len(self.slots) > len(ids):
+            raise ValueError("more slots than actions")
+        return self
+
+
+class RewardRequest(_Body):
+    """POST events/{eventId}/reward."""
+
+    value: float = Field(ge=-1, le=1, description="Reward, between -1 and 1")
+
+
+class SlotReward(_Body):
+    slot_id: ActionId
+    value: float = Field(ge=-1, le=1)
+
+
+class MultiSlotRewardRequest(_Body):
+    """POST multislot/events/{eventId}/reward."""
+
+    reward: Annotated[list[SlotReward], Field(min_length=1, max_length=MAX_SLOTS)]
+
+
+class ServiceConfiguration(_Body):
+    """GET/PUT configurations/service; on PUT a missing field keeps its current value."""
+
+    reward_wait_time: timedelta | None = Field(None, description="ISO 8601 duration, 5 s to 2 days")
+    default_reward: float | None = Field(None, ge=-1, le=1)
+    reward_aggregation: Literal["earliest", "sum", "max"] | None = None
+    exploration_percentage: float | None = Field(None, ge=0, le=1)
+    model_export_frequency: timedelta | None = None
+    log_retention_days: int | None = Field(None, ge=-1, le=36500)
+    model_retrain_days: int | None = Field(None, ge=0, le=36500)
+    learning_mode: Literal["Online", "Apprentice", "LoggingOnly"] | None = None
+    is_auto_optimization_enabled: bool | None = None
+
+    @field_validator("reward_wait_time")
+    @classmethod
+    def _wait(cls, wait: timedelta | None) -> timedelta | None:
+        if wait is not None and not timedelta(seconds=5) <= wait <= timedelta(days=2):
+            raise ValueError("must be between 5 seconds and 2 days")
+        return wait
+
+    @field_validator("model_export_frequency")
+    @classmethod
+    def _export(cls, export: timedelta | None) -> timedelta | None:
+        if export is not None and not timedelta(0) <= export <= timedelta(days=1):
+            raise ValueError("must be between 0 and 1 day")
+        return export
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, days: int | None) -> int | None:
+        if days == 0:
+            raise ValueError("must be -1 (keep forever) or at least 1")
+        return days
+
+
+class PolicyBody(_Body):
+    """GET/PUT configurations/policy: the learning settings (VW arguments)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] = "xsell"
+    arguments: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class EvaluationPolicy(_Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    arguments: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class EvaluationRequest(_Body):
+    """Create an offline evaluation over the decisions made in [startTime, endTime)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    start_time: datetime
+    end_time: datetime
+    policies: Annotated[list[EvaluationPolicy], Field(max_length=10)] = Field(default_factory=list)
+    enable_policy_optimization: bool = False
+    enable_offline_experimentation: bool = False  # v1.0's name for the same wish
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EvaluationRequest:
+        if self.end_time <= self.start_time:
+            raise ValueError("endTime must be after startTime")
+        return self
+
+
+class ApplyFromEvaluation(_Body):
+    evaluation_id: EventId
+    policy_name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+
+
+class FeatureImportanceRequest(_Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    start_time: datetime
+    end_time: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FeatureImportanceRequest:
+        if self.end_time <= self.start_time:
+            raise ValueError("endTime must be after startTime")
+        return self
