@@ -37,7 +37,7 @@ def test_served_policy_learns_to_beat_uniform_random(tmp_path: Path, seed: int) 
     problem = SyntheticProblem(seed=seed)
     rng = np.random.default_rng(seed)
     actions = [{"id": a.id, "features": a.features} for a in problem.actions]
-    for round_index in range(3000):
+    for round_index in range(4000):
         context, key = problem.draw_context(rng)
         # Event ids seed the sampler: naming them makes a run repeatable, not luckier.
         body = {"event_id": f"s{seed}-{round_index}", "context": context, "actions": actions}
@@ -59,7 +59,8 @@ def test_served_policy_learns_to_beat_uniform_random(tmp_path: Path, seed: int) 
     served_value = float(np.mean(values))
     # Uniform is about 0.14 and the best policy 0.5 here; a learner that learned
     # nothing (or learned from the wrong rewards) stays near uniform. Served values
-    # seen over repeated runs: 0.28 to 0.43, so the margin sits well inside both.
+    # seen over repeated runs, some on a loaded machine: 0.34 to 0.44 after 4,000 rounds
+    # (3,000 left it between 0.24 and 0.44), so the margin sits well inside both.
     assert served_value >= problem.uniform_value + 0.10, (served_value, problem.uniform_value)
     assert answer["model_version"] != "v1"
     store = app.extensions["xsell"].store
