@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Response
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from service import schemas
+from service.personalizer import schemas as ps
 from service.responses import json_response
 
 bp = Blueprint("openapi", __name__)
@@ -45,9 +46,21 @@ ERRORS = {
     "503": "Log or model unavailable",
 }
 
-# (method, path, summary, request model, response model, path/query parameters, admin?)
-OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, list[Op], bool]] = [
-    (
+
+class Operation(NamedTuple):
+    method: str
+    path: str
+    summary: str
+    request: type[BaseModel] | None
+    response: type[BaseModel] | None
+    parameters: list[Op]
+    admin: bool
+    status: str = "200"  # the success status
+    body_type: str = "application/json"
+
+
+OPERATIONS: list[Operation] = [
+    Operation(
         "post",
         "/v1/rank",
         "Rank candidate offers the storefront sends",
@@ -56,7 +69,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [],
         False,
     ),
-    (
+    Operation(
         "post",
         "/v1/offers",
         "Find, rank and explain cross-sell offers for a cart",
@@ -65,7 +78,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [],
         False,
     ),
-    (
+    Operation(
         "post",
         "/v1/events/{event_id}/feedback",
         "Report what the shopper did with a decision",
@@ -74,7 +87,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "event_id", "in": "path"}],
         False,
     ),
-    (
+    Operation(
         "post",
         "/v1/events/{event_id}/reward",
         "Set a raw reward for an offer",
@@ -83,7 +96,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "event_id", "in": "path"}],
         False,
     ),
-    (
+    Operation(
         "get",
         "/v1/catalog",
         "Browse products",
@@ -96,7 +109,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         ],
         False,
     ),
-    (
+    Operation(
         "get",
         "/v1/shoppers/{shopper_id}/preferences",
         "A shopper's preferences",
@@ -105,7 +118,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "shopper_id", "in": "path"}],
         False,
     ),
-    (
+    Operation(
         "post",
         "/v1/shoppers/{shopper_id}/preferences",
         "Mute categories, set frequency, opt out",
@@ -114,7 +127,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "shopper_id", "in": "path"}],
         False,
     ),
-    (
+    Operation(
         "delete",
         "/v1/shoppers/{shopper_id}",
         "Erase everything held on a shopper",
@@ -123,8 +136,10 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "shopper_id", "in": "path"}],
         False,
     ),
-    ("get", "/v1/models", "Model versions, online metrics, changes, shadow (admin)", None, None, [], True),
-    (
+    Operation(
+        "get", "/v1/models", "Model versions, online metrics, changes, shadow (admin)", None, None, [], True
+    ),
+    Operation(
         "post",
         "/v1/models/{version}/activate",
         "Serve a version (admin)",
@@ -133,7 +148,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "version", "in": "path"}],
         True,
     ),
-    (
+    Operation(
         "post",
         "/v1/models/{version}/promote",
         "Promote a candidate (admin)",
@@ -142,7 +157,7 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [{"name": "version", "in": "path"}],
         True,
     ),
-    (
+    Operation(
         "post",
         "/v1/models/rollback",
         "Serve an earlier version again (admin)",
@@ -151,48 +166,250 @@ OPERATIONS: list[tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | 
         [],
         True,
     ),
-    ("post", "/v1/learning", "Freeze or unfreeze learning (admin)", schemas.FreezeRequest, None, [], True),
-    ("get", "/healthz", "The process answers", None, None, [], False),
-    ("get", "/readyz", "The log is writable and a model is loaded", None, None, [], False),
+    Operation(
+        "post", "/v1/learning", "Freeze or unfreeze learning (admin)", schemas.FreezeRequest, None, [], True
+    ),
+    Operation("get", "/healthz", "The process answers", None, None, [], False),
+    Operation("get", "/readyz", "The log is writable and a model is loaded", None, None, [], False),
 ]
+
+
+class PersonalizerErrorInner(BaseModel):
+    code: str = Field(description="BadRequest, Unauthorized, Forbidden, ResourceNotFound, Conflict, ...")
+    message: str
+    target: str | None = None
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    innerError: dict[str, Any] = Field(default_factory=dict)  # noqa: N815 (Personalizer's name)
+
+
+class PersonalizerErrorBody(BaseModel):
+    """Every error answer under /personalizer/ (Personalizer's shape)."""
+
+    error: PersonalizerErrorInner
+
+
+_EVENT = [{"name": "eventId", "in": "path"}]
+_EVALUATION = [{"name": "evaluationId", "in": "path"}]
+_IMPORTANCE = [{"name": "featureImportanceId", "in": "path"}]
+_PAGE = [
+    {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+]
+# Personalizer routes, relative to /personalizer and /personalizer/{apiVersion}.
+PERSONALIZER_OPERATIONS: list[Operation] = [
+    Operation(
+        "post", "/rank", "Rank actions for one slot", ps.PersonalizerRankRequest, None, [], False, "201"
+    ),
+    Operation(
+        "post",
+        "/events/{eventId}/reward",
+        "Reward an event",
+        ps.PersonalizerRewardRequest,
+        None,
+        _EVENT,
+        False,
+        "204",
+    ),
+    Operation(
+        "post", "/events/{eventId}/activate", "Activate a deferred event", None, None, _EVENT, False, "204"
+    ),
+    Operation(
+        "post", "/multislot/rank", "Rank for several slots", ps.MultiSlotRankRequest, None, [], False, "201"
+    ),
+    Operation(
+        "post",
+        "/multislot/events/{eventId}/reward",
+        "Reward slots of an event",
+        ps.MultiSlotRewardRequest,
+        None,
+        _EVENT,
+        False,
+        "204",
+    ),
+    Operation(
+        "post",
+        "/multislot/events/{eventId}/activate",
+        "Activate a multi-slot event",
+        None,
+        None,
+        _EVENT,
+        False,
+        "204",
+    ),
+    Operation(
+        "get", "/configurations/service", "Live configuration", None, ps.ServiceConfiguration, [], True
+    ),
+    Operation(
+        "put",
+        "/configurations/service",
+        "Change the live configuration",
+        ps.ServiceConfiguration,
+        None,
+        [],
+        True,
+    ),
+    Operation(
+        "get", "/configurations/policy", "Learning settings (VW arguments)", None, ps.PolicyBody, [], True
+    ),
+    Operation(
+        "put",
+        "/configurations/policy",
+        "Serve a new model with these settings",
+        ps.PolicyBody,
+        None,
+        [],
+        True,
+    ),
+    Operation(
+        "delete", "/configurations/policy", "Back to the default settings", None, ps.PolicyBody, [], True
+    ),
+    Operation(
+        "post",
+        "/configurations/applyFromEvaluation",
+        "Serve the best policy an evaluation found",
+        ps.ApplyFromEvaluation,
+        None,
+        [],
+        True,
+        "204",
+    ),
+    Operation("get", "/model", "Export the served model", None, None, [], True),
+    Operation(
+        "put",
+        "/model",
+        "Import and serve a model",
+        None,
+        None,
+        [],
+        True,
+        "204",
+        body_type="application/octet-stream",
+    ),
+    Operation("delete", "/model", "Serve a new, untrained model", None, None, [], True, "204"),
+    Operation("get", "/model/properties", "Model times", None, None, [], True),
+    Operation("delete", "/logs", "Delete every logged decision", None, None, [], True, "204"),
+    Operation("get", "/logs/properties", "The time range the log covers", None, None, [], True),
+    Operation(
+        "post",
+        "/evaluations",
+        "Submit an offline evaluation (v1.0)",
+        ps.EvaluationRequest,
+        None,
+        [],
+        True,
+        "201",
+    ),
+    Operation("get", "/evaluations", "Every evaluation", None, None, _PAGE, True),
+    Operation("get", "/evaluations/{evaluationId}", "One evaluation", None, None, _EVALUATION, True),
+    Operation(
+        "put",
+        "/evaluations/{evaluationId}",
+        "Submit an offline evaluation",
+        ps.EvaluationRequest,
+        None,
+        _EVALUATION,
+        True,
+    ),
+    Operation(
+        "delete", "/evaluations/{evaluationId}", "Delete an evaluation", None, None, _EVALUATION, True, "204"
+    ),
+    Operation("get", "/featureImportances", "Every feature importance report", None, None, _PAGE, True),
+    Operation(
+        "get",
+        "/featureImportances/{featureImportanceId}",
+        "One feature importance report",
+        None,
+        None,
+        _IMPORTANCE,
+        True,
+    ),
+    Operation(
+        "put",
+        "/featureImportances/{featureImportanceId}",
+        "Score features against reward over a time range",
+        ps.FeatureImportanceRequest,
+        None,
+        _IMPORTANCE,
+        True,
+    ),
+    Operation(
+        "delete",
+        "/featureImportances/{featureImportanceId}",
+        "Delete a feature importance report",
+        None,
+        None,
+        _IMPORTANCE,
+        True,
+        "204",
+    ),
+]
+_API_VERSION = {
+    "name": "apiVersion",
+    "in": "path",
+    "schema": {"type": "string", "pattern": r"^v\d+\.\d+(-preview(\.\d+)?)?$"},
+}
+
+
+def _personalizer_operations() -> list[Operation]:
+    """Each Personalizer route under both prefixes the SDKs call."""
+    found = []
+    for op in PERSONALIZER_OPERATIONS:
+        found.append(op._replace(path=f"/personalizer{op.path}"))
+        found.append(
+            op._replace(
+                path=f"/personalizer/{{apiVersion}}{op.path}", parameters=[_API_VERSION, *op.parameters]
+            )
+        )
+    return found
 
 
 @cache
 def document() -> dict[str, Any]:
     """Return the OpenAPI 3.1 document."""
-    models = {m for op in OPERATIONS for m in (op[3], op[4]) if m is not None} | {ErrorBody}
-    _, definitions = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+    operations = [*OPERATIONS, *_personalizer_operations()]
+    models = {m for op in operations for m in (op.request, op.response) if m is not None}
+    models |= {ErrorBody, PersonalizerErrorBody}
+    refs, definitions = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: (m.__module__, m.__name__))],
         ref_template="#/components/schemas/{model}",
     )
+
+    def content(model: type[BaseModel] | None, description: str, media: str = "application/json") -> Op:
+        schema = refs[(model, "validation")] if model is not None else {"type": "object"}
+        if media != "application/json":
+            schema = {"type": "string", "format": "binary"}
+        return {"description": description, "content": {media: {"schema": schema}}}
+
     paths: dict[str, dict[str, Op]] = {}
-    for method, path, summary, request, response, parameters, admin in OPERATIONS:
+    for op in operations:
+        personalizer = op.path.startswith("/personalizer")
+        error = PersonalizerErrorBody if personalizer else ErrorBody
+        errors = {code: content(error, text) for code, text in ERRORS.items()}
+        if personalizer:  # Personalizer answers invalid fields with 400, not 422
+            errors.pop("422")
+        success = {"description": "Success"} if op.status == "204" else content(op.response, "Success")
         operation: Op = {
-            "summary": summary,
-            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
-            "responses": {
-                "200": _content(response, "Success"),
-                **{code: _content(ErrorBody, text) for code, text in ERRORS.items()},
-            },
+            "summary": op.summary,
+            "operationId": _operation_id(op),
+            "responses": {op.status: success, **errors},
         }
-        if parameters:
+        if op.parameters:
             operation["parameters"] = [
                 {
                     "required": p["in"] == "path",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 128},
                     **p,
                 }
-                for p in parameters
+                for p in op.parameters
             ]
-        if request is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{request.__name__}"}}
-                },
-            }
-        operation["security"] = [{"admin": []}] if admin else [{}, {"storefront": []}]
-        paths.setdefault(path, {})[method] = operation
+        if op.request is not None or op.body_type != "application/json":
+            operation["requestBody"] = {"required": True, **content(op.request, "", op.body_type)}
+            operation["requestBody"].pop("description")
+        if personalizer:
+            operation["security"] = [{"subscriptionKey": []}] if op.admin else [{}, {"subscriptionKey": []}]
+        else:
+            operation["security"] = [{"admin": []}] if op.admin else [{}, {"storefront": []}]
+        paths.setdefault(op.path, {})[op.method] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "xsell", "version": version("xsell"), "description": "Cross-sell decision service"},
@@ -207,18 +424,21 @@ def document() -> dict[str, Any]:
                     "name": "X-Api-Key",
                     "description": "XSELL_API_KEYS",
                 },
+                "subscriptionKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Ocp-Apim-Subscription-Key",
+                    "description": "Personalizer routes: XSELL_API_KEYS (rank, reward, activate), "
+                    "XSELL_ADMIN_API_KEYS (the rest)",
+                },
             },
         },
     }
 
 
-def _content(model: type[BaseModel] | None, description: str) -> Op:
-    if model is None:
-        return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
-    }
+def _operation_id(op: Operation) -> str:
+    path = op.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    return f"{op.method}_{path}"
 
 
 @bp.get("/openapi.json")

@@ -25,9 +25,9 @@ from service.personalizer.features import to_namespaces
 from service.personalizer.schemas import (
     MultiSlotRankRequest,
     MultiSlotRewardRequest,
+    PersonalizerRankRequest,
+    PersonalizerRewardRequest,
     RankableAction,
-    RankRequest,
-    RewardRequest,
 )
 from service.resources import resources
 from service.responses import no_content, personalizer_json
@@ -45,7 +45,7 @@ def _drop_api_version(endpoint: str | None, values: dict[str, Any] | None) -> No
 @bp.post("/rank")
 def rank() -> Response:
     """Rank the actions for one slot; 201 with the ranking and the rewardActionId."""
-    body = RankRequest.model_validate_json(request.get_data())
+    body = PersonalizerRankRequest.model_validate_json(request.get_data())
     actions = _actions(body.actions)
     ids = {a.id for a in actions}
     decision = pipeline.decide(
@@ -110,7 +110,7 @@ def rank_multi_slot() -> Response:
 @bp.post("/events/<path:event_id>/reward")
 def reward(event_id: str) -> Response:
     """Record the reward of the event's rewardActionId; 204."""
-    body = RewardRequest.model_validate_json(request.get_data())
+    body = PersonalizerRewardRequest.model_validate_json(request.get_data())
     _record_reward(event_id, None, body.value)
     return no_content()
 

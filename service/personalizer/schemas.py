@@ -18,8 +18,8 @@ __all__ = [
     "MultiSlotRankRequest",
     "MultiSlotRewardRequest",
     "PolicyBody",
-    "RankRequest",
-    "RewardRequest",
+    "PersonalizerRankRequest",
+    "PersonalizerRewardRequest",
     "ServiceConfiguration",
 ]
 
@@ -50,7 +50,7 @@ def _distinct(actions: list[RankableAction]) -> list[str]:
     return ids
 
 
-class RankRequest(_Body):
+class PersonalizerRankRequest(_Body):
     """POST rank."""
 
     context_features: FeatureObjects = Field(default_factory=list)
@@ -60,7 +60,7 @@ class RankRequest(_Body):
     defer_activation: bool = False
 
     @model_validator(mode="after")
-    def _consistent(self) -> RankRequest:
+    def _consistent(self) -> PersonalizerRankRequest:
         ids = _distinct(self.actions)
         if set(ids) <= set(self.excluded_actions):
             raise ValueError("every action is excluded; nothing could be ranked")
@@ -99,7 +99,7 @@ class MultiSlotRankRequest(_Body):
         return self
 
 
-class RewardRequest(_Body):
+class PersonalizerRewardRequest(_Body):
     """POST events/{eventId}/reward."""
 
     value: float = Field(ge=-1, le=1, description="Reward, between -1 and 1")
