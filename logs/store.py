@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Protocol
 import orjson
 
 from logs import migrations
-from logs.db import connect, retrying, transaction, wrap
+from logs.db import LogUnavailable, connect, retrying, transaction, wrap
 from logs.records import DecisionRecord, EventConflict, FeedbackReceipt, UnknownAction, UnknownEvent
 from policies.base import Feedback, LoggedEvent
 
@@ -27,6 +28,9 @@ class ShadowScoreLike(Protocol):
 
 
 Cursor = tuple[float, str]  # (closes_at, event_id) of the last event handed out
+# Below this much free space readiness fails: a decision with its WAL frames needs
+# tens of kilobytes, and a checkpoint more.
+MIN_FREE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,3 +438,9 @@ class LogStore:
 
         # retrying() already turns every SQLite failure into LogUnavailable.
         retrying(probe, deadline_seconds=min(self._deadline, 2.0))
+        # Taking the lock needs no space, so a full disk would pass the probe while
+        # every insert fails: look at the free space too.
+        disk = os.statvfs(self.path.parent)
+        free = disk.f_bavail * disk.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise LogUnavailable(f"the disk holding the log is full ({free} bytes free)")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -74,3 +76,21 @@ def test_a_read_only_log_recovers_when_writable_again(tmp_path: Path) -> None:
     store.conn.execute("PRAGMA query_only = OFF")
     assert client.post("/v1/rank", json=rank_body()).status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_readiness_fails_when_the_disk_holding_the_log_is_nearly_full(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Taking the write lock needs no space, so only the free space shows a full disk
+    # (`xsell faults disk` checks this on a really full filesystem).
+    real = os.statvfs
+
+    def nearly_full(path: os.PathLike[str] | str) -> os.statvfs_result:
+        found = real(path)
+        return os.statvfs_result((*found[:4], 10, *found[5:]))  # 10 blocks free
+
+    assert client.get("/readyz").status_code == 200
+    monkeypatch.setattr(os, "statvfs", nearly_full)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert any("disk holding the log is full" in p for p in answer.get_json()["problems"])
