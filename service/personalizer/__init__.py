@@ -10,11 +10,12 @@ Errors take Personalizer's shape (``service/errors.py``).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import Flask, request
 from werkzeug.routing import BaseConverter
 
-__all__ = ["flavour", "register"]
+__all__ = ["drop_api_version", "flavour", "register"]
 
 
 class ApiVersionConverter(BaseConverter):
@@ -38,3 +39,9 @@ def register(app: Flask) -> None:
 def flavour() -> str:
     """Return "v1" for a path-versioned call (0.1.x SDK), "preview" for an api-version one."""
     return "v1" if re.match(r"^/personalizer/v\d", request.path) else "preview"
+
+
+def drop_api_version(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Keep the path's API version away from the views (every version is served alike)."""
+    if values:
+        values.pop("api_version", None)

@@ -22,7 +22,7 @@ from policies.live_config import LiveConfig
 from policies.registry import RegistryError
 from service.auth import guard_admin
 from service.errors import InvalidField, ModelUnavailable, NotFound
-from service.personalizer import evaluations, flavour, importance
+from service.personalizer import drop_api_version, evaluations, flavour, importance
 from service.personalizer.formats import duration, iso, seconds
 from service.personalizer.schemas import (
     ApplyFromEvaluation,
@@ -44,10 +44,7 @@ MODES = {"online": "Online", "apprentice": "Apprentice", "logging_only": "Loggin
 STALE_EVALUATION_SECONDS = 6 * 3600.0
 
 
-@bp.url_value_preprocessor
-def _drop_api_version(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if values:
-        values.pop("api_version", None)
+bp.url_value_preprocessor(drop_api_version)
 
 
 # -- configuration -------------------------------------------------------------------

@@ -21,6 +21,7 @@ from policies.rewards import RAW_REWARD
 from service import pipeline
 from service.auth import guard_storefront
 from service.errors import InvalidField
+from service.personalizer import drop_api_version
 from service.personalizer.features import to_namespaces
 from service.personalizer.schemas import (
     MultiSlotRankRequest,
@@ -36,33 +37,15 @@ bp = Blueprint("personalizer_events", __name__)
 guard_storefront(bp)
 
 
-@bp.url_value_preprocessor
-def _drop_api_version(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    if values:
-        values.pop("api_version", None)
+bp.url_value_preprocessor(drop_api_version)
 
 
 @bp.post("/rank")
 def rank() -> Response:
     """Rank the actions for one slot; 201 with the ranking and the rewardActionId."""
     body = PersonalizerRankRequest.model_validate_json(request.get_data())
-    actions = _actions(body.actions)
-    ids = {a.id for a in actions}
-    decision = pipeline.decide(
-        resources(),
-        pipeline.RankInput(
-            event_id=body.event_id,
-            context=to_namespaces(body.context_features, "contextFeatures"),
-            actions=actions,
-            # Personalizer ignored excluded ids it was not given; so does this.
-            excluded=frozenset(body.excluded_actions) & ids,
-            slots=1,
-            fingerprint=pipeline.retry_fingerprint(
-                body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
-            ),
-            deferred=body.defer_activation,
-        ),
-    )
+    # Personalizer ignored excluded ids it was not given; so does this.
+    decision = _decide(body, slots=1, excluded=frozenset(body.excluded_actions))
     chosen = decision.choices[0].action_id
     ranking = sorted(
         (
@@ -80,24 +63,12 @@ def rank() -> Response:
 def rank_multi_slot() -> Response:
     """Choose one action per slot; 201 with each slot's rewardActionId."""
     body = MultiSlotRankRequest.model_validate_json(request.get_data())
-    actions = _actions(body.actions)
-    ids = {a.id for a in actions}
-    decision = pipeline.decide(
-        resources(),
-        pipeline.RankInput(
-            event_id=body.event_id,
-            context=to_namespaces(body.context_features, "contextFeatures"),
-            actions=actions,
-            excluded=frozenset(),
-            slots=len(body.slots),
-            fingerprint=pipeline.retry_fingerprint(
-                body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
-            ),
-            baseline=tuple(s.baseline_action for s in body.slots),
-            deferred=body.defer_activation,
-            slot_ids=tuple(s.id for s in body.slots),
-            slot_excluded=tuple(frozenset(s.excluded_actions) & ids for s in body.slots),
-        ),
+    decision = _decide(
+        body,
+        slots=len(body.slots),
+        baseline=tuple(s.baseline_action for s in body.slots),
+        slot_ids=tuple(s.id for s in body.slots),
+        slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),
     )
     chosen = [c.action_id for c in decision.choices]
     slots = [
@@ -136,6 +107,35 @@ def activate(event_id: str) -> Response:
     res = resources()
     res.store.activate(event_id, window_seconds=res.live.current().reward_window_seconds)
     return no_content()
+
+
+def _decide(
+    body: PersonalizerRankRequest | MultiSlotRankRequest,
+    *,
+    slots: int,
+    excluded: frozenset[str] = frozenset(),
+    slot_excluded: tuple[frozenset[str], ...] = (),
+    **extra: Any,
+) -> DecisionRecord:
+    """Rank, sample and log through xsell's rank path; exclusions of unknown ids are dropped."""
+    actions = _actions(body.actions)
+    ids = frozenset(a.id for a in actions)
+    return pipeline.decide(
+        resources(),
+        pipeline.RankInput(
+            event_id=body.event_id,
+            context=to_namespaces(body.context_features, "contextFeatures"),
+            actions=actions,
+            excluded=excluded & ids,
+            slots=slots,
+            fingerprint=pipeline.retry_fingerprint(
+                body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
+            ),
+            deferred=body.defer_activation,
+            slot_excluded=tuple(banned & ids for banned in slot_excluded),
+            **extra,
+        ),
+    )
 
 
 def _actions(actions: Sequence[RankableAction]) -> tuple[Action, ...]:
