@@ -424,3 +424,39 @@ def test_log_retention_days_are_applied_by_the_learner(tmp_path: Path) -> None:
     learner.step()
     remaining = [r[0] for r in store.conn.execute("SELECT event_id FROM decisions")]
     assert remaining == ["new"]
+
+
+def test_personalizer_decisions_are_evaluated_and_audited_like_any_other(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from scripts.cli import cli
+
+    client, settings = make_client(tmp_path, reward_window_seconds=0.05)
+    for k in range(20):
+        client.post(f"{V1}/rank", json=rank_body(eventId=f"audit-{k}"))
+        client.post(f"{V1}/events/audit-{k}/reward", json={"value": 1.0 if k % 2 else 0.0})
+    client.post(f"{V1}/rank", json=rank_body(eventId="pending", deferActivation=True))
+    time.sleep(0.1)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--log",
+            str(settings.resolved_log_path),
+            "--policy",
+            "uniform",
+            "--json",
+            "--no-reward-model",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(result.output)
+    logged = next(p for p in report["policies"] if p["policy"] == "logged")
+    assert logged["n"] == 20  # the deferred, never activated decision is not among them
+    assert logged["estimates"][0]["value"] == pytest.approx(0.5)
+    models = CliRunner().invoke(
+        cli, ["models", "list", "--json"], env={"XSELL_DATA_DIR": str(settings.data_dir)}
+    )
+    assert models.exit_code == 0, models.output
