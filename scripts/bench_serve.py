@@ -40,6 +40,11 @@ ACTIONS = [
 ]
 RANK_BODY = {"context": {"shopper": {"device": "mobile", "segment": "pro"}}, "actions": ACTIONS}
 OFFERS_BODY = {"cart": [{"sku": "camera-01", "qty": 1}], "device": "mobile", "max_offers": 2}
+# The same 20 candidates as a Personalizer client sends them.
+PERSONALIZER_BODY = {
+    "contextFeatures": [{"shopper": {"device": "mobile", "segment": "pro"}}],
+    "actions": [{"id": a["id"], "features": [a["features"]["offer"]]} for a in ACTIONS],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,7 @@ def _wrk_figures(url: str, seconds: float, connections: int, work: Path) -> list
         load("/bench/parse", "/bench/parse", RANK_BODY),
         load("/v1/rank", "/v1/rank", RANK_BODY, collect_ids_to=ids),
         load("/v1/offers", "/v1/offers", OFFERS_BODY),
+        load("personalizer rank", "/personalizer/v1.0/rank", PERSONALIZER_BODY),
     ]
     events = work / "events.txt"
     events.write_text("".join(p.read_text() for p in sorted(ids.iterdir())))
@@ -146,6 +152,7 @@ def _python_figures(url: str, seconds: float, clients: int) -> list[ServeFigures
         _load(url, "/bench/parse", RANK_BODY, seconds, clients),
         _load(url, "/v1/rank", RANK_BODY, seconds, clients),
         _load(url, "/v1/offers", OFFERS_BODY, seconds, clients),
+        _load(url, "/personalizer/v1.0/rank", PERSONALIZER_BODY, seconds, clients),
         _load(url, "feedback", None, seconds, clients),
     ]
 
@@ -248,12 +255,12 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"{result['workers']} workers x {result['threads']} threads, {result['clients']} clients, "
         f"{result['seconds_per_endpoint']:.0f} s per endpoint, load: {result['load_generator']}",
-        f"{'endpoint':<14} {'req/s':>9} {'vs trivial':>11} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'endpoint':<18} {'req/s':>9} {'vs trivial':>11} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
         f"{'p99 vs trivial':>15}",
     ]
     for row in result["endpoints"]:
         lines.append(
-            f"{row['endpoint']:<14} {row['requests_per_second']:9.1f} {row['throughput_vs_trivial']:11.2f} "
+            f"{row['endpoint']:<18} {row['requests_per_second']:9.1f} {row['throughput_vs_trivial']:11.2f} "
             f"{row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} {row['p99_vs_trivial']:15.2f}"
         )
     if result["load_generator"].startswith("python"):
