@@ -20,8 +20,15 @@ class LogUnavailable(Exception):
     """The log cannot be written right now (read-only or full disk, or locked too long)."""
 
 
-def connect(path: Path, *, busy_timeout_seconds: float, synchronous: str) -> sqlite3.Connection:
-    """Return an autocommit connection in WAL mode; transactions are opened explicitly."""
+def connect(
+    path: Path, *, busy_timeout_seconds: float, synchronous: str, autocheckpoint_pages: int = 1000
+) -> sqlite3.Connection:
+    """Return an autocommit connection in WAL mode; transactions are opened explicitly.
+
+    `autocheckpoint_pages`: the commit that takes the WAL past this many pages copies
+    it back into the database (with an fsync). Web workers set it high so that work
+    stays off the request path; the learner checkpoints instead (``checkpoint``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -31,6 +38,7 @@ def connect(path: Path, *, busy_timeout_seconds: float, synchronous: str) -> sql
         raise LogUnavailable(f"{path}: could not switch to WAL mode (got {mode})")
     conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint_pages)}")
     return conn
 
 

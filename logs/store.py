@@ -37,6 +37,13 @@ MIN_FREE_BYTES = 1 << 20
 class StoreOptions:
     busy_timeout_seconds: float = 30.0
     synchronous: str = "NORMAL"
+    # SQLite's default; web workers raise it to a backstop (WORKER_AUTOCHECKPOINT_PAGES)
+    # and leave checkpoints to the learner, off the request path.
+    autocheckpoint_pages: int = 1000
+
+
+# About 40 MB of WAL: reached only if no learner has checkpointed for a long while.
+WORKER_AUTOCHECKPOINT_PAGES = 10_000
 
 
 class LogStore:
@@ -56,6 +63,7 @@ class LogStore:
                     self.path,
                     busy_timeout_seconds=self.options.busy_timeout_seconds,
                     synchronous=self.options.synchronous,
+                    autocheckpoint_pages=self.options.autocheckpoint_pages,
                 ),
                 deadline_seconds=self.options.busy_timeout_seconds,
             )
@@ -425,6 +433,17 @@ class LogStore:
         """Mark events as included in `version`, inside the caller's transaction."""
         conn.executemany(
             "UPDATE decisions SET learned_in = ? WHERE event_id = ?", ((version, e) for e in event_ids)
+        )
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds back into the database without waiting for readers.
+
+        The learner calls this every second or so, so that web workers never pay for
+        a checkpoint (and its fsync) inside a request.
+        """
+        retrying(
+            lambda: self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone(),
+            deadline_seconds=self._deadline,
         )
 
     # -- health ----------------------------------------------------------------------

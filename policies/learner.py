@@ -27,7 +27,6 @@ from policies.vw import VWPolicy
 __all__ = ["ClosedEventSource", "Learner", "LearnerOptions"]
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_SECONDS = 3600.0
 Cursor = tuple[float, str]
 
 
@@ -65,15 +64,16 @@ class Learner:
         guardrail: Guardrail | None = None,
         after_snapshot: Callable[[], object] | None = None,
         live: LiveConfigSource | None = None,
-        housekeeping: Callable[[], object] | None = None,
+        chores: Sequence[tuple[float, Callable[[], object]]] = (),
     ):
         self.source = source
         self.registry = registry
         self.rules = rules
         self._base_rules = rules
         self.live = live  # operator changes to rewards, learning mode and snapshot pace
-        self.housekeeping = housekeeping  # e.g. log retention, run every HOUSEKEEPING_SECONDS
-        self._last_housekeeping = float("-inf")
+        # (every_seconds, job): log retention, WAL checkpoints; run between steps
+        self.chores = list(chores)
+        self._chores_done_at = [float("-inf")] * len(self.chores)
         self._snapshot_interval = options.snapshot_interval_seconds
         self.options = options
         self.shadow = shadow
@@ -96,12 +96,10 @@ class Learner:
     def step(self, now: float | None = None) -> int:
         """Learn every event closed by now; snapshot if due. Return how many were learned."""
         self._follow_external_activation()
-        if (
-            self.housekeeping is not None
-            and time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_SECONDS
-        ):
-            self._last_housekeeping = time.monotonic()
-            self.housekeeping()
+        for k, (every_seconds, job) in enumerate(self.chores):
+            if time.monotonic() - self._chores_done_at[k] >= every_seconds:
+                self._chores_done_at[k] = time.monotonic()
+                job()
         if self.live is not None:
             config = self.live.current()
             if not config.learns:

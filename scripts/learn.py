@@ -18,6 +18,8 @@ from service.resources import open_log_and_registry
 from service.settings import Settings
 
 log = logging.getLogger("xsell.learn")
+RETENTION_SECONDS = 3600.0  # how often old decisions are deleted under a retention limit
+CHECKPOINT_SECONDS = 1.0  # how often the WAL is copied back, so web workers never do it
 
 
 def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
@@ -78,7 +80,7 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
         guardrail=guardrail,
         after_snapshot=after_snapshot,
         live=live,
-        housekeeping=retention,
+        chores=[(RETENTION_SECONDS, retention), (CHECKPOINT_SECONDS, store.checkpoint)],
     )
     return learner, store
 

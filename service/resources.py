@@ -15,7 +15,7 @@ from logs.catalog_store import CatalogStore
 from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
 from logs.shopper_store import ShopperStore
-from logs.store import LogStore, StoreOptions
+from logs.store import WORKER_AUTOCHECKPOINT_PAGES, LogStore, StoreOptions
 from policies.base import ModelFormatError
 from policies.live_config import LiveConfigSource
 from policies.offers import OfferOptions
@@ -115,7 +115,8 @@ class Resources:
     @classmethod
     def open(cls, settings: Settings) -> Resources:
         """Open the log (migrating it) and make sure a model is active."""
-        store, registry = open_log_and_registry(settings)
+        # Checkpoints are the learner's job (it runs them every second): not in a request.
+        store, registry = open_log_and_registry(settings, autocheckpoint_pages=WORKER_AUTOCHECKPOINT_PAGES)
         registry.ensure_initial(settings.vw_args)
         served = ServedModel(registry, settings.model_poll_seconds)
         try:
@@ -125,10 +126,13 @@ class Resources:
         return cls(settings, store, registry, served)
 
 
-def open_log_and_registry(settings: Settings) -> tuple[LogStore, ModelRegistry]:
+def open_log_and_registry(
+    settings: Settings, *, autocheckpoint_pages: int = 1000
+) -> tuple[LogStore, ModelRegistry]:
     """Open (and migrate) the log, and the model registry kept beside it."""
     store = LogStore(
-        settings.resolved_log_path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous)
+        settings.resolved_log_path,
+        StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous, autocheckpoint_pages),
     )
     store.migrate()
     retention = RetentionPolicy(

@@ -8,11 +8,13 @@ learner reads the joined log and publishes snapshots, and the app reloads them.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from logs.store import WORKER_AUTOCHECKPOINT_PAGES
 from policies.base import Ranking
 from scripts.learn import build_learner
 from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem
@@ -66,3 +68,33 @@ def test_served_policy_learns_to_beat_uniform_random(tmp_path: Path, seed: int) 
     store = app.extensions["xsell"].store
     unlearned = store.conn.execute("SELECT COUNT(*) FROM decisions WHERE learned_in IS NULL").fetchone()[0]
     assert unlearned <= 100 + len(values)  # only those since the last step
+
+
+def test_the_learner_checkpoints_the_log_so_web_workers_never_do(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    worker_conn = app.extensions["xsell"].store.conn
+    assert worker_conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WORKER_AUTOCHECKPOINT_PAGES
+    client = app.test_client()
+    problem = SyntheticProblem(seed=1)
+    actions = [{"id": a.id, "features": a.features} for a in problem.actions]
+    for _ in range(50):
+        client.post("/v1/rank", json={"context": {}, "actions": actions})
+    # Opened immutable, SQLite reads the database file alone, ignoring the WAL: it holds
+    # only what a checkpoint has copied back.
+    in_file = f"file:{settings.resolved_log_path}?immutable=1"
+
+    def decisions_in_the_file() -> int:
+        conn = sqlite3.connect(in_file, uri=True)
+        try:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'decisions'").fetchone():
+                return 0  # not even the schema has been copied back yet
+            return int(conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+        finally:
+            conn.close()
+
+    assert decisions_in_the_file() == 0  # the workers' commits did not checkpoint
+    learner, _ = build_learner(settings)
+    learner.start()
+    learner.step()
+    assert decisions_in_the_file() == 50  # the learner did
