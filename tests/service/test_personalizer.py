@@ -460,3 +460,92 @@ def test_personalizer_decisions_are_evaluated_and_audited_like_any_other(tmp_pat
         cli, ["models", "list", "--json"], env={"XSELL_DATA_DIR": str(settings.data_dir)}
     )
     assert models.exit_code == 0, models.output
+
+
+# -- evaluations ----------------------------------------------------------------------------
+
+
+def wait_for(client: FlaskClient, path: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while (found := client.get(path, headers=ADMIN).get_json())["status"] == "Running":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)
+    return found
+
+
+def test_a_v1_evaluation_estimates_known_policies_honestly(tmp_path: Path) -> None:
+    client, _ = make_client(tmp_path, reward_window_seconds=0.05)
+    start = time.time() - 1
+    for k in range(600):
+        answer = client.post(f"{V1}/rank", json=rank_body(eventId=f"ev-{k}")).get_json()
+        client.post(
+            f"{V1}/events/ev-{k}/reward", json={"value": 1.0 if answer["rewardActionId"] == "tripod" else 0.0}
+        )
+    time.sleep(0.1)
+    window = {
+        "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+        "endTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2)),
+    }
+    body = {
+        "name": "week",
+        **window,
+        "policies": [{"name": "eps", "arguments": "--cb_explore_adf --epsilon 0.1"}],
+    }
+    created = client.post(f"{V1}/evaluations", headers=ADMIN, json=body)
+    assert created.status_code == 201
+    evaluation_id = created.get_json()["id"]
+    assert created.headers["Location"].endswith(f"/evaluations/{evaluation_id}")
+    found = wait_for(client, f"{V1}/evaluations/{evaluation_id}")
+    assert found["status"] == "Succeeded", found
+    results = {r["policySource"]: r["totalSummary"] for r in found["policyResults"]}
+    # Only "tripod" pays: the baseline (always the first action, sd-card) earns 0,
+    # uniform over three earns 1/3; each interval must hold the truth.
+    low, high = results["Random"]["confidenceInterval"]
+    assert low <= 1 / 3 <= high, results["Random"]
+    assert results["Baseline"]["expectedReward"] == pytest.approx(0.0, abs=1e-9)
+    assert results["Online"]["numberOfEvents"] == 600
+    assert [e["id"] for e in client.get(f"{V1}/evaluations", headers=ADMIN).get_json()] == [evaluation_id]
+    preview = client.get(f"{PREVIEW}/evaluations?api-version=x", headers=ADMIN).get_json()
+    assert [e["id"] for e in preview["value"]] == [evaluation_id]
+
+    registry = client.application.extensions["xsell"].registry
+    applied = client.post(
+        f"{PREVIEW}/configurations/applyFromEvaluation",
+        headers=ADMIN,
+        json={"evaluationId": evaluation_id, "policyName": "eps"},
+    )
+    assert applied.status_code == 204
+    assert registry.active().vw_args == "--cb_explore_adf --epsilon 0.1"
+    assert client.delete(f"{V1}/evaluations/{evaluation_id}", headers=ADMIN).status_code == 204
+    assert client.get(f"{V1}/evaluations/{evaluation_id}", headers=ADMIN).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "target"),
+    [
+        ({"name": "x", "startTime": "2026-01-02T00:00:00Z", "endTime": "2026-01-01T00:00:00Z"}, None),
+        ({"name": "x", "startTime": "yesterday", "endTime": "2026-01-01T00:00:00Z"}, "startTime"),
+        (
+            {
+                "name": "x",
+                "startTime": "2026-01-01T00:00:00Z",
+                "endTime": "2026-01-02T00:00:00Z",
+                "policies": [{"name": "bad", "arguments": "--epsilon 0.1"}],
+            },
+            "policies",
+        ),
+    ],
+)
+def test_bad_evaluations_are_refused(pclient: FlaskClient, body: dict[str, Any], target: str | None) -> None:
+    response = pclient.post(f"{V1}/evaluations", headers=ADMIN, json=body)
+    assert response.status_code == 400
+    if target is not None:
+        assert error_of(response)["target"] == target
+    assert pclient.get(f"{V1}/evaluations", headers=ADMIN).get_json() == []
+
+
+def test_an_evaluation_of_an_empty_range_fails_with_a_reason(pclient: FlaskClient) -> None:
+    body = {"name": "empty", "startTime": "2020-01-01T00:00:00Z", "endTime": "2020-01-02T00:00:00Z"}
+    evaluation_id = pclient.post(f"{V1}/evaluations", headers=ADMIN, json=body).get_json()["id"]
+    found = wait_for(pclient, f"{V1}/evaluations/{evaluation_id}")
+    assert found["status"] == "Failed" and "no closed decisions" in found["description"]
