@@ -100,7 +100,7 @@ def _result(reports: Sequence[PolicyReport], policies: Sequence[dict[str, str]])
                 "confidenceInterval": None if estimate is None else [estimate.low, estimate.high],
                 "effectiveSampleSize": None if estimate is None else estimate.ess,
                 "estimator": None if estimate is None else estimate.estimator,
-                "note": report.note,
+                "note": report.note or _caution(estimate),
             }
         )
     online = rows[0]
@@ -110,6 +110,20 @@ def _result(reports: Sequence[PolicyReport], policies: Sequence[dict[str, str]])
     if best is not None and best["confidenceInterval"][0] > online["expectedReward"]:
         optimal = best["name"]
     return {"policies": rows, "optimalPolicy": optimal, "decisions": online["n"]}
+
+
+# Below this effective sample size a normal interval can be far too narrow (all-zero
+# rewards on a dozen comparable decisions give [0, 0]); the answer says so.
+MIN_RELIABLE_ESS = 30.0
+
+
+def _caution(estimate: Any) -> str:
+    if estimate is None or estimate.ess >= MIN_RELIABLE_ESS:
+        return ""
+    return (
+        f"only {estimate.ess:.1f} decisions' worth of evidence (effective sample size): "
+        "the interval is not reliable"
+    )
 
 
 def to_body(record: EvaluationRecord) -> dict[str, Any]:
@@ -158,6 +172,7 @@ def to_body(record: EvaluationRecord) -> dict[str, Any]:
                         "numberOfEvents": r["n"],
                         "effectiveSampleSize": r["effectiveSampleSize"],
                         "estimator": r["estimator"],
+                        "note": r["note"],
                     },
                     "timeseries": {"data": []},
                 }
@@ -173,4 +188,5 @@ def _summary(row: dict[str, Any], record: EvaluationRecord) -> dict[str, Any]:
         "numberOfEvents": row["n"],
         "expectedReward": row["expectedReward"],
         "confidenceInterval": row["confidenceInterval"],
+        "note": row["note"],
     }

@@ -549,3 +549,15 @@ def test_an_evaluation_of_an_empty_range_fails_with_a_reason(pclient: FlaskClien
     evaluation_id = pclient.post(f"{V1}/evaluations", headers=ADMIN, json=body).get_json()["id"]
     found = wait_for(pclient, f"{V1}/evaluations/{evaluation_id}")
     assert found["status"] == "Failed" and "no closed decisions" in found["description"]
+
+
+def test_an_estimate_on_little_evidence_says_its_interval_is_not_reliable() -> None:
+    from policies.estimators import Estimate
+    from policies.evaluation import PolicyReport
+    from service.personalizer.evaluations import _result
+
+    online = PolicyReport("logged", (Estimate("on-policy", 0.3, 0.28, 0.32, 2000, 2000.0, 0.95),), 2000)
+    thin = PolicyReport("Baseline", (Estimate("SNIPS", 0.0, 0.0, 0.0, 2000, 12.6, 0.95),), 2000)
+    rows = {r["policySource"]: r for r in _result([online, thin], [])["policies"]}
+    assert "not reliable" in rows["Baseline"]["note"]
+    assert rows["Online"]["note"] == ""
