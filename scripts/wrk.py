@@ -32,13 +32,17 @@ function done(summary, latency, requests)
 end
 """.replace("MARKER", MARKER)
 
-# Each thread writes the event ids it was given to its own file, for the feedback run.
-_COLLECT = """
+# Numbers wrk's threads 1, 2, ... as the global `id` each thread's script sees.
+_THREAD_IDS = """
 local counter = 0
 function setup(thread)
   counter = counter + 1
   thread:set("id", counter)
 end
+"""
+
+# Each thread writes the event ids it was given to its own file, for the feedback run.
+_COLLECT = _THREAD_IDS + """
 function init(args)
   ids = io.open(args[1] .. "/ids-" .. id .. ".txt", "w")
 end
@@ -50,12 +54,7 @@ end
 
 # Threads share one list of event ids, each walking its own stride of it; a signal
 # rotates per pass so a repeated id still carries new feedback, not a duplicate.
-_FEEDBACK = """
-local counter = 0
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-end
+_FEEDBACK = _THREAD_IDS + """
 function init(args)
   events = {}
   for line in io.lines(args[1]) do events[#events + 1] = line end
