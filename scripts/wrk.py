@@ -42,7 +42,9 @@ end
 """
 
 # Each thread writes the event ids it was given to its own file, for the feedback run.
-_COLLECT = _THREAD_IDS + """
+_COLLECT = (
+    _THREAD_IDS
+    + """
 function init(args)
   ids = io.open(args[1] .. "/ids-" .. id .. ".txt", "w")
 end
@@ -51,10 +53,13 @@ function response(status, headers, body)
   if event then ids:write(event, "\\n") end
 end
 """
+)
 
 # Threads share one list of event ids, each walking its own stride of it; a signal
 # rotates per pass so a repeated id still carries new feedback, not a duplicate.
-_FEEDBACK = _THREAD_IDS + """
+_FEEDBACK = (
+    _THREAD_IDS
+    + """
 function init(args)
   events = {}
   for line in io.lines(args[1]) do events[#events + 1] = line end
@@ -70,6 +75,7 @@ function request()
     {["Content-Type"] = "application/json"}, '{"signal":"' .. signals[pass] .. '"}')
 end
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, request
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
 from policies.live_config import LiveConfig
-from policies.registry import RegistryError
+from policies.registry import ModelVersion, RegistryError
 from service.auth import guard_admin
 from service.errors import InvalidField, ModelUnavailable, NotFound
 from service.personalizer import drop_api_version, evaluations, flavour, importance
@@ -206,7 +206,7 @@ def model_properties() -> Response:
     return personalizer_json({"creationTime": iso(first), "lastModifiedTime": iso(active.created_at)})
 
 
-def _active(res: Resources):  # type: ignore[no-untyped-def]
+def _active(res: Resources) -> ModelVersion:
     active = res.registry.active()
     if active is None:
         raise ModelUnavailable("no model has been published yet")

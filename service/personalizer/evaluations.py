@@ -22,7 +22,7 @@ from logs.store import LogStore
 from policies.baselines import FirstActionPolicy, UniformPolicy
 from policies.candidates import Candidate, Fixed, Progressive
 from policies.dataset import LoggedDecision
-from policies.estimators import Normal, SelfNormalizedIPS
+from policies.estimators import Estimate, Normal, SelfNormalizedIPS
 from policies.evaluation import EvaluationOptions, PolicyReport, evaluate
 from policies.rewards import RewardRules
 from policies.vw import check_vw_args
@@ -117,7 +117,7 @@ def _result(reports: Sequence[PolicyReport], policies: Sequence[dict[str, str]])
 MIN_RELIABLE_ESS = 30.0
 
 
-def _caution(estimate: Any) -> str:
+def _caution(estimate: Estimate | None) -> str:
     if estimate is None or estimate.ess >= MIN_RELIABLE_ESS:
         return ""
     return (
