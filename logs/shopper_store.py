@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from logs.db import retrying, transaction
+from logs.db import LogUnavailable, retrying, transaction
 from logs.store import LogStore
 from policies.pacing import ShopperEvent
+from policies.rewards import RAW_REWARD
 
-__all__ = ["Preferences", "ShopperStore"]
+__all__ = ["Erasure", "Preferences", "ShopperStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +135,127 @@ class ShopperStore:
 
         retrying(write, deadline_seconds=self._deadline)
 
-    def erase(self, key: str) -> dict[str, int]:
-        """Delete everything kept under this shopper's key; return how many rows went."""
+    def erase(self, key: str) -> Erasure:
+        """Delete everything kept under this shopper's key and anonymise their decisions.
 
-        def write() -> dict[str, int]:
+        Their decisions stay in the log (the other shoppers' evaluations need them) but
+        lose every link back: see `_anonymise`. Then the WAL is checkpointed and
+        truncated, so that no old page image keeps what was just erased.
+
+        Raises
+        ------
+        LogUnavailable
+            The log stayed locked, or readers kept the WAL from being emptied; erasure
+            is idempotent, so the caller retries.
+        """
+
+        def write() -> Erasure:
             with transaction(self.store.conn) as conn:
-                return {
+                linked = sorted(
+                    {
+                        row["event_id"]
+                        for table in ("shopper_events", "pacing_log")
+                        for row in conn.execute(
+                            f"SELECT DISTINCT event_id FROM {table}"
+                            " WHERE shopper_key = ? AND event_id IS NOT NULL",
+                            (key,),
+                        )
+                    }
+                )
+                anonymised = _anonymise(conn, linked)
+                removed = {
                     table: conn.execute(f"DELETE FROM {table} WHERE shopper_key = ?", (key,)).rowcount
-                    for table in ("shoppers", "shopper_events", "pacing_log")
+                    for table in SHOPPER_TABLES
                 }
+            return Erasure(removed, anonymised)
 
-        return retrying(write, deadline_seconds=self._deadline)
+        erasure = retrying(write, deadline_seconds=self._deadline)
+        self._empty_wal()
+        return erasure
+
+    def _empty_wal(self) -> None:
+        """Copy the WAL into the database and truncate it to nothing (secure_delete zeroed the rest)."""
+        deadline = time.monotonic() + self._deadline
+
+        def truncate() -> bool:
+            busy = self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            return not busy
+
+        # A reader on an old snapshot makes the checkpoint give up ("busy"): try again
+        # until the busy timeout, as any write would.
+        delay = 0.005
+        while not retrying(truncate, deadline_seconds=self._deadline):
+            if time.monotonic() >= deadline:
+                raise LogUnavailable("erased, but readers kept the WAL from being emptied; retry")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+SHOPPER_TABLES = ("shoppers", "shopper_events", "pacing_log")  # keyed by shopper_key: deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What erasing one shopper did."""
+
+    rows_removed: dict[str, int]  # per table keyed by the shopper's key
+    decisions_anonymised: int  # their decisions, kept without any link to them
+
+
+def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
+    """Cut every link between these decisions and the shopper, keeping what evaluation needs.
+
+    Per decision: a new random event id (the storefront's records, or an id it chose,
+    could name the shopper) in every table that refers to it; no request hash (it hashes
+    the shopper's key and search words); the context an opted-out shopper's decision has
+    (the stage only). Their feedback keeps its signals and reward values, but a purchase
+    value is rounded to two significant figures and any other value dropped. Actions,
+    probabilities, choices and timestamps stay: they describe the policy, not the person.
+    """
+    if not event_ids:
+        return 0
+    tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'decisions'")
+    referring = [
+        table
+        for (table,) in tables.fetchall()
+        if table not in SHOPPER_TABLES
+        and any(column["name"] == "event_id" for column in conn.execute(f'PRAGMA table_info("{table}")'))
+    ]
+    conn.execute("PRAGMA defer_foreign_keys = ON")  # children move first; checked at commit
+    anonymised = 0
+    for old in event_ids:
+        row = conn.execute("SELECT context FROM decisions WHERE event_id = ?", (old,)).fetchone()
+        if row is None:
+            continue  # purged by retention already
+        new = uuid.uuid4().hex
+        for table in referring:
+            conn.execute(f'UPDATE "{table}" SET event_id = ? WHERE event_id = ?', (new, old))
+        conn.execute(
+            "UPDATE decisions SET event_id = ?, request_sha256 = '', context = ? WHERE event_id = ?",
+            (new, orjson.dumps(_anonymous_context(orjson.loads(row["context"]))).decode(), old),
+        )
+        conn.executemany(
+            "UPDATE feedback SET value = ? WHERE id = ?",
+            [
+                (_anonymous_value(f["signal"], f["value"]), f["id"])
+                for f in conn.execute("SELECT id, signal, value FROM feedback WHERE event_id = ?", (new,))
+            ],
+        )
+        anonymised += 1
+    return anonymised
+
+
+def _anonymous_context(context: object) -> dict[str, Any]:
+    """Return what an opted-out shopper's decision logs: the stage of the session, if known."""
+    session = context.get("session") if isinstance(context, dict) else None
+    stage = session.get("stage") if isinstance(session, dict) else None
+    return {"session": {"stage": stage}} if isinstance(stage, str) else {}
+
+
+def _anonymous_value(signal: str, value: float | None) -> float | None:
+    """Keep a raw reward; round an order value to two significant figures; drop any other."""
+    if value is None or signal == RAW_REWARD:
+        return value
+    if signal == "purchase":
+        return float(f"{value:.2g}")
+    return None  # no reward rule reads it

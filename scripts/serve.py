@@ -41,6 +41,7 @@ def gunicorn_command(settings: Settings) -> list[str]:
         str(settings.workers),
         "--timeout",
         str(settings.request_timeout_seconds),
+        "--logger-class=service.access_log.RedactingLogger",  # no shopper id in any log line
         "--graceful-timeout",
         "10",
     ]

@@ -56,7 +56,13 @@ def set_preferences(shopper_id: str) -> Response:
 
 @bp.delete(f"/v1/shoppers/{SHOPPER_ID}")
 def erase(shopper_id: str) -> Response:
-    """Erase everything xsell holds on this shopper (preferences, pacing history and verdicts)."""
+    """Erase everything xsell holds on this shopper; their decisions stay, anonymised.
+
+    Preferences, pacing history and verdicts are deleted; each decision made for them
+    loses its event id, request hash, context and exact purchase values (docs/offers.md,
+    "Erasure"). Answers 503 if the log could not be emptied of old copies: retry.
+    """
     res = resources()
-    removed = res.shoppers.erase(shopper_key(res, shopper_id))
-    return json_response({"erased": True, "rows_removed": removed})
+    erasure = res.shoppers.erase(shopper_key(res, shopper_id))
+    body = {"erased": True, "rows_removed": erasure.rows_removed}
+    return json_response({**body, "decisions_anonymised": erasure.decisions_anonymised})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from policies.base import LoggedEvent
+from policies.rewards import RewardRules
+from service.access_log import redact
 from service.resources import shopper_key
 from tests.conftest import demo_shop
 
@@ -76,7 +80,7 @@ def test_a_dismissal_starts_a_cool_down_and_the_cap_limits_a_session(client) -> 
     assert other[2]["no_offer"] == "session_cap_reached"
 
 
-def test_erasure_removes_everything_and_no_decision_carries_the_shopper(shop, client) -> None:
+def test_erasure_removes_everything_and_keeps_the_decision_under_a_new_id(shop, client) -> None:
     client.post("/v1/shoppers/alice/preferences", json={"frequency": "fewer"})
     answer = offers(client)
     erased = client.delete("/v1/shoppers/alice").get_json()
@@ -86,7 +90,8 @@ def test_erasure_removes_everything_and_no_decision_carries_the_shopper(shop, cl
     dump = "\n".join(shop.extensions["xsell"].store.conn.iterdump())
     assert "alice" not in dump  # neither the raw id ...
     assert shopper_key(shop.extensions["xsell"], "alice") not in dump  # ... nor its key remains
-    assert answer["event_id"] in dump  # the decision itself stays, anonymous
+    assert answer["event_id"] not in dump  # the decision stays, under an id nobody was given
+    assert shop.extensions["xsell"].store.conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -104,3 +109,81 @@ def test_bad_preferences_get_a_422_naming_the_field_and_change_nothing(client, b
     assert response.status_code == 422
     assert any(d["field"] == field for d in response.get_json()["details"])
     assert client.get("/v1/shoppers/alice/preferences").get_json()["frequency"] == "normal"
+
+
+def _shop_and_buy(client: FlaskClient, shopper: str, value: float) -> str:
+    """Ask for offers with a search and a client-chosen event id, click and buy the first one."""
+    event_id = f"{shopper}-cart-1"
+    answer = offers(
+        client,
+        shopper=shopper,
+        event_id=event_id,
+        search=f"{shopper} zanzibar",
+        device="mobile",
+        max_offers=2,
+    )
+    sku = answer["offers"][0]["sku"]
+    for signal in ({"signal": "click"}, {"signal": "purchase", "value": value}):
+        response = client.post(f"/v1/events/{event_id}/feedback", json={**signal, "action_id": sku})
+        assert response.status_code == 200, response.get_json()
+    return event_id
+
+
+def _replay(store) -> dict[float, LoggedEvent]:
+    """Every decision the evaluator would read, by when it was made (event ids change on erasure)."""
+    page = store.replay_events(closed_before=time.time() + 3600, limit=1000)
+    return {event.created_at: event for event, _ in page}
+
+
+def test_erasing_one_shopper_anonymises_their_decisions_and_keeps_everyone_else(shop, client) -> None:
+    res = shop.extensions["xsell"]
+    client.post("/v1/shoppers/bob/preferences", json={"frequency": "fewer"})
+    alice_event = _shop_and_buy(client, "alice", 61.37)
+    bob_event = _shop_and_buy(client, "bob", 61.37)
+    bob_before = res.store.find_decision(bob_event)
+    before = _replay(res.store)
+    assert len(before) == 2
+
+    erased = client.delete("/v1/shoppers/alice").get_json()
+
+    assert erased["decisions_anonymised"] == 1
+    after = _replay(res.store)
+    assert after.keys() == before.keys()  # the evaluator still reads every decision
+    rules = RewardRules()
+    for made_at, event in after.items():
+        old = before[made_at]
+        assert (event.actions, event.probabilities, event.choices) == (
+            old.actions,
+            old.probabilities,
+            old.choices,
+        )
+        assert [f.signal for f in event.feedback] == [f.signal for f in old.feedback] != []
+        sku = event.choices[0].action_id
+        assert abs(rules.reward_for(event.feedback, sku) - rules.reward_for(old.feedback, sku)) < 0.01
+    alice = next(e for e in after.values() if e.event_id != bob_event)
+    assert alice.event_id != alice_event and res.store.find_decision(alice_event) is None
+    assert alice.context == {"session": {"stage": "browse"}}  # what an opted-out shopper's decision keeps
+    assert res.store.find_decision(alice.event_id).request_sha256 == ""
+    assert [f.value for f in alice.feedback] == [None, 61.0]
+    # Bob: untouched decision, feedback, preferences and pacing history.
+    assert res.store.find_decision(bob_event) == bob_before
+    assert after[bob_before.created_at].feedback == before[bob_before.created_at].feedback
+    assert client.get("/v1/shoppers/bob/preferences").get_json()["frequency"] == "fewer"
+    bob_key = shopper_key(res, "bob")
+    assert res.shoppers.recent_events(bob_key, since=0) != []
+    # A retry of alice's old request is now a new decision: nothing links the two.
+    assert client.post(f"/v1/events/{alice_event}/feedback", json={"signal": "click"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('"DELETE /v1/shoppers/alice HTTP/1.1" 200', '"DELETE /v1/shoppers/- HTTP/1.1" 200'),
+        ("GET /v1/shoppers/Zo%C3%AB%20Q%2Fx/preferences?a=1", "GET /v1/shoppers/-/preferences?a=1"),
+        ("POST //V1//Shoppers/bob/preferences", "POST //V1//Shoppers/-/preferences"),
+        ("Error handling request /v1/shoppers/bob", "Error handling request /v1/shoppers/-"),
+        ("POST /v1/offers 200", "POST /v1/offers 200"),
+    ],
+)
+def test_log_lines_never_hold_a_shopper_id(line, expected) -> None:
+    assert redact(line) == expected
