@@ -211,6 +211,8 @@ def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
     (the stage only). Their feedback keeps its signals and reward values, but a purchase
     value is rounded to two significant figures and any other value dropped. Actions,
     probabilities, choices and timestamps stay: they describe the policy, not the person.
+    Feature importance reports over their decisions lose the search words they had.
+    Return how many decisions were anonymised.
     """
     if not event_ids:
         return 0
@@ -222,27 +224,57 @@ def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
         and any(column["name"] == "event_id" for column in conn.execute(f'PRAGMA table_info("{table}")'))
     ]
     conn.execute("PRAGMA defer_foreign_keys = ON")  # children move first; checked at commit
-    anonymised = 0
+    made_at: list[float] = []
+    words: set[str] = set()
     for old in event_ids:
-        row = conn.execute("SELECT context FROM decisions WHERE event_id = ?", (old,)).fetchone()
+        row = conn.execute("SELECT created_at, context FROM decisions WHERE event_id = ?", (old,)).fetchone()
         if row is None:
             continue  # purged by retention already
+        context = orjson.loads(row["context"])
+        made_at.append(row["created_at"])
+        words |= _search_features(context)
         new = uuid.uuid4().hex
         for table in referring:
             conn.execute(f'UPDATE "{table}" SET event_id = ? WHERE event_id = ?', (new, old))
         conn.execute(
             "UPDATE decisions SET event_id = ?, request_sha256 = '', context = ? WHERE event_id = ?",
-            (new, orjson.dumps(_anonymous_context(orjson.loads(row["context"]))).decode(), old),
+            (new, orjson.dumps(_anonymous_context(context)).decode(), old),
         )
-        conn.executemany(
+        conn.executemany(  # the feedback rows now carry the new event id
             "UPDATE feedback SET value = ? WHERE id = ?",
             [
                 (_anonymous_value(f["signal"], f["value"]), f["id"])
                 for f in conn.execute("SELECT id, signal, value FROM feedback WHERE event_id = ?", (new,))
             ],
         )
-        anonymised += 1
-    return anonymised
+    if made_at and words:
+        _scrub_reports(conn, min(made_at), max(made_at), words)
+    return len(made_at)
+
+
+def _search_features(context: object) -> set[str]:
+    """Return the feature names a report gives the context's search words ("tokens=word")."""
+    search = context.get("search") if isinstance(context, dict) else None
+    tokens = search.get("tokens") if isinstance(search, dict) else None
+    return {f"tokens={t}" for t in tokens if isinstance(t, str)} if isinstance(tokens, list) else set()
+
+
+def _scrub_reports(conn: sqlite3.Connection, first: float, last: float, words: set[str]) -> None:
+    """Take the shopper's search words out of feature importance reports over their decisions.
+
+    A report lists features seen in at least 1% of its decisions, so over a short range
+    one shopper's rare word can appear; the reports stay, without those words.
+    """
+    for report in conn.execute(
+        "SELECT id, scores FROM feature_importances WHERE start_time <= ? AND end_time > ?", (last, first)
+    ).fetchall():
+        scores = orjson.loads(report["scores"])
+        kept = [s for s in scores if not (s.get("namespace") == "search" and s.get("featureName") in words)]
+        if len(kept) != len(scores):
+            conn.execute(
+                "UPDATE feature_importances SET scores = ? WHERE id = ?",
+                (orjson.dumps(kept).decode(), report["id"]),
+            )
 
 
 def _anonymous_context(context: object) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from logs.evaluation_store import ImportanceStore
 from policies.base import LoggedEvent
 from policies.rewards import RewardRules
 from service.access_log import redact
@@ -142,6 +143,13 @@ def test_erasing_one_shopper_anonymises_their_decisions_and_keeps_everyone_else(
     bob_event = _shop_and_buy(client, "bob", 61.37)
     bob_before = res.store.find_decision(bob_event)
     before = _replay(res.store)
+    reports = ImportanceStore(res.store)
+    scores = [
+        {"namespace": "search", "featureName": "tokens=alice", "score": 0.3},
+        {"namespace": "cart", "featureName": "categories=camera", "score": 0.2},
+    ]
+    report = {"id": "r1", "name": "r1", "start_time": 0, "end_time": 2e9, "created_at": 0}
+    reports.create({**report, "scores": scores})
     assert len(before) == 2
 
     erased = client.delete("/v1/shoppers/alice").get_json()
@@ -168,6 +176,7 @@ def test_erasing_one_shopper_anonymises_their_decisions_and_keeps_everyone_else(
         "SELECT signal, value FROM feedback WHERE event_id = ? ORDER BY id", (alice.event_id,)
     ).fetchall()
     assert [tuple(row) for row in stored] == [("click", None), ("purchase", 61.0)]  # order value rounded
+    assert reports.find("r1")["scores"] == scores[1:]  # a report keeps no search word of hers
     # Bob: untouched decision, feedback, preferences and pacing history.
     assert res.store.find_decision(bob_event) == bob_before
     assert after[bob_before.created_at].feedback == before[bob_before.created_at].feedback
