@@ -236,6 +236,37 @@ def m005_deferred_activation_evaluations(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_learn_schedule(db: sqlite_utils.Database) -> None:
+    # Every decision is first learned at `learn_at` (shortly after it was made, or after
+    # its activation) with the feedback known then, answered or silent alike; a later
+    # on-time signal is learned as a correction. `closes_at` stays the end of the reward
+    # window, which feedback no longer moves: numbers use only decisions past it.
+    db.execute("ALTER TABLE decisions ADD COLUMN learn_at REAL")
+    db.execute("UPDATE decisions SET learn_at = closes_at")
+    db.execute("DROP INDEX IF EXISTS decisions_to_learn")
+    db.execute("CREATE INDEX decisions_to_learn ON decisions (learn_at, event_id) WHERE learned_in IS NULL")
+    # The model version that learned a feedback row; NULL: not yet learned.
+    db.execute("ALTER TABLE feedback ADD COLUMN learned_in TEXT")
+    db.execute(
+        "UPDATE feedback SET learned_in ="
+        " (SELECT learned_in FROM decisions d WHERE d.event_id = feedback.event_id)"
+    )
+    db.execute(
+        "CREATE INDEX feedback_to_learn ON feedback (event_id) WHERE learned_in IS NULL AND on_time = 1"
+    )
+
+
+@migrations()
+def m007_slot_controls(db: sqlite_utils.Database) -> None:
+    # Everything that shaped a served distribution, so the learner and the evaluator can
+    # reproduce it. NULL in rows logged before: no per-slot controls, nothing mixed in.
+    db.execute("ALTER TABLE decisions ADD COLUMN slot_excluded TEXT")  # JSON [[action_id]] per slot
+    db.execute("ALTER TABLE decisions ADD COLUMN baseline TEXT")  # JSON [action_id | null] per slot
+    db.execute("ALTER TABLE decisions ADD COLUMN exploration_share REAL")  # uniform share mixed in
+    db.execute("ALTER TABLE decisions ADD COLUMN served_baseline INTEGER")  # 1: the baseline was served
+
+
 def apply(db: sqlite_utils.Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)

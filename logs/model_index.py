@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
 from logs.db import retrying, transaction
 from logs.store import LogStore
 from policies.registry import ActiveChanged, ModelChange, ModelVersion, UnknownVersion
 
-__all__ = ["ModelIndex"]
+__all__ = ["SEQ_RESERVED", "ModelIndex"]
+
+# control key: the highest version number handed out so far
+SEQ_RESERVED = "model_seq_reserved"
 
 
 class ModelIndex:
@@ -24,16 +27,36 @@ class ModelIndex:
     def __init__(self, store: LogStore):
         self.store = store
 
-    def next_seq(self) -> int:
-        """Return the sequence number the next version will get."""
-        row = retrying(
-            lambda: self.store.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM models").fetchone(),
-            deadline_seconds=self.store.options.busy_timeout_seconds,
-        )
-        return int(row[0])
+    def reserve_seq(self) -> int:
+        """Return a sequence number no other version will ever get, reserved under the log's write lock.
+
+        Reading ``MAX(seq) + 1`` let two processes (the learner and a model reset)
+        pick the same number, write the same file and fail on the second insert. The
+        highest number handed out is kept in ``control``, so a reserved number that is
+        never published (a refused import) is skipped, not reused.
+        """
+
+        def write() -> int:
+            with transaction(self.store.conn) as conn:
+                row = conn.execute("SELECT value FROM control WHERE key = ?", (SEQ_RESERVED,)).fetchone()
+                published = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM models").fetchone()[0]
+                seq = max(int(row[0]) if row else 0, int(published)) + 1
+                conn.execute(
+                    "INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE"
+                    " SET value = excluded.value, updated_at = excluded.updated_at",
+                    (SEQ_RESERVED, str(seq), time.time()),
+                )
+                return seq
+
+        return retrying(write, deadline_seconds=self._deadline)
 
     def publish(
-        self, model: ModelVersion, learned_event_ids: Iterable[str] = (), *, expect_active: str | None = None
+        self,
+        model: ModelVersion,
+        learned_event_ids: Iterable[str] | Mapping[str, float] = (),
+        *,
+        expect_active: str | None = None,
     ) -> None:
         """Register `model` and mark the events it learned, in one transaction.
 
@@ -47,7 +70,12 @@ class ModelIndex:
         ActiveChanged
             The active version is no longer `expect_active`.
         """
-        event_ids = list(learned_event_ids)
+        # Event id -> the time up to which its feedback was learned (all of it by default).
+        learned = (
+            dict(learned_event_ids)
+            if isinstance(learned_event_ids, Mapping)
+            else dict.fromkeys(learned_event_ids, float("inf"))
+        )
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
@@ -62,7 +90,7 @@ class ModelIndex:
                 columns = ", ".join(row)
                 marks = ", ".join(f":{name}" for name in row)
                 conn.execute(f"INSERT INTO models ({columns}) VALUES ({marks})", row)
-                self.store.mark_learned(conn, event_ids, model.version)
+                self.store.mark_learned(conn, learned, model.version)
 
         retrying(write, deadline_seconds=self._deadline)
 
@@ -89,11 +117,13 @@ class ModelIndex:
                 conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active'")
                 conn.execute("UPDATE models SET state = 'active' WHERE version = ?", (version,))
                 if relearn:
-                    conn.execute(
-                        "UPDATE decisions SET learned_in = NULL WHERE learned_in IN (SELECT version"
-                        " FROM models WHERE seq > (SELECT seq FROM models WHERE version = ?))",
-                        (version,),
-                    )
+                    # Decisions and corrections alike: what the discarded versions learned.
+                    for table in ("decisions", "feedback"):
+                        conn.execute(
+                            f"UPDATE {table} SET learned_in = NULL WHERE learned_in IN (SELECT version"
+                            " FROM models WHERE seq > (SELECT seq FROM models WHERE version = ?))",
+                            (version,),
+                        )
                 conn.execute(
                     "INSERT INTO model_changes (at, action, version, previous, actor, reason)"
                     " VALUES (?, ?, ?, ?, ?, ?)",

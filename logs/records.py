@@ -54,6 +54,21 @@ class DecisionRecord:
     slots: int
     deferred: bool = False  # waits for activation before it can be learned (closes_at = inf)
     slot_ids: tuple[str, ...] | None = None  # the storefront's names for its slots, if any
+    # Per-slot controls of the request (see LoggedEvent): what each slot could not show,
+    # and what the storefront would show there without xsell.
+    slot_excluded: tuple[frozenset[str], ...] = ()
+    baseline: tuple[str | None, ...] = ()
+    # How the distribution was served: the uniform share mixed in, and whether the
+    # baseline was served instead of the policy (apprentice and logging-only modes).
+    exploration_share: float = 0.0
+    served_baseline: bool = False
+    # When the learner first learns it (with the feedback known then); +inf while a
+    # deferred decision waits for activation. Default: at once.
+    learn_at: float = float("nan")
+
+    def __post_init__(self) -> None:
+        if self.learn_at != self.learn_at:  # NaN: not given
+            object.__setattr__(self, "learn_at", float("inf") if self.deferred else self.created_at)
 
     def to_row(self) -> dict[str, Any]:
         """Return the row to insert into `decisions`."""
@@ -76,6 +91,16 @@ class DecisionRecord:
             "slots": self.slots,
             "deferred": int(self.deferred),
             "slot_ids": None if self.slot_ids is None else orjson.dumps(list(self.slot_ids)).decode(),
+            # NULL when there is nothing per slot, as in rows logged before these columns
+            "slot_excluded": (
+                orjson.dumps([sorted(banned) for banned in self.slot_excluded]).decode()
+                if any(self.slot_excluded)
+                else None
+            ),
+            "baseline": orjson.dumps(list(self.baseline)).decode() if any(self.baseline) else None,
+            "exploration_share": self.exploration_share,
+            "served_baseline": int(self.served_baseline),
+            "learn_at": self.learn_at,
         }
 
     @classmethod
@@ -99,6 +124,12 @@ class DecisionRecord:
                 slots=row["slots"],
                 deferred=bool(row["deferred"]),
                 slot_ids=None if row["slot_ids"] is None else tuple(orjson.loads(row["slot_ids"])),
+                # Rows logged before migration m007 hold NULL: no per-slot controls, no mixing.
+                slot_excluded=_slot_excluded(row["slot_excluded"]),
+                baseline=_baseline(row["baseline"]),
+                exploration_share=float(row["exploration_share"] or 0.0),
+                served_baseline=bool(row["served_baseline"]),
+                learn_at=row["learn_at"],
             )
         except (KeyError, TypeError, ValueError) as error:
             problem = f"missing {error}" if isinstance(error, KeyError) else str(error)
@@ -118,7 +149,31 @@ class DecisionRecord:
             choices=self.choices,
             probabilities=self.probabilities,
             feedback=feedback,
+            slot_excluded=self.slot_excluded,
+            baseline=self.baseline,
+            exploration_share=self.exploration_share,
+            served_baseline=self.served_baseline,
         )
+
+
+def _slot_excluded(text: str | None) -> tuple[frozenset[str], ...]:
+    if text is None:
+        return ()
+    lists = orjson.loads(text)
+    if not isinstance(lists, list) or not all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in lists
+    ):
+        raise ValueError("slot_excluded is not a list of lists of action ids")
+    return tuple(frozenset(ids) for ids in lists)
+
+
+def _baseline(text: str | None) -> tuple[str | None, ...]:
+    if text is None:
+        return ()
+    ids = orjson.loads(text)
+    if not isinstance(ids, list) or not all(i is None or isinstance(i, str) for i in ids):
+        raise ValueError("baseline is not a list of action ids")
+    return tuple(ids)
 
 
 @dataclass(frozen=True, slots=True)

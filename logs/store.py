@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,7 +27,8 @@ class ShadowScoreLike(Protocol):
     agrees: bool
 
 
-Cursor = tuple[float, str]  # (closes_at, event_id) of the last event handed out
+Cursor = tuple[float, str]  # (learn_at or created_at, event_id) of the last event handed out
+Clock = Callable[[], float]
 # Below this much free space readiness fails: a decision with its WAL frames needs
 # tens of kilobytes, and a checkpoint more.
 MIN_FREE_BYTES = 1 << 20
@@ -49,9 +50,12 @@ WORKER_AUTOCHECKPOINT_PAGES = 10_000
 class LogStore:
     """The decision and reward log in one SQLite file; one connection per thread."""
 
-    def __init__(self, path: Path, options: StoreOptions | None = None):
+    def __init__(self, path: Path, options: StoreOptions | None = None, *, clock: Clock = time.time):
         self.path = Path(path)
         self.options = options or StoreOptions()
+        # Every time the log stamps (feedback, activation) comes from here, so tests can
+        # drive time instead of depending on how fast the machine is.
+        self.clock = clock
         self._local = threading.local()
 
     @property
@@ -137,16 +141,16 @@ class LogStore:
         value: float | None,
         *,
         action_id: str | None = None,
-        settle_seconds: float = 0.0,
         dedupe_key: str | None = None,
     ) -> FeedbackReceipt:
         """Record one thing the shopper did; the same signal twice counts once.
 
-        The first on-time feedback closes the event `settle_seconds` later (or at
-        the end of its reward window, whichever is earlier), so the learner can
-        learn from it within seconds. Feedback after the event closed is kept with
-        ``on_time = 0``: recorded, never learned. `dedupe_key` overrides which posts count
-        as the same one (default: the signal, or a raw reward's value).
+        Feedback before the event's reward window ends is on time: the learner learns
+        it (with the event's first learning if it came before that, else as a
+        correction). Feedback after the window is kept with ``on_time = 0``: recorded,
+        never learned. Feedback never moves the window, so an event with feedback and a
+        silent one close alike. `dedupe_key` overrides which posts count as the same
+        one (default: the signal, or a raw reward's value).
 
         Raises
         ------
@@ -172,7 +176,7 @@ class LogStore:
                     raise UnknownAction(f"action {target!r} was not offered in event {event_id!r}")
                 # Taken after the write lock is held, so the learner's grace period
                 # (see Learner) always covers the gap until this commits.
-                now = time.time()
+                now = self.clock()
                 # Before a deferred decision is activated nobody saw it: its rewards are
                 # kept but never learned (as Personalizer ignored them).
                 waiting = bool(row["deferred"]) and row["activated_at"] is None
@@ -183,11 +187,6 @@ class LogStore:
                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (event_id, target, signal, value, dedupe_key, now, int(on_time)),
                 ).rowcount
-                if inserted and on_time:
-                    conn.execute(
-                        "UPDATE decisions SET closes_at = MIN(closes_at, ?) WHERE event_id = ?",
-                        (now + settle_seconds, event_id),
-                    )
                 if not inserted:
                     on_time = bool(
                         conn.execute(
@@ -200,8 +199,8 @@ class LogStore:
 
         return retrying(insert, deadline_seconds=self._deadline)
 
-    def activate(self, event_id: str, *, window_seconds: float) -> bool:
-        """Mark a deferred decision as shown: its reward window starts now.
+    def activate(self, event_id: str, *, window_seconds: float, first_learn_seconds: float) -> bool:
+        """Mark a deferred decision as shown: its reward window and learning schedule start now.
 
         Return whether this call activated it (False for a decision that was never
         deferred or is active already).
@@ -221,10 +220,10 @@ class LogStore:
                     raise UnknownEvent(event_id)
                 if not row["deferred"] or row["activated_at"] is not None:
                     return False
-                now = time.time()
+                now = self.clock()
                 conn.execute(
-                    "UPDATE decisions SET activated_at = ?, closes_at = ? WHERE event_id = ?",
-                    (now, now + window_seconds, event_id),
+                    "UPDATE decisions SET activated_at = ?, closes_at = ?, learn_at = ? WHERE event_id = ?",
+                    (now, now + window_seconds, now + min(first_learn_seconds, window_seconds), event_id),
                 )
                 return True
 
@@ -235,13 +234,68 @@ class LogStore:
     def closed_events(
         self, *, closed_before: float, after: Cursor | None = None, limit: int = 500
     ) -> list[tuple[LoggedEvent, Cursor]]:
-        """Return closed events not yet in a published model, oldest close first.
+        """Return events due for their first learning and not yet in a published model.
 
-        Each comes with its cursor, so the caller can ask for the next page.
+        An event is due at its ``learn_at`` (a short horizon after it was made or
+        activated), with the on-time feedback received by `closed_before`, whether it
+        has any or not: answered and silent events are learned alike in time.
+        Oldest first, each with its cursor, so the caller can ask for the next page.
         """
         return self._page(
-            "learned_in IS NULL AND closes_at <= ?", [closed_before], ("closes_at", "event_id"), after, limit
+            "learned_in IS NULL AND learn_at <= ?",
+            [closed_before],
+            ("learn_at", "event_id"),
+            after,
+            limit,
+            feedback_before=closed_before,
         )
+
+    def correction_events(
+        self, *, closed_before: float, skip: Iterable[str] = (), limit: int = 500
+    ) -> list[tuple[LoggedEvent, tuple[Feedback, ...]]]:
+        """Return learned events with on-time feedback no published model has learned.
+
+        Each comes with all its on-time feedback received by `closed_before` and, apart,
+        the feedback already learned, so the caller can tell whether the reward changed.
+        Events in `skip` (learned in memory, not yet published) wait for the next call.
+        """
+        skipped = set(skip)
+
+        def query() -> list[tuple[LoggedEvent, tuple[Feedback, ...]]]:
+            conn = self.conn
+            conn.execute("BEGIN")
+            try:
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT DISTINCT f.event_id FROM feedback f JOIN decisions d USING (event_id)"
+                        " WHERE f.learned_in IS NULL AND f.on_time = 1 AND f.received_at <= ?"
+                        " AND d.learned_in IS NOT NULL",
+                        (closed_before,),
+                    )
+                    if r[0] not in skipped
+                ][:limit]
+                rows = self._decisions(conn, ids)
+                feedback = self._on_time_feedback(conn, ids, received_before=closed_before)
+            finally:
+                conn.execute("COMMIT")
+            found = []
+            for row in rows:
+                items = feedback.get(row["event_id"], ())
+                learned = tuple(f for f in items if f.learned)
+                found.append((DecisionRecord.from_row(row).to_event(items), learned))
+            return found
+
+        return retrying(query, deadline_seconds=self._deadline)
+
+    @staticmethod
+    def _decisions(conn: sqlite3.Connection, event_ids: list[str]) -> list[sqlite3.Row]:
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows += conn.execute(f"SELECT * FROM decisions WHERE event_id IN ({marks})", chunk).fetchall()
+        return rows
 
     def replay_events(
         self,
@@ -386,6 +440,7 @@ class LogStore:
         limit: int,
         *,
         desc: bool = False,
+        feedback_before: float = float("inf"),
     ) -> list[tuple[LoggedEvent, Cursor]]:
         first, second = order
         direction = "DESC" if desc else "ASC"
@@ -402,7 +457,9 @@ class LogStore:
             conn.execute("BEGIN")  # one snapshot for decisions and their feedback
             try:
                 rows = conn.execute(sql, values).fetchall()
-                feedback = self._on_time_feedback(conn, [r["event_id"] for r in rows])
+                feedback = self._on_time_feedback(
+                    conn, [r["event_id"] for r in rows], received_before=feedback_before
+                )
             finally:
                 conn.execute("COMMIT")
             return [
@@ -416,23 +473,45 @@ class LogStore:
         return retrying(query, deadline_seconds=self._deadline)
 
     @staticmethod
-    def _on_time_feedback(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, tuple[Feedback, ...]]:
+    def _on_time_feedback(
+        conn: sqlite3.Connection, event_ids: list[str], *, received_before: float = float("inf")
+    ) -> dict[str, tuple[Feedback, ...]]:
         found: dict[str, list[Feedback]] = {}
         for start in range(0, len(event_ids), 500):
             chunk = event_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
             for row in conn.execute(
-                f"SELECT * FROM feedback WHERE on_time = 1 AND event_id IN ({marks}) ORDER BY id", chunk
+                f"SELECT * FROM feedback WHERE on_time = 1 AND event_id IN ({marks}) AND received_at <= ?"
+                " ORDER BY id",
+                [*chunk, received_before],
             ):
                 found.setdefault(row["event_id"], []).append(
-                    Feedback(row["signal"], row["action_id"], row["value"], row["received_at"])
+                    Feedback(
+                        row["signal"],
+                        row["action_id"],
+                        row["value"],
+                        row["received_at"],
+                        learned=row["learned_in"] is not None,
+                    )
                 )
         return {event_id: tuple(items) for event_id, items in found.items()}
 
-    def mark_learned(self, conn: sqlite3.Connection, event_ids: Iterable[str], version: str) -> None:
-        """Mark events as included in `version`, inside the caller's transaction."""
+    def mark_learned(self, conn: sqlite3.Connection, learned: Mapping[str, float], version: str) -> None:
+        """Mark events, and the feedback they were learned with, as included in `version`.
+
+        Runs inside the caller's transaction (the one publishing `version`). `learned`
+        maps each event id to the time up to which its on-time feedback was read when
+        it was learned, so feedback that arrived later stays to be learned. An event
+        keeps the version that first learned it.
+        """
         conn.executemany(
-            "UPDATE decisions SET learned_in = ? WHERE event_id = ?", ((version, e) for e in event_ids)
+            "UPDATE decisions SET learned_in = COALESCE(learned_in, ?) WHERE event_id = ?",
+            ((version, e) for e in learned),
+        )
+        conn.executemany(
+            "UPDATE feedback SET learned_in = ?"
+            " WHERE event_id = ? AND learned_in IS NULL AND on_time = 1 AND received_at <= ?",
+            ((version, e, cutoff) for e, cutoff in learned.items()),
         )
 
     def checkpoint(self) -> None:

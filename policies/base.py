@@ -67,6 +67,7 @@ class Feedback:
     action_id: str
     value: float | None
     received_at: float
+    learned: bool = False  # already in a published model (the learner's corrections need it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +81,20 @@ class LoggedEvent:
     actions: tuple[Action, ...]
     excluded: frozenset[str]
     choices: tuple[SlotChoice, ...]
-    probabilities: tuple[float, ...]  # first-slot distribution, aligned with actions
-    feedback: tuple[Feedback, ...]  # only what arrived before the event closed
+    probabilities: tuple[float, ...]  # what the first slot was drawn from, aligned with actions
+    feedback: tuple[Feedback, ...]  # only what arrived within the reward window
+    # Per slot, the actions that slot could not show, on top of `excluded` (empty: none).
+    # The logged probability of slot k is conditional on these, so a learner or a
+    # replay that ignores them would credit the wrong candidates.
+    slot_excluded: tuple[frozenset[str], ...] = ()
+    # Per slot, what the storefront shows without xsell (None: the first candidate it may show)
+    baseline: tuple[str | None, ...] = ()
+    exploration_share: float = 0.0  # mixed into the served distribution (sampling.mix_uniform)
+    served_baseline: bool = False  # apprentice or logging-only mode served the baseline
+
+    def slot_banned(self, slot: int) -> frozenset[str]:
+        """Return the actions slot `slot` (0-based) could not show besides `excluded`."""
+        return self.slot_excluded[slot] if slot < len(self.slot_excluded) else frozenset()
 
 
 @dataclass(frozen=True, slots=True)

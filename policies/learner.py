@@ -1,10 +1,16 @@
 """The learner: the one process that updates the model from the joined log.
 
-It pages through closed events (those whose reward window has ended, or that got
-feedback), learns each once, and publishes a snapshot every
-``snapshot_interval_seconds``. Events are marked as learned in the same
+Every decision is learned first at its ``learn_at`` (a short horizon after it was
+made), with the feedback known then, whether it has any or not, so answered and
+silent decisions reach the model alike in time and the model stays fresh. A signal
+that arrives later, within the reward window, is learned as a *correction*: the
+event is learned again with the reward all its on-time signals now earn (a click
+then a purchase ends up learned as the purchase), and only when that reward
+changed. Events and the feedback they were learned with are marked in the same
 transaction that publishes the snapshot containing them, so a learner that dies
-between snapshots relearns exactly the events its last snapshot lacks.
+between snapshots relearns exactly what its last snapshot lacks, and no signal is
+learned twice. docs/exploration.md compares this with learning at the first signal
+and with waiting for the whole window.
 """
 
 from __future__ import annotations
@@ -12,13 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from policies.base import LoggedEvent
+from policies.base import Feedback, LoggedEvent
 from policies.guardrail import Guardrail
-from policies.live_config import LiveConfigSource
+from policies.live_config import InForceSource
 from policies.registry import ActiveChanged, ModelRegistry, ModelVersion
 from policies.rewards import RewardRules
 from policies.shadow import Shadow
@@ -36,6 +42,10 @@ class ClosedEventSource(Protocol):
     def closed_events(
         self, *, closed_before: float, after: Cursor | None = None, limit: int = 500
     ) -> list[tuple[LoggedEvent, Cursor]]: ...
+
+    def correction_events(
+        self, *, closed_before: float, skip: Iterable[str] = (), limit: int = 500
+    ) -> list[tuple[LoggedEvent, tuple[Feedback, ...]]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +73,14 @@ class Learner:
         shadow: Shadow | None = None,
         guardrail: Guardrail | None = None,
         after_snapshot: Callable[[], object] | None = None,
-        live: LiveConfigSource | None = None,
+        live: InForceSource | None = None,
         chores: Sequence[tuple[float, Callable[[], object]]] = (),
+        clock: Callable[[], float] = time.time,
     ):
         self.source = source
         self.registry = registry
-        self.rules = rules
-        self._base_rules = rules
-        self.live = live  # operator changes to rewards, learning mode and snapshot pace
+        self.rules = rules  # replaced by the rules in force at every step when `live` is given
+        self.live = live  # the configuration in force: rewards, learning mode, snapshot pace
         # (every_seconds, job): log retention, WAL checkpoints; run between steps
         self.chores = list(chores)
         self._chores_done_at = [float("-inf")] * len(self.chores)
@@ -82,8 +92,11 @@ class Learner:
         self._last_guardrail_check = time.monotonic()
         self.version: ModelVersion | None = None
         self.policy: VWPolicy | None = None
+        self.clock = clock  # the log's clock: tests drive time instead of waiting for it
         self._cursor: Cursor | None = None
-        self._pending: list[str] = []
+        # Learned since the last snapshot: event id -> the time its feedback was read up to.
+        self._pending: dict[str, float] = {}
+        self.corrections = 0  # events learned again because a later signal changed their reward
         self._last_snapshot = time.monotonic()
 
     def start(self) -> ModelVersion:
@@ -101,27 +114,26 @@ class Learner:
                 self._chores_done_at[k] = time.monotonic()
                 job()
         if self.live is not None:
-            config = self.live.current()
-            if not config.learns:
+            in_force = self.live.current()
+            if not in_force.live.learns:
                 return 0  # logging only: events wait, unlearned, until the mode changes
-            self.rules = replace(
-                self._base_rules, default_reward=config.default_reward, aggregation=config.reward_aggregation
-            )
-            self._snapshot_interval = config.snapshot_interval_seconds
+            self.rules = in_force.rules
+            self._snapshot_interval = in_force.live.snapshot_interval_seconds
         if self.registry.learning_frozen():
             return 0  # an operator froze learning (e.g. with a rollback); serving goes on
-        closed_before = (time.time() if now is None else now) - self.options.grace_seconds
+        closed_before = (self.clock() if now is None else now) - self.options.grace_seconds
         learned = 0
         while True:
             page = self.source.closed_events(
                 closed_before=closed_before, after=self._cursor, limit=self.options.batch_size
             )
             for event, cursor in page:
-                self.learn(event)
+                self.learn(event, feedback_read_until=closed_before)
                 self._cursor = cursor
                 learned += 1
             if len(page) < self.options.batch_size:
                 break
+        learned += self._learn_corrections(closed_before)
         if self._pending and time.monotonic() - self._last_snapshot >= self._snapshot_interval:
             self.snapshot()
         if self.guardrail is not None and (
@@ -132,14 +144,36 @@ class Learner:
                 self._follow_external_activation()
         return learned
 
-    def learn(self, event: LoggedEvent) -> None:
+    def learn(self, event: LoggedEvent, *, feedback_read_until: float = float("inf")) -> None:
         """Learn one event with the reward its feedback earns each chosen offer."""
         assert self.policy is not None, "call start() first"
         rewards = rewards_for(event, self.rules)
         if self.shadow is not None:
             self.shadow.observe(event, rewards)  # scored before it learns, like the active model
         self.policy.learn(event, rewards)
-        self._pending.append(event.event_id)
+        self._pending[event.event_id] = feedback_read_until
+
+    def _learn_corrections(self, closed_before: float) -> int:
+        """Learn again the events whose reward a signal changed after they were learned."""
+        assert self.policy is not None
+        corrected = 0
+        while True:
+            page = self.source.correction_events(
+                closed_before=closed_before, skip=self._pending, limit=self.options.batch_size
+            )
+            for event, learned_feedback in page:
+                rewards = rewards_for(event, self.rules)
+                if rewards != rewards_for(replace(event, feedback=learned_feedback), self.rules):
+                    if self.shadow is not None:
+                        self.shadow.correct(event, rewards)
+                    self.policy.learn(event, rewards)
+                    corrected += 1
+                # Marked either way: a signal that changes nothing is settled too.
+                self._pending[event.event_id] = closed_before
+            if len(page) < self.options.batch_size:
+                break
+        self.corrections += corrected
+        return corrected
 
     def snapshot(self) -> ModelVersion | None:
         """Publish what has been learned since the last snapshot as a new active version."""
@@ -167,7 +201,7 @@ class Learner:
             published.events_learned,
         )
         self.version = published
-        self._pending = []
+        self._pending = {}
         if self.shadow is not None:
             self.shadow.snapshot()
         if self.after_snapshot is not None:
@@ -187,7 +221,7 @@ class Learner:
         self.policy = self.registry.load(model)
         self.version = model
         self._cursor = None  # start again from everything the new base has not learned
-        self._pending = []
+        self._pending = {}
 
     def _follow_external_activation(self) -> None:
         """Continue from whatever an operator made active (e.g. a rollback)."""

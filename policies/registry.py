@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import logging
-import tarfile
+import os
 import time
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
 from policies.base import ModelCard, ModelFormatError
+from policies.model_archive import ExportError, imported_card, original_version, read_export, write_export
 from policies.vw import VWPolicy, card_path, check_vw_args, read_card
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ModelVersion",
     "RegistryError",
     "RetentionPolicy",
+    "Rollback",
     "UnknownVersion",
 ]
 
@@ -60,6 +62,15 @@ class ModelChange:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """A rollback done: the change recorded, the version it serves, and why that one."""
+
+    change: ModelChange
+    target: ModelVersion
+    why: str
+
+
 class RegistryError(ValueError):
     """A registry operation cannot be done as asked; the message says why."""
 
@@ -75,9 +86,13 @@ class ActiveChanged(Exception):
 class ModelIndexLike(Protocol):
     """Where versions are recorded (``logs.model_index.ModelIndex`` in production)."""
 
-    def next_seq(self) -> int: ...
+    def reserve_seq(self) -> int: ...
     def publish(
-        self, model: ModelVersion, learned_event_ids: Iterable[str] = (), *, expect_active: str | None = None
+        self,
+        model: ModelVersion,
+        learned_event_ids: Iterable[str] | Mapping[str, float] = (),
+        *,
+        expect_active: str | None = None,
     ) -> None: ...
     def activate(
         self, version: str, *, action: str, actor: str, reason: str | None, relearn: bool = False
@@ -126,7 +141,7 @@ class ModelRegistry:
         policy: VWPolicy,
         *,
         parent: str | None,
-        learned_event_ids: Iterable[str] = (),
+        learned_event_ids: Iterable[str] | Mapping[str, float] = (),
         note: str | None = None,
         state: str = "active",
         expect_active: str | None = None,
@@ -139,7 +154,7 @@ class ModelRegistry:
             The active version is no longer `expect_active`; nothing is published.
         """
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        seq = self.index.next_seq()
+        seq = self.index.reserve_seq()  # under the log's lock: concurrent publishers never collide
         path = self.model_dir / f"v{seq}.vw"  # the version's name is the file's stem
         card = policy.save(path)
         model = _version(seq, path, card, parent=parent, state=state, note=note)
@@ -207,14 +222,27 @@ class ModelRegistry:
         )
         return ModelChange(time.time(), action, version, previous, actor, reason)
 
-    def rollback_target(self, *, older_than_seconds: float, now: float | None = None) -> ModelVersion:
-        """Return the default version to roll back to.
+    def choose_rollback(
+        self, *, to: str | None = None, older_than_seconds: float = 600.0
+    ) -> tuple[ModelVersion, str]:
+        """Return the version a rollback would serve and why it was chosen.
 
-        Snapshots come every second, so "the previous version" would be the same model
-        a second younger. The target is the newest version that was created at least
-        `older_than_seconds` before the active one and whose file is still kept (or,
-        failing that, the oldest kept ancestor), never a shadow candidate.
+        With `to`, that version (saying so if it learned nothing). Otherwise: snapshots
+        come every second, so "the previous version" would be the same model a second
+        younger. The default is the newest earlier version that learned events, was
+        created at least `older_than_seconds` before the active one and whose file is
+        kept (or, failing that, the oldest such version kept), never a candidate.
+
+        Raises
+        ------
+        RegistryError
+            Nothing is active, or no earlier kept version learned anything: rolling back
+            to an untrained model is only done when named with `to`.
         """
+        if to:
+            target = self.find(to)
+            untrained = " (it learned nothing: an untrained model)" if target.events_learned == 0 else ""
+            return target, f"{target.version} was named{untrained}"
         active = self.active()
         if active is None:
             raise RegistryError("no model is active: nothing to roll back from")
@@ -223,8 +251,27 @@ class ModelRegistry:
         kept = [m for m in kept if m.seq < active.seq and self.has_file(m)]
         if not kept:
             raise RegistryError(f"no earlier model file is kept to roll back to from {active.version}")
-        old_enough = [m for m in kept if m.created_at <= cutoff]
-        return old_enough[0] if old_enough else kept[-1]
+        trained = [m for m in kept if m.events_learned > 0]
+        if not trained:
+            names = ", ".join(m.version for m in kept[:5])
+            raise RegistryError(
+                f"no earlier version learned anything (kept: {names}): rolling back would serve an"
+                " untrained model; name one with --to (HTTP: \"to\") if that is what you want"
+            )
+        old_enough = [m for m in trained if m.created_at <= cutoff]
+        if old_enough:
+            target = old_enough[0]
+            why = (
+                f"the newest earlier version that learned events ({target.events_learned:,}) and is at"
+                f" least {older_than_seconds:g} s older than {active.version}"
+            )
+        else:
+            target = trained[-1]
+            why = (
+                f"no trained version is {older_than_seconds:g} s older than {active.version}: the oldest"
+                f" kept one that learned events ({target.events_learned:,})"
+            )
+        return target, why
 
     def rollback(
         self,
@@ -243,13 +290,38 @@ class ModelRegistry:
         (they may be what made the model bad); `relearn` hands them to the restored
         model. `freeze` stops learning until an operator unfreezes it.
         """
-        target = self.find(to) if to else self.rollback_target(older_than_seconds=older_than_seconds)
+        return self.explained_rollback(
+            to=to,
+            actor=actor,
+            reason=reason,
+            older_than_seconds=older_than_seconds,
+            action=action,
+            relearn=relearn,
+            freeze=freeze,
+        ).change
+
+    def explained_rollback(
+        self,
+        *,
+        to: str | None = None,
+        actor: str,
+        reason: str | None = None,
+        older_than_seconds: float = 600.0,
+        action: str = "rollback",
+        relearn: bool = False,
+        freeze: bool = False,
+    ) -> Rollback:
+        """Do `rollback` and return, beside the change, which version was chosen and why."""
+        target, why = self.choose_rollback(to=to, older_than_seconds=older_than_seconds)
+        if not to:  # the history says why this version was chosen
+            reason = f"{reason}; {why}" if reason else why
         active = self.active()
         if active is not None and target.version == active.version:
             raise RegistryError(f"{target.version} is already active")
         if freeze:
             self.freeze_learning(True, actor=actor, reason=f"with rollback to {target.version}")
-        return self.activate(target.version, actor=actor, reason=reason, action=action, relearn=relearn)
+        change = self.activate(target.version, actor=actor, reason=reason, action=action, relearn=relearn)
+        return Rollback(change, target, why)
 
     def promote(self, version: str, *, actor: str, reason: str | None = None) -> ModelChange:
         """Make a candidate (a shadow or an imported model) the active version."""
@@ -284,55 +356,38 @@ class ModelRegistry:
             raise RegistryError(f"{version}: its model file was pruned; nothing to export")
         self.load(model)  # never export a file that does not match its checksum
         source = self.model_dir / model.path
-        record = json.dumps({"format": EXPORT_FORMAT, "model": asdict(model)}, indent=2).encode()
-        temporary = destination.with_name(f".{destination.name}.tmp")
-        with tarfile.open(temporary, "w") as archive:
-            archive.add(source, arcname="model.vw")
-            archive.add(card_path(source), arcname="model.json")
-            info = tarfile.TarInfo("record.json")
-            info.size = len(record)
-            info.mtime = int(time.time())
-            archive.addfile(info, io.BytesIO(record))
-        temporary.replace(destination)
+        write_export(source, card_path(source), asdict(model), destination)
         return model
 
     def import_file(self, source: Path, *, actor: str) -> ModelVersion:
         """Register an exported model as a new candidate version; it serves only once activated.
 
+        The export is read with bounded work (``policies.model_archive``); the checksum
+        registered is the one computed here; the model's header passes the VW option
+        allowlist before VW opens it. Messages name no path.
+
         Raises
         ------
         RegistryError
-            The file is not an export, or the model inside fails its checksum or will not load.
+            The file is not a usable export, or the model inside is refused or will not load.
         """
-        try:
-            with tarfile.open(source, "r") as archive:
-                missing = sorted(EXPORT_MEMBERS - set(archive.getnames()))
-                if missing:
-                    raise RegistryError(f"{source}: not an xsell model export (missing {', '.join(missing)})")
-                record = json.loads(_member(archive, "record.json"))
-                model_bytes = _member(archive, "model.vw")
-                card_bytes = _member(archive, "model.json")
-        except (OSError, tarfile.TarError, ValueError) as error:
-            if isinstance(error, RegistryError):
-                raise
-            raise RegistryError(f"{source}: cannot read the export ({error})") from error
-        if record.get("format") != EXPORT_FORMAT:
-            raise RegistryError(f"{source}: unsupported export format {record.get('format')!r}")
-        original = record["model"]
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        seq = self.index.next_seq()
-        path = self.model_dir / f"v{seq}.vw"  # the version's name is the file's stem
-        path.write_bytes(model_bytes)
-        card_path(path).write_bytes(card_bytes)
+        staging = self.model_dir / f".import-{uuid.uuid4().hex}.vw"
         try:
-            policy = VWPolicy.load(path)  # checks the bytes against the card's checksum
-            card = read_card(path)
-        except ModelFormatError as error:
-            for leftover in (path, card_path(path)):
+            contents = read_export(source, staging)
+            card = imported_card(contents)
+            card_path(staging).write_text(json.dumps(asdict(card), indent=2))
+            VWPolicy.load(staging)  # the header's options, the checksum, then VW itself
+        except (ExportError, ModelFormatError) as error:
+            for leftover in (staging, card_path(staging)):
                 leftover.unlink(missing_ok=True)
-            raise RegistryError(f"{source}: the model inside does not load: {error}") from error
-        del policy
-        note = f"imported from {source.name} ({original.get('version')})"
+            message = str(error).replace(staging.name, "model.vw")
+            raise RegistryError(f"the model export was refused: {message}") from None
+        seq = self.index.reserve_seq()
+        path = self.model_dir / f"v{seq}.vw"  # the version's name is the file's stem
+        os.replace(card_path(staging), card_path(path))
+        os.replace(staging, path)
+        note = f"imported from {source.name} ({original_version(contents)})"
         model = _version(seq, path, card, parent=None, state="candidate", note=note)
         self.index.publish(model)
         self.index.record_change(ModelChange(time.time(), "import", model.version, None, actor, model.note))
@@ -356,14 +411,49 @@ class ModelRegistry:
         return self.activate(model.version, actor=actor, reason=reason, action="reset")
 
     def ensure_initial(self, vw_args: str) -> ModelVersion:
-        """Publish an untrained model as the first version unless one is active already."""
+        """Make sure an intact model is active: publish an untrained one if none is.
+
+        If the active version does not load (a corrupt or missing file), every rank
+        would answer 503 until an operator acted: the newest intact version serves
+        instead, and the change history (``fallback``) and /readyz say so. Every
+        process calls this at start; the lock makes the first one do it.
+        """
         self.model_dir.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.model_dir / ".bootstrap.lock"):
             active = self.index.active()
-            if active is not None:
-                return active
-            log.info("no active model: publishing an untrained one with %r", vw_args)
-            return self.publish(VWPolicy(vw_args), parent=None, note="initial, untrained")
+            if active is None:
+                log.info("no active model: publishing an untrained one with %r", vw_args)
+                return self.publish(VWPolicy(vw_args), parent=None, note="initial, untrained")
+            try:
+                self.load(active)
+            except ModelFormatError as error:
+                return self._fall_back(active, str(error), vw_args)
+            return active
+
+    def _fall_back(self, broken: ModelVersion, problem: str, vw_args: str) -> ModelVersion:
+        """Activate the newest intact version (earlier ones first), else a new untrained model."""
+        earlier_first = sorted(self.index.versions(), key=lambda m: (m.seq > broken.seq, -m.seq))
+        tried = 0
+        for model in earlier_first:
+            if model.version == broken.version or model.state == "candidate" or not self.has_file(model):
+                continue
+            tried += 1
+            if tried > FALLBACK_ATTEMPTS:
+                break
+            try:
+                self.load(model)
+            except ModelFormatError:
+                continue
+            reason = f"{broken.version} does not load ({problem}); serving the newest intact version"
+            self.index.activate(model.version, action="fallback", actor="startup", reason=reason)
+            log.error("fallback to %s: %s", model.version, reason)
+            return self.find(model.version)
+        reason = f"{broken.version} does not load ({problem}) and no other version is intact: serving"
+        reason += " a new untrained model"
+        fresh = self.publish(VWPolicy(vw_args), parent=None, note="fallback, untrained", state="candidate")
+        self.index.activate(fresh.version, action="fallback", actor="startup", reason=reason)
+        log.error("fallback to %s: %s", fresh.version, reason)
+        return self.find(fresh.version)
 
     def _prune(self) -> None:
         """Delete files of retired versions the retention policy does not keep; keep records."""
@@ -383,8 +473,7 @@ class ModelRegistry:
 
 
 LEARNING_FROZEN = "learning_frozen"
-EXPORT_FORMAT = 1
-EXPORT_MEMBERS = frozenset({"model.vw", "model.json", "record.json"})
+FALLBACK_ATTEMPTS = 50  # versions tried before starting untrained: each try is a VW load
 
 
 def _version(
@@ -404,13 +493,6 @@ def _version(
         state=state,
         note=note,
     )
-
-
-def _member(archive: tarfile.TarFile, name: str) -> bytes:
-    handle = archive.extractfile(name)
-    if handle is None:
-        raise RegistryError(f"{name} in the export is not a file")
-    return handle.read()
 
 
 @contextmanager

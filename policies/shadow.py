@@ -90,6 +90,10 @@ class Shadow:
         self._pending_ids.add(event.event_id)
         self.policy.learn(event, rewards)
 
+    def correct(self, event: LoggedEvent, rewards: Sequence[float]) -> None:
+        """Learn an event again after a later signal changed its reward, as the active model does."""
+        self.policy.learn(event, rewards)
+
     def snapshot(self) -> ModelVersion | None:
         """Publish the shadow as a candidate version and save the scores it made."""
         if not self._pending:

@@ -9,11 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-from logs.store import LogStore
+from logs.store import Clock, LogStore
 from policies.guardrail import Guardrail, GuardrailOptions
 from policies.learner import Learner, LearnerOptions
-from policies.live_config import LiveConfigSource
 from policies.shadow import Shadow, auto_promote, live_report
+from service.effective import ConfigSource
 from service.resources import open_log_and_registry
 from service.settings import Settings
 
@@ -22,13 +22,14 @@ RETENTION_SECONDS = 3600.0  # how often old decisions are deleted under a retent
 CHECKPOINT_SECONDS = 1.0  # how often the WAL is copied back, so web workers never do it
 
 
-def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
-    """Wire the log, the registry, the shadow and the guardrail into a Learner."""
-    store, registry = open_log_and_registry(settings)
-    rules = settings.reward_rules()
+def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Learner, LogStore]:
+    """Wire the log, the registry, the shadow and the guardrail into a Learner (tests pass a clock)."""
+    store, registry = open_log_and_registry(settings, clock=clock)
+    # The learner, the guardrail, retention and promotion all read what is in force here.
+    config = ConfigSource(settings, registry.index, ttl_seconds=settings.learner_poll_seconds)
     options = LearnerOptions(
         vw_args=settings.vw_args,
-        snapshot_interval_seconds=settings.snapshot_interval_seconds,
+        snapshot_interval_seconds=config.current().live.snapshot_interval_seconds,
         poll_seconds=settings.learner_poll_seconds,
         grace_seconds=settings.learner_grace_seconds,
         batch_size=settings.learner_batch_size,
@@ -37,7 +38,7 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
     guardrail = Guardrail(
         store,
         registry,
-        rules,
+        config,
         GuardrailOptions(
             enabled=settings.guardrail_enabled,
             window_events=settings.guardrail_window_events,
@@ -45,8 +46,9 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
             level=settings.guardrail_level,
             min_relative_drop=settings.guardrail_min_relative_drop,
             check_seconds=settings.guardrail_check_seconds,
-            settled_seconds=settings.reward_window_seconds + settings.learner_grace_seconds,
+            grace_seconds=settings.learner_grace_seconds,
         ),
+        clock=clock,
     )
     shadow = None
     after_snapshot = None
@@ -57,15 +59,11 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
             args = settings.shadow_vw_args
 
             def after_snapshot() -> None:
-                found = live_report(store, registry, args, rules)
+                found = live_report(store, registry, args, config.current().rules)
                 auto_promote(registry, found, settings.auto_promote_min_events)
 
-    live = LiveConfigSource(
-        registry.index, settings.live_defaults(), ttl_seconds=settings.learner_poll_seconds
-    )
-
     def retention() -> None:
-        days = live.current().log_retention_days
+        days = config.current().live.log_retention_days
         if days > 0:
             removed = store.purge(older_than=time.time() - days * 86400)
             if any(removed.values()):
@@ -74,13 +72,14 @@ def build_learner(settings: Settings) -> tuple[Learner, LogStore]:
     learner = Learner(
         store,
         registry,
-        rules,
+        config.current().rules,
         options,
         shadow=shadow,
         guardrail=guardrail,
         after_snapshot=after_snapshot,
-        live=live,
+        live=config,
         chores=[(RETENTION_SECONDS, retention), (CHECKPOINT_SECONDS, store.checkpoint)],
+        clock=clock,
     )
     return learner, store
 

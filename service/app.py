@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 
 from flask import Flask, Response
 
 from service import (
     bench,
+    config,
     errors,
     feedback,
     health,
+    intake,
     metrics,
     models,
     offers,
@@ -26,16 +30,17 @@ from service.settings import Settings
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the xsell app; tests and the CLI pass their own settings."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], float] = time.time) -> Flask:
+    """Build the xsell app; tests and the CLI pass their own settings (tests also a clock)."""
     settings = settings or Settings()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
     )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["xsell"] = Resources.open(settings)
+    app.extensions["xsell"] = Resources.open(settings, clock=clock)
     errors.register(app)
+    intake.register(app)  # 415 for bodies not sent as JSON, 413 for over-long chunked ones
     for blueprint in (
         rank.bp,
         offers.bp,
@@ -44,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         models.bp,
         health.bp,
         metrics.bp,
+        config.bp,
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

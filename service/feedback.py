@@ -30,9 +30,7 @@ def reward(event_id: str) -> Response:
 
 def _record(event_id: str, signal: str, value: float | None, action_id: str | None) -> Response:
     res = resources()
-    receipt = res.store.record_feedback(
-        event_id, signal, value, action_id=action_id, settle_seconds=res.settings.feedback_settle_seconds
-    )
+    receipt = res.store.record_feedback(event_id, signal, value, action_id=action_id)
     if not receipt.duplicate:
         res.shoppers.record_response(receipt.event_id, receipt.action_id, signal)  # pacing hears "no thanks"
     body = FeedbackResponse(

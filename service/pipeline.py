@@ -6,7 +6,6 @@ No Flask here: the blueprints parse and serialise, this decides.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import orjson
 
 from logs.records import DecisionRecord, EventConflict
 from policies.base import Action, Features, Ranking, SlotChoice
-from policies.sampling import choose, mix_uniform, seed_for
+from policies.sampling import baseline_choice, choose, first_slot, seed_for, served
 from service.resources import Resources
 
 __all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]
@@ -31,9 +30,9 @@ class RankInput:
     excluded: frozenset[str]
     slots: int
     fingerprint: str  # identifies the request apart from its event id ("" if none given)
-    # Per slot, what the storefront would show without xsell (default: the candidates
-    # not excluded, in the order given); served when the learning mode says so.
-    baseline: tuple[str, ...] | None = None
+    # Per slot, what the storefront would show without xsell (None, or no entry: the
+    # first candidate that slot may show); served when the learning mode says so.
+    baseline: tuple[str | None, ...] = ()
     deferred: bool = False  # learned only once activated (Personalizer's deferActivation)
     slot_ids: tuple[str, ...] | None = None  # the storefront's names for its slots
     slot_excluded: tuple[frozenset[str], ...] = ()  # per slot, actions it may not show
@@ -66,16 +65,19 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
                 raise EventConflict(f"event id {request.event_id!r} was already used for another request")
             return stored
     event_id = request.event_id or uuid.uuid4().hex
-    config = res.live.current()
+    config = res.config.current().live
     version, policy = res.served.current()
     ranking = policy.rank(request.context, request.actions, request.excluded)
+    # Everything that shapes the served distribution is logged with it (slot controls,
+    # exploration share, baseline mode), so a replay of the log reproduces it exactly.
+    share = 0.0 if config.serves_baseline else config.exploration_share
     if config.serves_baseline:
         ranking, choices = _baseline(request, ranking.action_ids)
     else:
-        if config.exploration_share > 0:
-            ranking = mix_uniform(ranking, config.exploration_share, request.excluded)
+        ranking = served(ranking, share, request.excluded)
         choices = choose(ranking, request.slots, seed_for(event_id), slot_excluded=request.slot_excluded)
-    now = time.time()
+        ranking = first_slot(ranking, request.slot_excluded)  # what the first slot was drawn from
+    now = res.store.clock()
     record = DecisionRecord(
         event_id=event_id,
         created_at=now,
@@ -90,7 +92,15 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         choices=choices,
         slots=request.slots,
         deferred=request.deferred,
+        # First learned a short horizon after it was made, answered or silent alike.
+        learn_at=float("inf")
+        if request.deferred
+        else now + min(res.settings.first_learn_seconds, config.reward_window_seconds),
         slot_ids=request.slot_ids,
+        slot_excluded=request.slot_excluded,
+        baseline=request.baseline,
+        exploration_share=share,
+        served_baseline=config.serves_baseline,
     )
     stored, _ = res.store.record_decision(record)
     return stored
@@ -102,15 +112,15 @@ def _baseline(request: RankInput, action_ids: tuple[str, ...]) -> tuple[Ranking,
     The logged propensities are the truth: 1 for the baseline, 0 for the rest, so an
     offline evaluation credits another policy only where it agrees with the baseline.
     """
-    eligible = [a for a in action_ids if a not in request.excluded]
     order: list[str] = []
     for slot in range(request.slots):
         banned = request.slot_excluded[slot] if slot < len(request.slot_excluded) else frozenset()
-        wanted = request.baseline[slot] if request.baseline and slot < len(request.baseline) else None
-        allowed = [a for a in eligible if a not in order and a not in banned]
-        if not allowed:
+        wanted = request.baseline[slot] if slot < len(request.baseline) else None
+        shown = baseline_choice(action_ids, request.excluded | banned | set(order), wanted)
+        if shown is None:
             break
-        order.append(wanted if wanted in allowed else allowed[0])
-    first = np.array([1.0 if a == order[0] else 0.0 for a in action_ids])
+        order.append(shown)
+    # all zeros when the first slot may show nothing: nothing was served
+    first = np.array([1.0 if order and a == order[0] else 0.0 for a in action_ids])
     choices = tuple(SlotChoice(slot, action_id, 1.0) for slot, action_id in enumerate(order))
     return Ranking(action_ids, first), choices

@@ -7,7 +7,7 @@ import hmac
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -15,14 +15,14 @@ from logs.catalog_store import CatalogStore
 from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
 from logs.shopper_store import ShopperStore
-from logs.store import WORKER_AUTOCHECKPOINT_PAGES, LogStore, StoreOptions
+from logs.store import WORKER_AUTOCHECKPOINT_PAGES, Clock, LogStore, StoreOptions
 from policies.base import ModelFormatError
-from policies.live_config import LiveConfigSource
 from policies.offers import OfferOptions
 from policies.pacing import PacingOptions
 from policies.registry import ModelRegistry, ModelVersion, RetentionPolicy
 from policies.rewards import RewardRules
 from policies.vw import VWPolicy
+from service.effective import ConfigSource
 from service.errors import ModelUnavailable
 from service.settings import Settings
 
@@ -87,15 +87,13 @@ class Resources:
     pacing_options: PacingOptions = field(init=False)
     shoppers: ShopperStore = field(init=False)
     shopper_secret: bytes = field(init=False, repr=False)
-    rules: RewardRules = field(init=False)
-    live: LiveConfigSource = field(init=False)
+    config: ConfigSource = field(init=False)  # what is in force now: read it, never merge by hand
     admin_keys: frozenset[str] = field(init=False)
     storefront_keys: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rules = self.settings.reward_rules()
-        self.live = LiveConfigSource(
-            self.registry.index, self.settings.live_defaults(), ttl_seconds=self.settings.model_poll_seconds
+        self.config = ConfigSource(
+            self.settings, self.registry.index, ttl_seconds=self.settings.model_poll_seconds
         )
         self.catalog = CatalogStore(self.store)
         self.offer_options = self.settings.offer_options()
@@ -106,17 +104,16 @@ class Resources:
         self.storefront_keys = self.settings.storefront_keys()
 
     def live_rules(self) -> RewardRules:
-        """Return the reward rules with the live default reward and aggregation."""
-        config = self.live.current()
-        return replace(
-            self.rules, default_reward=config.default_reward, aggregation=config.reward_aggregation
-        )
+        """Return the reward rules in force."""
+        return self.config.current().rules
 
     @classmethod
-    def open(cls, settings: Settings) -> Resources:
+    def open(cls, settings: Settings, *, clock: Clock = time.time) -> Resources:
         """Open the log (migrating it) and make sure a model is active."""
         # Checkpoints are the learner's job (it runs them every second): not in a request.
-        store, registry = open_log_and_registry(settings, autocheckpoint_pages=WORKER_AUTOCHECKPOINT_PAGES)
+        store, registry = open_log_and_registry(
+            settings, autocheckpoint_pages=WORKER_AUTOCHECKPOINT_PAGES, clock=clock
+        )
         registry.ensure_initial(settings.vw_args)
         served = ServedModel(registry, settings.model_poll_seconds)
         try:
@@ -127,12 +124,13 @@ class Resources:
 
 
 def open_log_and_registry(
-    settings: Settings, *, autocheckpoint_pages: int = 1000
+    settings: Settings, *, autocheckpoint_pages: int = 1000, clock: Clock = time.time
 ) -> tuple[LogStore, ModelRegistry]:
     """Open (and migrate) the log, and the model registry kept beside it."""
     store = LogStore(
         settings.resolved_log_path,
         StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous, autocheckpoint_pages),
+        clock=clock,
     )
     store.migrate()
     retention = RetentionPolicy(

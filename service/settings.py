@@ -7,10 +7,10 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from policies.live_config import LiveConfig
+from policies.live_config import LIVE_SETTINGS, InvalidSetting, LiveConfig, check_live_setting
 from policies.offers import OfferOptions
 from policies.pacing import PacingOptions
 from policies.rewards import RewardRules
@@ -46,13 +46,30 @@ class Settings(BaseSettings):
         description="Serve POST /bench/parse (parse a rank body, answer small JSON) for the benchmark.",
     )
 
+    # request cost limits (docs/security.md, "Limits"); a rank past one gets 413
+    max_context_features: int = Field(
+        1024, ge=1, description="Context features after flattening (each list item counts)."
+    )
+    max_action_features: int = Field(256, ge=1, description="Features of one action after flattening.")
+    max_features_x_actions: int = Field(
+        32_768, ge=1, description="Features over all action lines (context + action, summed over actions)."
+    )
+    max_interaction_pairs: int = Field(
+        25_000_000, ge=1, description="Interaction features the VW arguments make (-q :: squares a line)."
+    )
+
     # learning
     vw_args: str = Field(DEFAULT_VW_ARGS, description="Vowpal Wabbit arguments for new models.")
-    reward_window_seconds: float = Field(600.0, gt=0, description="Wait this long for feedback.")
-    feedback_settle_seconds: float = Field(
-        0.0, ge=0, description="After the first feedback, wait this long for more before learning."
+    # An operator may override the live settings (LIVE_SETTINGS) while the service
+    # runs; policies/live_config.py alone checks their bounds, here and for overrides.
+    reward_window_seconds: float = Field(600.0, description="Wait this long for feedback.")
+    first_learn_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Learn every decision this long after it was made, with the feedback known then; "
+        "later signals within the reward window are learned as corrections.",
     )
-    snapshot_interval_seconds: float = Field(1.0, ge=0, description="Publish a snapshot this often.")
+    snapshot_interval_seconds: float = Field(1.0, description="Publish a snapshot this often.")
     learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
     learner_grace_seconds: float = Field(0.5, ge=0, description="Read events this long after close.")
     learner_batch_size: int = Field(500, ge=1, description="Events read per query.")
@@ -145,10 +162,10 @@ class Settings(BaseSettings):
         "learns from it; logging_only serves the baseline and learns nothing.",
     )
     exploration_share: float = Field(
-        0.0, ge=0, le=1, description="Share of every distribution spread evenly over the candidates."
+        0.0, description="Share of every distribution spread evenly over the candidates."
     )
     log_retention_days: int = Field(
-        -1, ge=-1, description="The learner deletes decisions older than this many days; -1 keeps them."
+        -1, description="The learner deletes decisions older than this many days; -1 keeps them."
     )
     reward_min: float = Field(-1.0, description="Rewards are clipped to at least this.")
     reward_max: float = Field(2.0, description="Rewards are clipped to at most this.")
@@ -192,24 +209,17 @@ class Settings(BaseSettings):
             max_reward=self.reward_max,
         )
 
-    def live_defaults(self) -> LiveConfig:
-        """Return the live configuration these settings give until an operator changes it."""
-        return LiveConfig(
-            reward_window_seconds=self.reward_window_seconds,
-            default_reward=self.default_reward,
-            reward_aggregation=self.reward_aggregation,
-            learning_mode=self.learning_mode,
-            exploration_share=self.exploration_share,
-            log_retention_days=self.log_retention_days,
-            snapshot_interval_seconds=self.snapshot_interval_seconds,
-        )
+    def live_config(self) -> LiveConfig:
+        """Return the live settings these settings hold (with overrides applied, those in force)."""
+        return LiveConfig(**{name: getattr(self, name) for name in LIVE_SETTINGS})
 
-    @field_validator("log_retention_days")
+    @field_validator(*LIVE_SETTINGS)
     @classmethod
-    def _retention_not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("must be -1 (keep forever) or at least 1")
-        return value
+    def _live_usable(cls, value: object, info: ValidationInfo) -> object:
+        try:
+            return check_live_setting(str(info.field_name), value)
+        except InvalidSetting as error:
+            raise ValueError(error.problem) from None
 
     def to_env(self) -> dict[str, str]:
         """Return these settings as XSELL_* variables, for child processes."""

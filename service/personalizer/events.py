@@ -2,8 +2,9 @@
 
 A Personalizer rank is an ordinary xsell decision: logged with its propensities
 before the answer, learned by the one learner, evaluated and rolled back like any
-other. Differences of shape only: feature objects become namespaces, the baseline
-is the first action not excluded (or the slot's ``baselineAction``), and
+other. This module only translates: feature objects become namespaces, a slot's
+``excludedActions`` and ``baselineAction`` become the core request's per-slot
+controls (the same ones /v1/rank offers, logged with the decision), and
 ``deferActivation`` keeps the decision out of learning until it is activated.
 """
 
@@ -21,6 +22,7 @@ from policies.rewards import RAW_REWARD
 from service import pipeline
 from service.auth import guard_storefront
 from service.errors import InvalidField
+from service.limits import check_cost
 from service.personalizer import drop_api_version
 from service.personalizer.features import to_namespaces
 from service.personalizer.schemas import (
@@ -105,7 +107,11 @@ def reward_multi_slot(event_id: str) -> Response:
 def activate(event_id: str) -> Response:
     """Say a deferred event was shown: its reward wait starts now and it will be learned; 204."""
     res = resources()
-    res.store.activate(event_id, window_seconds=res.live.current().reward_window_seconds)
+    res.store.activate(
+        event_id,
+        window_seconds=res.config.current().live.reward_window_seconds,
+        first_learn_seconds=res.settings.first_learn_seconds,
+    )
     return no_content()
 
 
@@ -120,11 +126,14 @@ def _decide(
     """Rank, sample and log through xsell's rank path; exclusions of unknown ids are dropped."""
     actions = _actions(body.actions)
     ids = frozenset(a.id for a in actions)
+    context = to_namespaces(body.context_features, "contextFeatures")
+    res = resources()
+    check_cost(res, context, actions, context_field="contextFeatures")
     return pipeline.decide(
-        resources(),
+        res,
         pipeline.RankInput(
             event_id=body.event_id,
-            context=to_namespaces(body.context_features, "contextFeatures"),
+            context=context,
             actions=actions,
             excluded=excluded & ids,
             slots=slots,
@@ -153,17 +162,13 @@ def _decision(event_id: str) -> DecisionRecord:
 
 def _record_reward(event_id: str, action_id: str | None, value: float) -> None:
     res = resources()
-    config = res.live.current()
-    # Under "sum" every reward until the wait time ends counts, so the first one must
-    # not close the event early; under "earliest" the first one is all that counts.
-    settle = config.reward_window_seconds if config.reward_aggregation == "sum" else 0.0
-    # Each call is its own reward (Personalizer summed repeated rewards under "sum"),
+    # Every reward within the wait time counts (a later one is learned as a
+    # correction), so "sum" sums them all. Each call is its own reward (Personalizer summed repeated rewards under "sum"),
     # so none is folded into an earlier one with the same value.
     res.store.record_feedback(
         event_id,
         RAW_REWARD,
         value,
         action_id=action_id,
-        settle_seconds=max(settle, res.settings.feedback_settle_seconds),
         dedupe_key=f"{RAW_REWARD}:{uuid.uuid4().hex}",
     )

@@ -13,6 +13,7 @@ def decision(
     fingerprint: str = "req",
     slots: int = 1,
     created_at: float | None = None,
+    learn_in: float = 0.0,
 ) -> DecisionRecord:
     """A logged decision over three actions, 'a' then 'b' chosen."""
     now = time.time() if created_at is None else created_at
@@ -29,4 +30,5 @@ def decision(
         probabilities=(0.5, 0.5, 0.0),
         choices=choices,
         slots=slots,
+        learn_at=now + learn_in,
     )

@@ -58,12 +58,58 @@ def test_feedback_for_an_unknown_event_is_refused(store: LogStore) -> None:
         store.record_feedback("missing", "click", None)
 
 
-def test_first_feedback_closes_the_event_after_the_settle_time(store: LogStore) -> None:
-    store.record_decision(decision(window=600))
-    before = time.time()
-    store.record_feedback("e1", "click", None, settle_seconds=2.0)
-    closes_at = store.find_decision("e1").closes_at  # type: ignore[union-attr]
-    assert before + 2.0 <= closes_at <= time.time() + 2.0
+def test_feedback_never_moves_the_end_of_the_reward_window(store: LogStore) -> None:
+    # An answered decision and a silent one close alike, so numbers that use only
+    # closed decisions are not inflated by early feedback.
+    original = decision(window=600)
+    store.record_decision(original)
+    store.record_feedback("e1", "click", None)
+    assert store.find_decision("e1").closes_at == original.closes_at  # type: ignore[union-attr]
+
+
+def test_due_events_carry_only_the_feedback_received_by_then(store: LogStore) -> None:
+    clock = FakeClock(1000.0)
+    store.clock = clock
+    store.record_decision(decision(created_at=1000.0, window=600))
+    store.record_feedback("e1", "click", None)
+    clock.now = 1005.0
+    store.record_feedback("e1", "purchase", 40.0)
+    [(event, _)] = store.closed_events(closed_before=1001.0)
+    assert [f.signal for f in event.feedback] == ["click"]
+
+
+def test_a_signal_after_the_first_learning_is_handed_out_as_a_correction(store: LogStore) -> None:
+    clock = FakeClock(1000.0)
+    store.clock = clock
+    store.record_decision(decision(created_at=1000.0, window=600, learn_in=1.0))
+    assert store.closed_events(closed_before=1000.5) == []  # not due yet
+    [(event, _)] = store.closed_events(closed_before=1001.0)
+    assert event.feedback == ()  # learned silent at its first horizon
+    with store.conn:
+        store.mark_learned(store.conn, {"e1": 1001.0}, "v2")
+    assert store.correction_events(closed_before=2000.0) == []
+    clock.now = 1100.0
+    store.record_feedback("e1", "click", None)
+    [(corrected, learned)] = store.correction_events(closed_before=2000.0)
+    assert [f.signal for f in corrected.feedback] == ["click"] and learned == ()
+    assert store.correction_events(closed_before=2000.0, skip={"e1"}) == []
+    with store.conn:
+        store.mark_learned(store.conn, {"e1": 2000.0}, "v3")
+    assert store.correction_events(closed_before=2000.0) == []
+    clock.now = 1700.0  # after the window: kept, never learned
+    assert not store.record_feedback("e1", "purchase", 10.0).on_time
+    assert store.correction_events(closed_before=3000.0) == []
+    assert store.find_decision("e1") is not None
+    learned_in = store.conn.execute("SELECT learned_in FROM decisions").fetchone()[0]
+    assert learned_in == "v2"  # the version that first learned it
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_feedback_after_the_event_closed_is_kept_but_not_learnable(store: LogStore) -> None:
@@ -74,11 +120,11 @@ def test_feedback_after_the_event_closed_is_kept_but_not_learnable(store: LogSto
     assert event.feedback == ()
 
 
-def test_closed_events_pages_in_close_order_and_skips_open_ones(store: LogStore) -> None:
+def test_due_events_page_in_learning_order_and_skip_those_not_due(store: LogStore) -> None:
     now = time.time()
     for i in range(5):
-        store.record_decision(decision(f"e{i}", created_at=now - 100 + i, window=10))
-    store.record_decision(decision("open", created_at=now, window=600))
+        store.record_decision(decision(f"e{i}", created_at=now - 100 + i, window=10, learn_in=1.0))
+    store.record_decision(decision("later", created_at=now, window=600, learn_in=1.0))
     first = store.closed_events(closed_before=now, limit=3)
     rest = store.closed_events(closed_before=now, after=first[-1][1], limit=3)
     assert [e.event_id for e, _ in first + rest] == [f"e{i}" for i in range(5)]
