@@ -328,10 +328,10 @@ class LogStore:
         event made before then has closed, so silent events are not under-represented
         among the newest (feedback closes an event early; silence only at its window's end).
         """
-        before = time.time() if created_before is None else created_before
+        before = self.clock() if created_before is None else created_before
         where = "closes_at <= ? AND created_at > ? AND created_at <= ?"
         page = self._page(
-            where, [time.time(), created_after, before], ("created_at", "event_id"), None, limit, desc=True
+            where, [self.clock(), created_after, before], ("created_at", "event_id"), None, limit, desc=True
         )
         return [event for event, _ in page]
 
@@ -411,6 +411,15 @@ class LogStore:
             return removed
 
         return retrying(write, deadline_seconds=self._deadline)
+
+    def decisions_within_window(self, now: float | None = None) -> int:
+        """Return how many decisions' reward windows have not ended (deferred ones included)."""
+        at = self.clock() if now is None else now
+        row = retrying(
+            lambda: self.conn.execute("SELECT count(*) FROM decisions WHERE closes_at > ?", (at,)).fetchone(),
+            deadline_seconds=self._deadline,
+        )
+        return int(row[0])
 
     def decision_time_range(self) -> tuple[float, float] | None:
         """Return when the oldest and the newest logged decisions were made, if any."""

@@ -16,13 +16,23 @@ from policies.base import ModelFormatError, Policy
 from policies.candidates import Candidate, parse_candidate
 from policies.dataset import LoggedDecision
 from policies.estimators import Bootstrap, InvalidLog, Normal
-from policies.evaluation import EvaluationOptions, PolicyReport, evaluate
+from policies.evaluation import EvaluationOptions, PolicyReport, evaluate_log
 from policies.log_summary import LogSummary, summarise
 from policies.registry import ModelRegistry
-from policies.reward_model import RewardModelOptions
+from policies.reward_model import RewardModelOptions, RewardModelQuality
+from service.effective import effective
 from service.settings import Settings
 
-__all__ = ["EvaluationFailed", "Loaded", "load_log", "load_obd", "render_table", "run", "to_json"]
+__all__ = [
+    "EvaluationFailed",
+    "Loaded",
+    "describe_reward_model",
+    "load_log",
+    "load_obd",
+    "render_table",
+    "run",
+    "to_json",
+]
 
 # What can go wrong with a log or a request, as opposed to a bug: shown as one line.
 EXPECTED_ERRORS = (InvalidLog, ObdFormatError, LogUnavailable, ModelFormatError, ValueError, OSError)
@@ -43,13 +53,14 @@ class Loaded:
 
 
 def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | None) -> Loaded:
-    """Read every closed decision from an xsell log, with rewards by the configured rules."""
+    """Read every closed decision from an xsell log, with rewards by the rules in force for it."""
     if not path.is_file():
         raise EvaluationFailed(f"{path}: no such log file")
     store = LogStore(path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous))
     if not store.has_schema():
         raise EvaluationFailed(f"{path}: not an xsell log (no decisions table)")
-    rules = settings.reward_rules()
+    # the rules in force for this log (its live overrides included), as the learner uses them
+    rules = effective(settings, ModelIndex(store)).rules
     now = time.time()
     decisions: list[LoggedDecision] = []
     cursor = None
@@ -104,15 +115,22 @@ def build_candidates(specs: Sequence[str], registry: ModelRegistry | None) -> li
 
 def run(
     loaded: Loaded, specs: Sequence[str], options: EvaluationOptions
-) -> tuple[list[PolicyReport], LogSummary]:
-    """Evaluate every candidate on the loaded decisions."""
+) -> tuple[list[PolicyReport], LogSummary, RewardModelQuality | None]:
+    """Evaluate every candidate on the loaded decisions; also say how good the reward model was."""
     candidates = build_candidates(specs or default_policies(loaded), loaded.registry)
-    reports = evaluate(loaded.decisions, candidates, options)
-    return reports, summarise(loaded.decisions)
+    evaluation = evaluate_log(loaded.decisions, candidates, options)
+    return evaluation.reports, summarise(loaded.decisions), evaluation.reward_model
 
 
 def options_from(
-    *, interval: str, level: float, bootstrap_samples: int, folds: int, reward_model: bool, seed: int
+    *,
+    interval: str,
+    level: float,
+    bootstrap_samples: int,
+    folds: int,
+    reward_model: bool,
+    seed: int,
+    reward_model_kind: str = "auto",
 ) -> EvaluationOptions:
     """Build EvaluationOptions from command-line choices."""
     chosen = (
@@ -120,16 +138,46 @@ def options_from(
         if interval == "bootstrap"
         else Normal(level=level)
     )
-    model = RewardModelOptions(folds=folds, seed=seed) if reward_model else None
+    model = RewardModelOptions(folds=folds, seed=seed, kind=reward_model_kind) if reward_model else None
     return EvaluationOptions(interval=chosen, reward_model=model)
 
 
-def render_table(loaded: Loaded, reports: Sequence[PolicyReport], options: EvaluationOptions) -> str:
-    """Return the human-readable table."""
+def describe_reward_model(quality: RewardModelQuality, folds: int) -> list[str]:
+    """Return the lines that say which reward model DM, DR and SNDR used and how well it predicted."""
+    log_loss = (
+        f", log-loss {quality.log_loss:.4f} (mean: {quality.baseline_log_loss:.4f})"
+        if quality.log_loss is not None and quality.baseline_log_loss is not None
+        else ""
+    )
+    lines = [
+        f"reward model for DM, DR, SNDR: {quality.kind} ({quality.reason}), {folds}-fold cross-fitted",
+        f"  on {quality.n:,} held-out logged offers: Brier {quality.brier:.6f} "
+        f"(predicting the mean: {quality.baseline_brier:.6f}, skill {quality.skill:+.4f}){log_loss}; "
+        f"mean prediction {quality.mean_prediction:.4f}, mean reward {quality.mean_reward:.4f}",
+    ]
+    if quality.skill < 0.01:
+        lines.append(
+            "  it predicts hardly better than the mean reward (skill under 0.01): DM barely tells "
+            "policies apart, and DR is about IPS"
+        )
+    return lines
+
+
+def render_table(
+    loaded: Loaded,
+    reports: Sequence[PolicyReport],
+    options: EvaluationOptions,
+    quality: RewardModelQuality | None = None,
+) -> str:
+    """Return the human-readable table, and the reward model's held-out quality under it."""
     level = f"{options.interval.level:.0%}"
     lines = [
         f"{len(loaded.decisions):,} closed decisions from {loaded.source}"
-        + (f" ({loaded.open_events:,} still open, not counted)" if loaded.open_events else ""),
+        + (
+            f" ({loaded.open_events:,} still within their reward window, not counted: feedback may still come)"
+            if loaded.open_events
+            else ""
+        ),
         f"estimated average reward per decision, {level} intervals by {options.interval.name}",
         "",
         f"{'policy':<44} {'estimator':<10} {'value':>9} {level + ' interval':>22} {'n':>9} {'ESS':>9}",
@@ -143,19 +191,28 @@ def render_table(loaded: Loaded, reports: Sequence[PolicyReport], options: Evalu
                 f"{report.policy[:44]:<44} {estimate.estimator:<10} {estimate.value:9.4f} {interval:>22} "
                 f"{estimate.n:9d} {estimate.ess:9.1f}"
             )
+    if quality is not None and options.reward_model is not None:
+        lines += ["", *describe_reward_model(quality, options.reward_model.folds)]
     return "\n".join(lines)
 
 
 def to_json(
-    loaded: Loaded, reports: Sequence[PolicyReport], summary: LogSummary, options: EvaluationOptions
+    loaded: Loaded,
+    reports: Sequence[PolicyReport],
+    summary: LogSummary,
+    options: EvaluationOptions,
+    quality: RewardModelQuality | None = None,
 ) -> dict[str, Any]:
     """Return everything the table shows, plus the log summary, as plain data."""
+    reward_model = None
+    if options.reward_model is not None:
+        reward_model = {**asdict(options.reward_model), "quality": asdict(quality) if quality else None}
     return {
         "source": loaded.source,
         "decisions": len(loaded.decisions),
         "open_events": loaded.open_events,
         "interval": {"method": options.interval.name, "level": options.interval.level},
-        "reward_model": None if options.reward_model is None else asdict(options.reward_model),
+        "reward_model": reward_model,
         "policies": [
             {
                 "policy": r.policy,

@@ -17,11 +17,16 @@ def render_overview(overview: dict[str, Any]) -> str:
         f"{'version':<8} {'state':<9} {'parent':<8} {'created (UTC)':<19} {'learned':>8} "
         f"{'served':>7} {'reward':>8} {'95% interval':>19}  note",
     ]
+    within = overview.get("decisions_within_window", 0)
+    if within:
+        lines.insert(
+            1, f"served and reward count decisions whose reward window has ended; {within:,} still within it"
+        )
     for row in overview["versions"]:
         online = row["online"] or {}
         served = online.get("decisions", 0)
         reward = f"{online['mean_reward']:.4f}" if online else "-"
-        interval = f"[{online['low']:.3f}, {online['high']:.3f}]" if online else "-"
+        interval = f"[{online['low']:.3f}, {online['high']:.3f}]" if online.get("low") is not None else "-"
         note = row["note"] or ""
         if not row["file_kept"]:
             note = ("file pruned; " + note).strip("; ")

@@ -15,6 +15,7 @@ from logs.store import LogStore
 from policies.registry import ModelRegistry
 from policies.rewards import RewardRules
 from policies.shadow import live_report
+from service.effective import effective
 from service.settings import Settings
 
 __all__ = ["models_overview"]
@@ -27,10 +28,11 @@ def models_overview(
 ) -> dict[str, Any]:
     """Return the newest `limit` versions (plus the active one and every candidate) with metrics.
 
-    Metrics come from the newest closed decisions (at most 20,000): per version, how
-    many it served and their mean reward with a 95% normal interval.
+    Metrics come from the newest decisions whose reward window has ended (at most
+    20,000): per version, how many it served and their mean reward with a 95% normal
+    interval (none from fewer than two decisions: one reward says nothing of spread).
     """
-    rules = settings.reward_rules()
+    rules = effective(settings, registry.index).rules  # the rules the learner and guardrail use
     versions = registry.index.versions()
     active = registry.active()
     shown = versions[:limit] + [m for m in versions[limit:] if m.state in ("active", "candidate")]
@@ -47,6 +49,9 @@ def models_overview(
         "versions_total": len(versions),
         "versions": rows,
         "changes": [asdict(c) for c in registry.index.changes(limit=20)],
+        # Online metrics count only decisions whose reward window has ended: an answered
+        # decision and a silent one are counted alike, so early figures are not inflated.
+        "decisions_within_window": store.decisions_within_window(),
         "shadow": None,
     }
     if settings.shadow_vw_args:
@@ -63,7 +68,7 @@ def models_overview(
     return overview
 
 
-def _recent_metrics(store: LogStore, rules: RewardRules) -> dict[str, dict[str, float]]:
+def _recent_metrics(store: LogStore, rules: RewardRules) -> dict[str, dict[str, float | None]]:
     events = store.recent_closed_events(limit=RECENT_EVENTS, created_after=float("-inf"))
     rewards: dict[str, list[float]] = defaultdict(list)
     for event in events:
@@ -73,12 +78,12 @@ def _recent_metrics(store: LogStore, rules: RewardRules) -> dict[str, dict[str, 
     metrics = {}
     for version, values in rewards.items():
         array = np.asarray(values)
-        half = 1.96 * float(array.std(ddof=1)) / float(np.sqrt(len(array))) if len(array) > 1 else 0.0
         mean = float(array.mean())
+        half = 1.96 * float(array.std(ddof=1)) / float(np.sqrt(len(array))) if len(array) > 1 else None
         metrics[version] = {
             "decisions": len(array),
             "mean_reward": mean,
-            "low": mean - half,
-            "high": mean + half,
+            "low": None if half is None else mean - half,
+            "high": None if half is None else mean + half,
         }
     return metrics
