@@ -174,7 +174,7 @@ def render_table(
     lines = [
         f"{len(loaded.decisions):,} closed decisions from {loaded.source}"
         + (
-            f" ({loaded.open_events:,} still within their reward window, not counted: feedback may still come)"
+            f" ({loaded.open_events:,} still within their reward window, not counted: more feedback may come)"
             if loaded.open_events
             else ""
         ),

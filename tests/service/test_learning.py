@@ -20,6 +20,7 @@ from scripts.synthetic import SyntheticProblem
 from service.app import create_app
 from tests.conftest import make_settings
 
+
 @pytest.mark.parametrize("seed", [3, 11])
 def test_served_policy_learns_to_beat_uniform_random(tmp_path: Path, seed: int) -> None:
     # Time is the loop's own clock, so what is learned is the same on any machine.
