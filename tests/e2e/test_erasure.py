@@ -61,7 +61,8 @@ def _shop(url: str, shopper: str, search: str, event_id: str | None, value: floa
     """Set preferences, ask for offers, click and buy the first one: every route that sees the id."""
     path = f"{url}/v1/shoppers/{quote(shopper, safe='')}"
     assert requests.post(f"{path}/preferences", json={"frequency": "normal"}, timeout=10).status_code == 200
-    assert requests.get(f"{path}/preferences", timeout=10).status_code == 200
+    page = f"https://shop.example/account/{quote(shopper, safe='')}"  # a storefront page naming them
+    assert requests.get(f"{path}/preferences", headers={"Referer": page}, timeout=10).status_code == 200
     body = {
         "cart": [{"sku": "camera-01", "qty": 1}],
         "shopper_id": shopper,
@@ -120,7 +121,7 @@ def test_erasure_leaves_no_form_of_the_id_in_the_database_its_wal_or_the_logs(
 
     stop_service(running)  # flushes every access and application log line
     output = running.log_path.read_bytes()
-    assert b'"DELETE /v1/shoppers/' in output  # the access log is on and saw the erasure
+    assert b'"DELETE /v1/shoppers/- HTTP/1.1" 200' in output  # the access log is on and saw the erasure
     assert _found(output, in_the_log) == []
     assert _found(db.read_bytes(), on_disk) == []
     assert erased.json()["decisions_anonymised"] == 1
