@@ -17,12 +17,22 @@ from typing import Protocol
 
 import numpy as np
 
-from policies.base import Policy
+from policies.base import ModelFormatError, Policy
 from policies.baselines import UniformPolicy
-from policies.dataset import LoggedDecision, logged_conditionals
+from policies.dataset import LoggedDecision, baseline_conditionals, logged_conditionals
 from policies.vw import VWPolicy
 
-__all__ = ["Candidate", "Fixed", "MostPopular", "Progressive", "ModelLoader", "parse_candidate", "uniform"]
+__all__ = [
+    "Baseline",
+    "Candidate",
+    "Fixed",
+    "MostPopular",
+    "ModelLoader",
+    "Progressive",
+    "Served",
+    "parse_candidate",
+    "uniform",
+]
 
 
 class Candidate(Protocol):
@@ -111,8 +121,10 @@ class MostPopular:
         counts = np.array([self._positives[a.id] for a in event.actions], dtype=np.float64)
         available = np.array([a.id not in event.excluded for a in event.actions])
         rows = []
-        for choice in event.choices:
-            rows.append(_best(counts, available))
+        for slot, choice in enumerate(event.choices):
+            banned = event.slot_banned(slot)
+            allowed = available & np.array([a.id not in banned for a in event.actions])
+            rows.append(_best(counts, allowed))
             available[decision.action_index(choice.action_id)] = False
         return rows
 
@@ -123,6 +135,63 @@ class MostPopular:
 
     def covers(self, decision: LoggedDecision) -> bool:
         return True
+
+
+@dataclass
+class Baseline:
+    """What the storefront shows without xsell: each slot's logged baseline action,
+    else the first candidate that slot may show (Personalizer's baseline)."""
+
+    name: str = "baseline"
+
+    def slot_distributions(self, decision: LoggedDecision) -> list[np.ndarray]:
+        return baseline_conditionals(decision)
+
+    def observe(self, decision: LoggedDecision) -> None:
+        """The baseline learns nothing."""
+
+    def covers(self, decision: LoggedDecision) -> bool:
+        return True
+
+
+@dataclass
+class Served:
+    """Each decision replayed by what served it: the model version it logged (with the
+    logged exploration share and slot controls) or the baseline.
+
+    Its probabilities are the logged ones exactly, so its IPS equals the logged
+    policy's value: a check that the log holds everything that shaped what was served.
+    Decisions whose model file is gone (pruned) are left out.
+    """
+
+    load_model: ModelLoader
+    name: str = "served"
+    _policies: dict[str, Policy | None] = field(default_factory=dict)
+
+    def slot_distributions(self, decision: LoggedDecision) -> list[np.ndarray]:
+        event = decision.event
+        if event.served_baseline:
+            return baseline_conditionals(decision)
+        policy = self._policy(event.model_version)
+        if policy is None:
+            raise ValueError(f"event {event.event_id!r}: model {event.model_version} is not available")
+        return logged_conditionals(
+            policy.rank(event.context, event.actions, event.excluded).probabilities, decision
+        )
+
+    def observe(self, decision: LoggedDecision) -> None:
+        """Every model replays as it was published; nothing is learned."""
+
+    def covers(self, decision: LoggedDecision) -> bool:
+        return decision.event.served_baseline or self._policy(decision.event.model_version) is not None
+
+    def _policy(self, version: str) -> Policy | None:
+        if version not in self._policies:
+            try:
+                self._policies[version] = self.load_model(version)[0]
+            except ModelFormatError:
+                self._policies[version] = None  # its file was pruned or damaged
+        return self._policies[version]
 
 
 def _best(counts: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -139,7 +208,8 @@ ModelLoader = Callable[[str], tuple[Policy, float]]
 def parse_candidate(spec: str, load_model: ModelLoader | None = None) -> Candidate:
     """Build a candidate from its command-line spelling.
 
-    ``uniform``, ``most-popular``, ``model:VERSION`` (a registry version, which
+    ``uniform``, ``most-popular``, ``baseline``, ``served`` (each decision by the model
+    version or baseline that served it), ``model:VERSION`` (a registry version, which
     `load_model` turns into the policy and its publication time) or ``vw:ARGS``
     (a VW policy trained progressively on the log).
     """
@@ -147,6 +217,12 @@ def parse_candidate(spec: str, load_model: ModelLoader | None = None) -> Candida
         return uniform()
     if spec == "most-popular":
         return MostPopular()
+    if spec == "baseline":
+        return Baseline()
+    if spec == "served":
+        if load_model is None:
+            raise ValueError("served: no model registry to load the serving models from")
+        return Served(load_model)
     if spec.startswith("model:"):
         if load_model is None:
             raise ValueError(f"{spec}: no model registry to load it from")
@@ -154,4 +230,6 @@ def parse_candidate(spec: str, load_model: ModelLoader | None = None) -> Candida
         return Fixed(spec, policy, available_from=published_at)
     if spec.startswith("vw:"):
         return Progressive(spec, spec.removeprefix("vw:").strip())
-    raise ValueError(f"unknown policy {spec!r}: use uniform, most-popular, model:VERSION or vw:ARGS")
+    raise ValueError(
+        f"unknown policy {spec!r}: use uniform, most-popular, baseline, served, model:VERSION or vw:ARGS"
+    )

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policies.base import LoggedEvent
+from policies.base import LoggedEvent, Ranking
+from policies.sampling import baseline_choice, conditionals, served
 
-__all__ = ["LoggedDecision", "logged_conditionals"]
+__all__ = ["LoggedDecision", "baseline_conditionals", "logged_conditionals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +45,39 @@ class LoggedDecision:
 
 
 def logged_conditionals(distribution: np.ndarray, decision: LoggedDecision) -> list[np.ndarray]:
-    """Return, per logged slot, `distribution` restricted to the actions not yet chosen.
+    """Return, per logged slot, the distribution serving would have drawn that slot from.
 
-    This is exactly how ``policies.sampling.choose`` draws later slots, so a policy
-    evaluated here is judged on the decisions it would really have made. A slot
-    where the policy has no probability left gets an all-zero row: the policy would
-    have shown fewer offers.
+    `distribution` is a policy's ranking of the event's actions. As on the rank path
+    (``policies.sampling``), the exploration share logged with the event is mixed in,
+    and each slot is restricted to the actions not yet chosen and not excluded from
+    it, by the same arithmetic, so the policy that served the decision replays to
+    exactly the logged propensities. A slot where the policy has no probability left
+    gets an all-zero row: the policy would have shown fewer offers.
     """
-    remaining = np.array(distribution, dtype=np.float64)
+    event = decision.event
+    ranking = served(
+        Ranking(tuple(a.id for a in event.actions), np.asarray(distribution, dtype=np.float64)),
+        event.exploration_share,
+        event.excluded,
+    )
+    rows = conditionals(ranking, [c.action_id for c in event.choices], slot_excluded=event.slot_excluded)
+    return [np.array(row, dtype=np.float64) for row in rows]
+
+
+def baseline_conditionals(decision: LoggedDecision) -> list[np.ndarray]:
+    """Return, per logged slot, probability 1 for what the storefront shows there without xsell.
+
+    The slot's logged baseline action if it may be shown there, else the first
+    candidate that may (given the offers logged above it): what apprentice and
+    logging-only modes serve, so such decisions replay to their logged propensities.
+    """
+    event = decision.event
+    ids = [a.id for a in event.actions]
+    shown: set[str] = set()
     rows = []
-    for choice in decision.event.choices:
-        total = remaining.sum()
-        rows.append(remaining / total if total > 0 else np.zeros_like(remaining))
-        remaining[decision.action_index(choice.action_id)] = 0.0
+    for slot, choice in enumerate(event.choices):
+        wanted = event.baseline[slot] if slot < len(event.baseline) else None
+        pick = baseline_choice(ids, event.excluded | event.slot_banned(slot) | shown, wanted)
+        rows.append(np.array([1.0 if a == pick else 0.0 for a in ids], dtype=np.float64))
+        shown.add(choice.action_id)
     return rows

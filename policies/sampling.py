@@ -17,7 +17,16 @@ import numpy as np
 
 from policies.base import Ranking, SlotChoice
 
-__all__ = ["choose", "mix_uniform", "seed_for", "uniform"]
+__all__ = [
+    "baseline_choice",
+    "choose",
+    "conditionals",
+    "first_slot",
+    "mix_uniform",
+    "seed_for",
+    "served",
+    "uniform",
+]
 
 
 def seed_for(event_id: str) -> int:
@@ -45,20 +54,84 @@ def choose(
     remaining = [float(p) for p in ranking.probabilities]
     choices: list[SlotChoice] = []
     for slot in range(slots):
-        banned = slot_excluded[slot] if slot < len(slot_excluded) else frozenset()
-        allowed = (
-            [0.0 if a in banned else p for a, p in zip(ranking.action_ids, remaining, strict=True)]
-            if banned
-            else remaining
-        )
-        total = math.fsum(allowed)
-        if total <= 0:
+        conditional = _conditional(ranking.action_ids, remaining, _banned(slot_excluded, slot))
+        if conditional is None:
             break
-        conditional = [p / total for p in allowed]
         index = _draw(conditional, uniform(seed, slot))
         choices.append(SlotChoice(slot, ranking.action_ids[index], conditional[index]))
         remaining[index] = 0.0
     return tuple(choices)
+
+
+def conditionals(
+    ranking: Ranking, chosen: Sequence[str], *, slot_excluded: Sequence[frozenset[str]] = ()
+) -> list[list[float]]:
+    """Return, per slot of `chosen`, the distribution `choose` drew that slot from.
+
+    The replay of a logged decision: given the offers shown above each slot, the
+    same arithmetic as `choose`, so a replayed propensity equals the logged one bit
+    for bit. A slot with no probability left gets all zeros (nothing would be shown).
+
+    >>> conditionals(Ranking(("a", "b", "c"), np.array([0.5, 0.25, 0.25])), ["a", "b"])
+    [[0.5, 0.25, 0.25], [0.0, 0.5, 0.5]]
+    """
+    remaining = [float(p) for p in ranking.probabilities]
+    position = {action_id: index for index, action_id in enumerate(ranking.action_ids)}
+    rows = []
+    for slot, action_id in enumerate(chosen):
+        conditional = _conditional(ranking.action_ids, remaining, _banned(slot_excluded, slot))
+        rows.append(conditional if conditional is not None else [0.0] * len(remaining))
+        remaining[position[action_id]] = 0.0
+    return rows
+
+
+def first_slot(ranking: Ranking, slot_excluded: Sequence[frozenset[str]] = ()) -> Ranking:
+    """Return the distribution `choose` draws the first slot from (all zeros: it may show nothing).
+
+    This is what the log keeps as a decision's distribution: the ranking renormalised
+    to what the first slot may show, by the same arithmetic as `choose`.
+    """
+    remaining = [float(p) for p in ranking.probabilities]
+    conditional = _conditional(ranking.action_ids, remaining, _banned(slot_excluded, 0))
+    return Ranking(ranking.action_ids, np.array(conditional or [0.0] * len(remaining), dtype=np.float64))
+
+
+def served(ranking: Ranking, exploration_share: float, excluded: frozenset[str]) -> Ranking:
+    """Return the distribution the rank path samples from: the policy's, with the uniform share mixed in."""
+    return mix_uniform(ranking, exploration_share, excluded) if exploration_share > 0 else ranking
+
+
+def baseline_choice(
+    action_ids: Sequence[str], unavailable: frozenset[str] | set[str], wanted: str | None
+) -> str | None:
+    """Return what the storefront shows in a slot without xsell: `wanted` if it may be
+    shown there, else the first candidate that may (None: nothing may).
+
+    `unavailable` holds the actions excluded from the decision or from this slot and
+    those shown in the slots above it.
+    """
+    if wanted is not None and wanted in action_ids and wanted not in unavailable:
+        return wanted
+    return next((a for a in action_ids if a not in unavailable), None)
+
+
+def _banned(slot_excluded: Sequence[frozenset[str]], slot: int) -> frozenset[str]:
+    return slot_excluded[slot] if slot < len(slot_excluded) else frozenset()
+
+
+def _conditional(
+    action_ids: Sequence[str], remaining: list[float], banned: frozenset[str]
+) -> list[float] | None:
+    """Renormalise what is left to the actions this slot may show; None if nothing is."""
+    allowed = (
+        [0.0 if a in banned else p for a, p in zip(action_ids, remaining, strict=True)]
+        if banned
+        else remaining
+    )
+    total = math.fsum(allowed)
+    if total <= 0:
+        return None
+    return [p / total for p in allowed]
 
 
 def mix_uniform(ranking: Ranking, share: float, excluded: frozenset[str]) -> Ranking:

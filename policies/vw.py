@@ -137,14 +137,21 @@ class VWPolicy:
         return example
 
     def learn(self, event: LoggedEvent, rewards: Sequence[float]) -> None:
-        """Learn one closed event: one CB example per slot, each with its own reward."""
+        """Learn one closed event: one CB example per slot, each with its own reward.
+
+        Each slot's example holds the candidates that slot could show (not excluded,
+        not excluded from the slot, not shown above it): the set its logged
+        probability was conditional on.
+        """
         available = [a for a in event.actions if a.id not in event.excluded]
         with self._lock:
-            for choice, reward in zip(event.choices, rewards, strict=True):
-                index = next(i for i, a in enumerate(available) if a.id == choice.action_id)
+            for slot, (choice, reward) in enumerate(zip(event.choices, rewards, strict=True)):
+                banned = event.slot_banned(slot)
+                offered = [a for a in available if a.id not in banned] if banned else available
+                index = next(i for i, a in enumerate(offered) if a.id == choice.action_id)
                 label = cb_label(reward, choice.probability)
-                self._workspace.learn(multiline_example(event.context, available, {index: label}))
-                available = available[:index] + available[index + 1 :]
+                self._workspace.learn(multiline_example(event.context, offered, {index: label}))
+                available = [a for a in available if a.id != choice.action_id]
         self.events_learned += 1
 
     def save(self, path: Path) -> ModelCard:

@@ -32,10 +32,13 @@ def to_input(body: RankRequest) -> pipeline.RankInput:
         context=body.context,
         actions=body.domain_actions(),
         excluded=frozenset(body.excluded_actions),
-        slots=body.slots,
+        slots=len(body.slots),
         fingerprint=pipeline.retry_fingerprint(
             body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
         ),
+        baseline=tuple(s.baseline_action for s in body.slots),
+        slot_ids=tuple(s.id for s in body.slots if s.id is not None) or None,
+        slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),
     )
 
 
@@ -61,6 +64,7 @@ def from_decision(decision: DecisionRecord) -> dict[str, Any]:
         "chosen": chosen,
         "choices": [
             {"slot": c.slot + 1, "action_id": c.action_id, "probability": c.probability}
+            | ({"slot_id": decision.slot_ids[c.slot]} if decision.slot_ids else {})
             for c in decision.choices
         ],
         "ranking": entries,

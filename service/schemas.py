@@ -7,12 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
     StrictBool,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -97,6 +100,42 @@ class ActionIn(_Body):
     features: Features = Field(default_factory=dict)
 
 
+class SlotIn(_Body):
+    """One slot of a /v1/rank request and the controls that apply to it alone."""
+
+    id: ActionId | None = Field(None, description="The storefront's name for the slot (all slots or none)")
+    excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(
+        default_factory=list, description="Actions this slot may not show, on top of excluded_actions"
+    )
+    baseline_action: ActionId | None = Field(
+        None,
+        description="What the storefront shows here without xsell (default: the first action the slot"
+        " may show); served with probability 1 in the apprentice and logging-only modes",
+    )
+
+
+def _slot_list(value: Any) -> Any:
+    """Read a number of slots as that many slots without per-slot controls."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_SLOTS:
+            raise ValueError(f"must be between 1 and {MAX_SLOTS}")
+        return [{}] * value
+    if isinstance(value, list):
+        return value
+    raise ValueError(f"must be a number of slots (1 to {MAX_SLOTS}) or a list of slot objects")
+
+
+Slots = Annotated[
+    list[SlotIn],
+    BeforeValidator(
+        _slot_list,
+        json_schema_input_type=Annotated[int, Field(ge=1, le=MAX_SLOTS)]
+        | Annotated[list[SlotIn], Field(min_length=1, max_length=MAX_SLOTS)],
+    ),
+    Field(min_length=1, max_length=MAX_SLOTS),
+]
+
+
 class RankRequest(_Body):
     """POST /v1/rank."""
 
@@ -104,7 +143,37 @@ class RankRequest(_Body):
     context: Features = Field(default_factory=dict)
     actions: Annotated[list[ActionIn], Field(min_length=1, max_length=MAX_ACTIONS)]
     excluded_actions: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
-    slots: int = Field(1, ge=1, le=MAX_SLOTS)
+    slots: Slots = Field(
+        default_factory=lambda: [SlotIn()],
+        description="How many offers to choose (a number), or one object per slot with its own controls",
+    )
+
+    @field_validator("slots")
+    @classmethod
+    def _slot_controls(cls, slots: list[SlotIn], info: ValidationInfo) -> list[SlotIn]:
+        """Check each slot's controls against the actions (skipped if those were invalid)."""
+        if "actions" not in info.data or "excluded_actions" not in info.data:
+            return slots
+        ids = {a.id for a in info.data["actions"]}
+        excluded = set(info.data["excluded_actions"])
+        named = [s.id for s in slots if s.id is not None]
+        if named and len(named) != len(slots):
+            raise ValueError("name every slot (id) or none")
+        if len(set(named)) != len(named):
+            raise ValueError("slot ids must be unique")
+        for k, slot in enumerate(slots):
+            unknown = sorted(set(slot.excluded_actions) - ids)
+            if unknown:
+                raise ValueError(
+                    f"slots[{k}].excluded_actions names ids not in actions: {', '.join(unknown)}"
+                )
+            if ids <= excluded | set(slot.excluded_actions):
+                raise ValueError(f"slots[{k}] excludes every action; nothing could be offered there")
+            if slot.baseline_action is not None and (
+                slot.baseline_action not in ids - excluded - set(slot.excluded_actions)
+            ):
+                raise ValueError(f"slots[{k}].baseline_action must be an action this slot may show")
+        return slots
 
     @model_validator(mode="after")
     def _consistent(self) -> RankRequest:
@@ -125,6 +194,7 @@ class RankRequest(_Body):
 
 class Choice(BaseModel):
     slot: int = Field(description="1-based slot")
+    slot_id: str | None = Field(None, description="The slot's id, when the request named its slots")
     action_id: str
     probability: float = Field(description="Probability of this choice given earlier slots")
 
