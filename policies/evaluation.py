@@ -12,9 +12,17 @@ from policies.candidates import Candidate
 from policies.dataset import LoggedDecision
 from policies.estimators import ALL_ESTIMATORS, Estimate, EvalBatch, InvalidLog, Normal
 from policies.estimators.intervals import Interval
-from policies.reward_model import RewardModelOptions, cross_fit
+from policies.reward_model import RewardModelOptions, RewardModelQuality, fit
 
-__all__ = ["EvaluationOptions", "PolicyReport", "check_decisions", "evaluate", "on_policy"]
+__all__ = [
+    "Evaluation",
+    "EvaluationOptions",
+    "PolicyReport",
+    "check_decisions",
+    "evaluate",
+    "evaluate_log",
+    "on_policy",
+]
 
 MODEL_BASED = {"DM", "DR", "SNDR"}
 
@@ -35,6 +43,14 @@ class EvaluationOptions:
     interval: Interval = field(default_factory=Normal)
     # None skips DM, DR and SNDR (no reward model is fitted)
     reward_model: RewardModelOptions | None = field(default_factory=RewardModelOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Every policy's report, and how well the reward model behind DM, DR and SNDR predicted."""
+
+    reports: list[PolicyReport]
+    reward_model: RewardModelQuality | None
 
 
 def check_decisions(decisions: Sequence[LoggedDecision]) -> None:
@@ -75,7 +91,16 @@ def evaluate(
     candidates: Sequence[Candidate],
     options: EvaluationOptions | None = None,
 ) -> list[PolicyReport]:
-    """Return the logged policy's report followed by one per candidate.
+    """Return the logged policy's report followed by one per candidate."""
+    return evaluate_log(decisions, candidates, options).reports
+
+
+def evaluate_log(
+    decisions: Sequence[LoggedDecision],
+    candidates: Sequence[Candidate],
+    options: EvaluationOptions | None = None,
+) -> Evaluation:
+    """Return the logged policy's report followed by one per candidate, and the reward model's quality.
 
     Decisions are replayed in the order they were made, so progressive candidates
     learn only from the past.
@@ -83,7 +108,8 @@ def evaluate(
     options = options or EvaluationOptions()
     check_decisions(decisions)
     ordered = sorted(decisions, key=lambda d: (d.event.created_at, d.event.event_id))
-    q_hat = cross_fit(ordered, options.reward_model) if options.reward_model else None
+    model = fit(ordered, options.reward_model) if options.reward_model else None
+    q_hat = model.predictions if model else None
     reports = [on_policy(ordered, options.interval)]
     for candidate in candidates:
         batch = replay(ordered, candidate, q_hat)
@@ -93,7 +119,7 @@ def evaluate(
         estimators = [e for e in options.estimators if batch.has_reward_model or e.name not in MODEL_BASED]
         estimates = tuple(e.estimate(batch, options.interval) for e in estimators)
         reports.append(PolicyReport(candidate.name, estimates, batch.n))
-    return reports
+    return Evaluation(reports, model.quality if model else None)
 
 
 def replay(

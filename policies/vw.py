@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -31,43 +30,14 @@ from policies.base import (
     mask_excluded,
 )
 from policies.features import action_line, cb_label, multiline_example, shared_line
+from policies.vw_args import check_vw_args, policy_arg_list, regressor_arg_list
+from policies.vw_header import check_model_header
 
 __all__ = ["FORMAT_VERSION", "VWPolicy", "VWRegressor", "card_path", "check_vw_args", "file_sha256"]
 
 FORMAT_VERSION = 1
 _CB = vowpalwabbit.LabelType.CONTEXTUAL_BANDIT
 _PARSED_LIMIT = 4096  # parsed action examples kept per policy
-# Options that would make VW read or write files behind the registry's back.
-_FORBIDDEN_OPTIONS = {
-    "-i",
-    "--initial_regressor",
-    "-f",
-    "--final_regressor",
-    "-d",
-    "--data",
-    "--cache_file",
-    "-c",
-    "--cache",
-    "-p",
-    "--predictions",
-    "--readable_model",
-    "--invert_hash",
-    "--passes",
-    "--daemon",
-    "--port",
-    "--predict_only_model",
-}
-
-
-def check_vw_args(vw_args: str) -> str:
-    """Return `vw_args` if it is a usable argument string; raise ValueError otherwise."""
-    tokens = shlex.split(vw_args)
-    if "--cb_explore_adf" not in tokens:
-        raise ValueError("VW arguments must include --cb_explore_adf")
-    bad = sorted({t.split("=")[0] for t in tokens} & _FORBIDDEN_OPTIONS)
-    if bad:
-        raise ValueError(f"VW arguments may not include {', '.join(bad)}: the registry manages files")
-    return vw_args
 
 
 def card_path(model_path: Path) -> Path:
@@ -97,13 +67,19 @@ class VWPolicy:
 
     def __init__(self, vw_args: str, *, model_path: Path | None = None, events_learned: int = 0):
         self.vw_args = check_vw_args(vw_args)
-        arg_list = [*shlex.split(vw_args), "--quiet"]
+        # VW gets only xsell's tokens: the allowlisted options, rebuilt, and the file to load.
+        arg_list = [*policy_arg_list(vw_args, leave_out={"quiet"}), "--quiet"]
         if model_path is not None:
-            arg_list = ["--quiet", "--initial_regressor", str(model_path)]
+            # VW obeys the options in a model's header too: they must pass the allowlist first.
+            check_model_header(model_path)
+            # The header carries the random state; repeating the seed would contradict it.
+            arg_list = [*policy_arg_list(vw_args, leave_out={"quiet", "random_seed"}), "--quiet"]
+            arg_list += ["--initial_regressor", str(model_path)]
         try:
             self._workspace = vowpalwabbit.Workspace(arg_list=arg_list)
         except Exception as error:  # VW raises bare RuntimeErrors for bad args and files
-            raise ModelFormatError(f"Vowpal Wabbit refused the model: {error}") from error
+            message = str(error).replace(str(model_path), model_path.name) if model_path else str(error)
+            raise ModelFormatError(f"Vowpal Wabbit refused the model: {message}") from error
         self.events_learned = events_learned
         self._lock = threading.Lock()
         self._parsed: dict[str, vowpalwabbit.Example] = {}
@@ -173,31 +149,42 @@ class VWPolicy:
         """Load a saved model after checking its card and checksum."""
         card = read_card(path)
         if card.kind != cls.kind or card.format_version != FORMAT_VERSION:
-            raise ModelFormatError(f"{path}: unsupported model kind/format {card.kind}/{card.format_version}")
+            raise ModelFormatError(
+                f"{path.name}: unsupported model kind/format {card.kind}/{card.format_version}"
+            )
         if file_sha256(path) != card.sha256:
-            raise ModelFormatError(f"{path}: checksum does not match its card; refusing to load")
+            raise ModelFormatError(f"{path.name}: checksum does not match its card; refusing to load")
         return cls(card.vw_args, model_path=path, events_learned=card.events_learned)
 
 
 class VWRegressor:
-    """A squared-loss VW regression from feature strings to rewards (the DM reward model).
+    """A VW regression from feature strings to rewards (a DM reward model).
 
     Features come from ``policies.features.regression_features``; every namespace
-    pair is crossed so the reward of an offer can depend on the context.
+    pair is crossed so the reward of an offer can depend on the context. Squared
+    loss by default; ``logistic=True`` (with LOGISTIC_ARGS) predicts a probability
+    for rewards in [0, 1], a fractional reward r learned as a positive example of
+    importance r and a negative one of importance 1 - r (VW's logistic labels are ±1).
     """
 
     DEFAULT_ARGS = "-q :: --loss_function squared"
+    LOGISTIC_ARGS = "-q :: --loss_function logistic --link logistic"
 
-    def __init__(self, vw_args: str = DEFAULT_ARGS):
-        tokens = shlex.split(vw_args)
-        bad = sorted({t.split("=")[0] for t in tokens} & _FORBIDDEN_OPTIONS)
-        if bad:
-            raise ValueError(f"reward model arguments may not include {', '.join(bad)}")
+    def __init__(self, vw_args: str = DEFAULT_ARGS, *, logistic: bool = False):
+        tokens = regressor_arg_list(vw_args)  # allowlisted, rebuilt; raises ValueError
+        self._logistic = logistic
         self._workspace = vowpalwabbit.Workspace(arg_list=[*tokens, "--quiet"])
 
     def learn(self, features: str, reward: float) -> None:
         """Take one step towards predicting `reward` from `features`."""
-        self._workspace.learn(f"{reward:.9g} {features}")
+        if not self._logistic:
+            self._workspace.learn(f"{reward:.9g} {features}")
+            return
+        if not 0 <= reward <= 1:
+            raise ValueError(f"a logistic reward model needs rewards in [0, 1], got {reward!r}")
+        for label, weight in ((1, reward), (-1, 1 - reward)):
+            if weight > 0:
+                self._workspace.learn(f"{label} {weight:.9g} {features}")
 
     def predict(self, features: str) -> float:
         """Return the predicted reward."""
@@ -213,8 +200,10 @@ def read_card(path: Path) -> ModelCard:
     try:
         data = json.loads(card_path(path).read_text())
         return ModelCard(**data)
-    except (OSError, ValueError, TypeError) as error:
-        raise ModelFormatError(f"{path}: model card missing or unreadable ({error})") from error
+    except OSError as error:
+        raise ModelFormatError(f"{path.name}: model card missing or unreadable ({error.strerror})") from error
+    except (ValueError, TypeError) as error:
+        raise ModelFormatError(f"{path.name}: model card unreadable ({error})") from error
 
 
 def _fsync(path: Path) -> None:

@@ -8,19 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
+from scripts.log_location import located_settings, log_flag_given, log_options
+from scripts.log_location import settings_from as _settings
 from service.settings import Settings
-
-
-def _settings(**overrides: Any) -> Settings:
-    """Build settings from XSELL_* variables, with command-line flags taking precedence."""
-    given = {name: value for name, value in overrides.items() if value is not None}
-    try:
-        return Settings(**given)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise click.UsageError(f"invalid configuration: {problems}") from error
 
 
 @click.group()
@@ -37,12 +28,8 @@ def cli() -> None:
 @click.option("--port", type=int, help="Port to bind (XSELL_PORT, default 8000).")
 @click.option("--workers", type=int, help="gunicorn workers (XSELL_WORKERS, default 2).")
 @click.option("--threads", type=int, help="Threads per worker (XSELL_THREADS, default 1).")
-@click.option(
-    "--data-dir", type=click.Path(file_okay=False), help="Log and models (XSELL_DATA_DIR, default var)."
-)
-def serve(
-    host: str | None, port: int | None, workers: int | None, threads: int | None, data_dir: str | None
-) -> None:
+@log_options()
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None) -> None:
     """Start gunicorn and the learner, and supervise both.
 
     Example:
@@ -51,13 +38,13 @@ def serve(
     """
     from scripts.serve import supervise
 
-    settings = _settings(host=host, port=port, workers=workers, threads=threads, data_dir=data_dir)
+    settings = located_settings(creates=True, host=host, port=port, workers=workers, threads=threads)
     raise SystemExit(supervise(settings))
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Log and models (XSELL_DATA_DIR).")
-def learn(data_dir: str | None) -> None:
+@log_options()
+def learn() -> None:
     """Run the learner alone (for deployments that run it apart from the web workers).
 
     Only one learner learns at a time; a second one waits as a standby.
@@ -68,7 +55,7 @@ def learn(data_dir: str | None) -> None:
     """
     from scripts.learn import run_learner
 
-    run_learner(_settings(data_dir=data_dir))
+    run_learner(located_settings(creates=True))
 
 
 @cli.command()
@@ -167,9 +154,7 @@ def simulate(
 
 
 @cli.command()
-@click.option(
-    "--log", "log_path", type=click.Path(dir_okay=False), help="An xsell log (default: XSELL_LOG_PATH)."
-)
+@log_options()
 @click.option(
     "--models",
     "model_dir",
@@ -193,6 +178,15 @@ def simulate(
 @click.option("--bootstrap-samples", type=click.IntRange(50, 100_000), default=1000, show_default=True)
 @click.option("--folds", type=click.IntRange(2, 20), default=2, show_default=True, help="Reward-model folds.")
 @click.option("--no-reward-model", is_flag=True, help="Skip DM, DR and SNDR (no reward model is fitted).")
+@click.option(
+    "--reward-model",
+    "reward_model_kind",
+    type=click.Choice(["auto", "logistic", "linear", "vw-logistic", "vw-squared", "action-mean"]),
+    default="auto",
+    show_default=True,
+    help="Reward model behind DM, DR and SNDR; auto: logistic when every reward is in [0, 1], "
+    "else linear (docs/evaluation.md).",
+)
 @click.option("--limit", type=click.IntRange(1), help="Use only the first N decisions.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -200,7 +194,6 @@ def simulate(
     "--report", "report_dir", type=click.Path(file_okay=False), help="Write report.md and plots here."
 )
 def evaluate(
-    log_path: str | None,
     model_dir: str | None,
     obd: str | None,
     policies: tuple[str, ...],
@@ -209,6 +202,7 @@ def evaluate(
     bootstrap_samples: int,
     folds: int,
     no_reward_model: bool,
+    reward_model_kind: str,
     limit: int | None,
     seed: int,
     as_json: bool,
@@ -238,9 +232,8 @@ def evaluate(
         to_json,
     )
 
-    if log_path and obd:
+    if log_flag_given() and obd:
         raise click.UsageError("give --log or --obd, not both")
-    settings = _settings()
     options = options_from(
         interval=interval,
         level=level,
@@ -248,20 +241,22 @@ def evaluate(
         folds=folds,
         reward_model=not no_reward_model,
         seed=seed,
+        reward_model_kind=reward_model_kind,
     )
     try:
         if obd:
             loaded = load_obd(Path(obd), limit=limit)
         else:
-            log = Path(log_path) if log_path else settings.resolved_log_path
+            settings = located_settings()
+            log = settings.resolved_log_path
             models = Path(model_dir) if model_dir else settings.model_dir or log.parent / "models"
             loaded = load_log(log, models, settings, limit=limit)
-        reports, summary = run(loaded, policies, options)
+        reports, summary, quality = run(loaded, policies, options)
     except (EvaluationFailed, *EXPECTED_ERRORS) as error:
         raise click.ClickException(str(error)) from error
-    table = render_table(loaded, reports, options)
+    table = render_table(loaded, reports, options, quality)
     if as_json:
-        click.echo(json.dumps(to_json(loaded, reports, summary, options), indent=2))
+        click.echo(json.dumps(to_json(loaded, reports, summary, options, quality), indent=2))
     else:
         click.echo(table)
     if report_dir:
@@ -422,25 +417,29 @@ def models() -> None:
 def _registry() -> tuple[Any, Any, Settings]:
     from service.resources import open_log_and_registry
 
-    settings = _settings()
+    settings = located_settings()
     store, registry = open_log_and_registry(settings)
     return store, registry, settings
 
 
 def _change(action: Any) -> None:
-    """Run a registry change, printing it or one clear error line."""
+    """Run a registry change, printing it (and, for a rollback, what was chosen and why) or one error line."""
     from logs.db import LogUnavailable
-    from policies.registry import RegistryError
+    from policies.registry import RegistryError, Rollback
 
     try:
-        change = action()
+        result = action()
     except (RegistryError, LogUnavailable) as error:
         raise click.ClickException(str(error)) from error
+    change = result.change if isinstance(result, Rollback) else result
     if change is not None:
         click.echo(f"{change.action}: {change.version} is active (was {change.previous or '-'})")
+    if isinstance(result, Rollback):
+        click.echo(f"chosen: {result.why} ({result.target.events_learned:,} events learned)")
 
 
 @models.command("list")
+@log_options()
 @click.option(
     "--limit", type=click.IntRange(1), default=20, show_default=True, help="Newest versions to show."
 )
@@ -461,6 +460,7 @@ def models_list(limit: int, as_json: bool) -> None:
 
 
 @models.command("activate")
+@log_options()
 @click.argument("version")
 @click.option("--reason", help="Why; kept in the change history.")
 def models_activate(version: str, reason: str | None) -> None:
@@ -475,8 +475,11 @@ def models_activate(version: str, reason: str | None) -> None:
 
 
 @models.command("rollback")
+@log_options()
 @click.option(
-    "--to", "to", help="Version to restore (default: one at least XSELL_ROLLBACK_DEFAULT_SECONDS older)."
+    "--to",
+    "to",
+    help="Version to restore (default: a trained one, at least XSELL_ROLLBACK_DEFAULT_SECONDS older).",
 )
 @click.option("--reason", help="Why; kept in the change history.")
 @click.option(
@@ -486,13 +489,16 @@ def models_activate(version: str, reason: str | None) -> None:
 def models_rollback(to: str | None, reason: str | None, relearn: bool, freeze: bool) -> None:
     """Serve an earlier version again; the learner continues from it, not from the bad one.
 
+    Without --to it picks a version that learned events and prints which and why; it
+    refuses when only untrained versions are kept (name one with --to to serve it).
+
     Example:
 
         xsell models rollback --to v1200 --freeze --reason "dismissals doubled"
     """
     _, registry, settings = _registry()
     _change(
-        lambda: registry.rollback(
+        lambda: registry.explained_rollback(
             to=to,
             actor="cli",
             reason=reason,
@@ -504,6 +510,7 @@ def models_rollback(to: str | None, reason: str | None, relearn: bool, freeze: b
 
 
 @models.command("promote")
+@log_options()
 @click.argument("version")
 @click.option("--reason", help="Why; kept in the change history.")
 def models_promote(version: str, reason: str | None) -> None:
@@ -518,6 +525,7 @@ def models_promote(version: str, reason: str | None) -> None:
 
 
 @models.command("freeze")
+@log_options()
 @click.option("--reason", help="Why; kept in the change history.")
 def models_freeze(reason: str | None) -> None:
     """Stop the learner from learning and publishing; serving goes on unchanged.
@@ -532,6 +540,7 @@ def models_freeze(reason: str | None) -> None:
 
 
 @models.command("unfreeze")
+@log_options()
 @click.option("--reason", help="Why; kept in the change history.")
 def models_unfreeze(reason: str | None) -> None:
     """Let the learner learn again (it catches up on what it skipped).
@@ -546,6 +555,7 @@ def models_unfreeze(reason: str | None) -> None:
 
 
 @models.command("export")
+@log_options()
 @click.argument("version")
 @click.argument("file", type=click.Path(dir_okay=False))
 def models_export(version: str, file: str) -> None:
@@ -564,6 +574,7 @@ def models_export(version: str, file: str) -> None:
 
 
 @models.command("import")
+@log_options()
 @click.argument("file", type=click.Path(dir_okay=False))
 def models_import(file: str) -> None:
     """Register a model exported elsewhere as a candidate; `promote` it to serve.
@@ -584,7 +595,7 @@ def _catalog() -> Any:
     from logs.catalog_store import CatalogStore
     from service.resources import open_log_and_registry
 
-    store, _ = open_log_and_registry(_settings())
+    store, _ = open_log_and_registry(located_settings())
     return CatalogStore(store)
 
 
@@ -600,6 +611,7 @@ def catalog() -> None:
 
 @catalog.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
+@log_options(create_flag=True)
 def catalog_import(file: str) -> None:
     """Insert or update products from FILE (CSV or JSON: sku, title, category, price, family, tags, stock).
 
@@ -630,6 +642,7 @@ def relations() -> None:
 
 @relations.command("build")
 @click.argument("orders", type=click.Path(dir_okay=False))
+@log_options(create_flag=True)
 @click.option("--rules", type=click.Path(dir_okay=False), help="Hand-kept complement rules (TOML).")
 @click.option("--min-support", type=click.FloatRange(0, 1), default=0.002, show_default=True)
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.05, show_default=True)
@@ -665,6 +678,7 @@ def relations_build(
 
 
 @relations.command("review")
+@log_options()
 @click.option("--anchor", help="Only relations from this category or sku.")
 @click.option("--block", nargs=2, metavar="ANCHOR COMPLEMENT", help="Never offer COMPLEMENT beside ANCHOR.")
 @click.option("--pin", nargs=2, metavar="ANCHOR COMPLEMENT", help="Prefer this pair over stronger ones.")
@@ -732,6 +746,7 @@ def parse_age(text: str) -> float:
 
 
 @logs.command("purge")
+@log_options()
 @click.option("--older-than", "older_than", required=True, help="Age, e.g. 90d, 12h, 30m.")
 @click.option("--dry-run", is_flag=True, help="Say how much would go; delete nothing.")
 def logs_purge(older_than: str, dry_run: bool) -> None:
@@ -746,7 +761,7 @@ def logs_purge(older_than: str, dry_run: bool) -> None:
     from service.resources import open_log_and_registry
 
     cutoff = time.time() - parse_age(older_than)
-    store, _ = open_log_and_registry(_settings())
+    store, _ = open_log_and_registry(located_settings())
     if dry_run:
         count = store.conn.execute(
             "SELECT count(*) FROM decisions WHERE created_at < ?", (cutoff,)
@@ -755,3 +770,75 @@ def logs_purge(older_than: str, dry_run: bool) -> None:
         return
     removed = store.purge(older_than=cutoff)
     click.echo(", ".join(f"{table}: {count}" for table, count in removed.items()))
+
+
+@cli.group()
+def config() -> None:
+    """See every setting in force and where it comes from; change the live ones.
+
+    Precedence: a default, then an XSELL_* variable (or a flag), then a live change
+    kept in the log. The live settings reach the running service within its poll
+    interval, without a restart.
+
+    Example:
+
+        xsell config show
+        xsell config set default_reward=-0.05 reward_window_seconds=1800
+        xsell config reset default_reward
+    """
+
+
+@config.command("show")
+@log_options()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as GET /v1/config answers).")
+def config_show(as_json: bool) -> None:
+    """Print every setting in force: value and source (default, environment, live), and the reward rules.
+
+    Example:
+
+        xsell config show --data-dir /srv/xsell
+    """
+    from scripts.config import in_force, render
+
+    settings = located_settings(must_exist=False)
+    found = in_force(settings, log_exists=settings.resolved_log_path.is_file())
+    click.echo(json.dumps(found.describe(), indent=2) if as_json else render(found))
+
+
+@config.command("set")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@log_options()
+def config_set(assignments: tuple[str, ...]) -> None:
+    """Change live settings in the log (all or none); the service picks them up while running.
+
+    Example:
+
+        xsell config set learning_mode=apprentice exploration_share=0.1
+    """
+    from scripts.config import ConfigError, change, parse_assignments, render
+
+    try:
+        values = parse_assignments(assignments)
+        found = change(located_settings(), values)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(render(found, values))
+
+
+@config.command("reset")
+@click.argument("names", nargs=-1, required=True, metavar="SETTING...")
+@log_options()
+def config_reset(names: tuple[str, ...]) -> None:
+    """Drop live changes: each setting named follows the environment (or its default) again.
+
+    Example:
+
+        xsell config reset default_reward learning_mode
+    """
+    from scripts.config import ConfigError, change, render
+
+    try:
+        found = change(located_settings(), {}, reset=names)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(render(found, names))
