@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import PurePosixPath
 
 from flask import Blueprint, Response
 
@@ -12,8 +14,10 @@ from service.resources import resources
 from service.responses import json_response
 
 bp = Blueprint("health", __name__)
-# An automatic rollback stays visible in /readyz for an hour.
+# An automatic rollback or a fallback from a broken model stays visible in /readyz for an hour.
 GUARDRAIL_WARNING_SECONDS = 3600.0
+# An absolute path inside a message: /readyz is open to probes, so it shows the last part only.
+_PATH = re.compile(r"(?<![\w.~-])/[^\s'\":,()]+")
 
 
 @bp.get("/healthz")
@@ -47,12 +51,21 @@ def readyz() -> Response:
                 warnings.append(
                     f"guardrail: rolled back to {change.version} (was {change.previous}): {change.reason}"
                 )
+            if change.action == "fallback" and change.at >= cutoff:
+                warnings.append(
+                    f"model: fell back to {change.version} (was {change.previous}): {change.reason}"
+                )
     except LogUnavailable:
         pass  # already a problem above
     body = {
         "status": "ready" if not problems else "not_ready",
         "model_version": version,
-        "problems": problems,
-        "warnings": warnings,
+        "problems": [without_paths(p) for p in problems],
+        "warnings": [without_paths(w) for w in warnings],
     }
     return json_response(body, status=200 if not problems else 503)
+
+
+def without_paths(message: str) -> str:
+    """Return `message` with each absolute path cut to its last part (``/srv/x/v3.vw`` -> ``v3.vw``)."""
+    return _PATH.sub(lambda found: PurePosixPath(found.group()).name or "/", message)

@@ -46,10 +46,14 @@ def promote(version: str) -> Response:
 
 @bp.post("/v1/models/rollback")
 def rollback() -> Response:
-    """Serve an earlier version again; the learner continues from it."""
+    """Serve an earlier version again; the learner continues from it. Says what was chosen and why.
+
+    Without ``to`` the target is a version that learned events; if none is kept, 409
+    (an untrained model is served only when named).
+    """
     body = RollbackRequest.model_validate_json(request.get_data() or b"{}")
     res = resources()
-    change = res.registry.rollback(
+    done = res.registry.explained_rollback(
         to=body.to,
         actor="http",
         reason=body.reason,
@@ -57,7 +61,8 @@ def rollback() -> Response:
         relearn=body.relearn,
         freeze=body.freeze,
     )
-    return json_response(asdict(change))
+    target = {"version": done.target.version, "events_learned": done.target.events_learned, "why": done.why}
+    return json_response({**asdict(done.change), "target": target})
 
 
 @bp.post("/v1/learning")

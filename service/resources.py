@@ -67,8 +67,10 @@ class ServedModel:
             try:
                 policy = self.registry.load(active)
             except ModelFormatError as error:
-                self.load_error = f"cannot load {active.version}: {error}"
-                log.error("keeping %s: %s", self.version.version if self.version else None, self.load_error)
+                problem = f"cannot load {active.version}: {error}"
+                if problem != self.load_error:  # once per problem, not at every poll
+                    log.error("keeping %s: %s", self.version.version if self.version else None, problem)
+                self.load_error = problem
                 return
             self.version, self.policy, self.load_error = active, policy, None
             log.info("serving model %s", active.version)

@@ -36,8 +36,12 @@ OPTIONS = EvaluationOptions(estimators=(SelfNormalizedIPS(),), interval=Normal()
 
 def start(store: LogStore, rules: RewardRules, record: EvaluationRecord) -> threading.Thread:
     """Save the evaluation as Running and run it in a background thread."""
-    for policy in record.request.get("policies", []):
-        check_vw_args(policy["arguments"])  # refuse bad arguments now, not later in the thread
+    # Refuse arguments the VW allowlist refuses now, not later in the thread.
+    for position, policy in enumerate(record.request.get("policies", [])):
+        try:
+            check_vw_args(policy["arguments"])
+        except ValueError as error:
+            raise ValueError(f"policies[{position}].arguments: {error}") from None
     EvaluationStore(store).create(record)
     thread = threading.Thread(
         target=run, args=(store, rules, record), name=f"evaluation-{record.id}", daemon=True

@@ -33,11 +33,13 @@ def trained(clicks_on: str, n: int = 200) -> VWPolicy:
     return policy
 
 
-def publish_chain(registry: ModelRegistry, count: int, *, spacing: float = 0.0) -> list[str]:
+def publish_chain(
+    registry: ModelRegistry, count: int, *, spacing: float = 0.0, events_learned: int = 10
+) -> list[str]:
     versions = []
     parent = None
     for _ in range(count):
-        model = registry.publish(VWPolicy(ARGS), parent=parent)
+        model = registry.publish(VWPolicy(ARGS, events_learned=events_learned), parent=parent)
         versions.append(model.version)
         parent = model.version
         if spacing:
@@ -204,7 +206,7 @@ def test_import_refuses_a_tampered_or_foreign_file(tmp_path: Path, registry: Mod
                 data = data[:-5] + b"xxxxx"
             member.size = len(data)
             copy.addfile(member, io.BytesIO(data))
-    with pytest.raises(RegistryError, match="does not load"):
+    with pytest.raises(RegistryError, match="checksum it states does not match"):
         registry.import_file(tampered, actor="cli")
     foreign = tmp_path / "foreign.tar"
     foreign.write_bytes(b"not a tar file")
