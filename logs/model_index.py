@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 
 from logs.db import retrying, transaction
@@ -54,7 +54,7 @@ class ModelIndex:
     def publish(
         self,
         model: ModelVersion,
-        learned_event_ids: Iterable[str] | Mapping[str, float] = (),
+        learned_event_ids: Iterable[str] | Mapping[str, Sequence[int] | None] = (),
         *,
         expect_active: str | None = None,
     ) -> None:
@@ -70,11 +70,11 @@ class ModelIndex:
         ActiveChanged
             The active version is no longer `expect_active`.
         """
-        # Event id -> the time up to which its feedback was learned (all of it by default).
+        # Event id -> the feedback rows it was learned with (None: all of them).
         learned = (
             dict(learned_event_ids)
             if isinstance(learned_event_ids, Mapping)
-            else dict.fromkeys(learned_event_ids, float("inf"))
+            else dict.fromkeys(learned_event_ids, None)
         )
 
         def write() -> None:

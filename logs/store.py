@@ -501,26 +501,32 @@ class LogStore:
                         row["value"],
                         row["received_at"],
                         learned=row["learned_in"] is not None,
+                        log_id=row["id"],
                     )
                 )
         return {event_id: tuple(items) for event_id, items in found.items()}
 
-    def mark_learned(self, conn: sqlite3.Connection, learned: Mapping[str, float], version: str) -> None:
+    def mark_learned(
+        self, conn: sqlite3.Connection, learned: Mapping[str, Sequence[int] | None], version: str
+    ) -> None:
         """Mark events, and the feedback they were learned with, as included in `version`.
 
         Runs inside the caller's transaction (the one publishing `version`). `learned`
-        maps each event id to the time up to which its on-time feedback was read when
-        it was learned, so feedback that arrived later stays to be learned. An event
-        keeps the version that first learned it.
+        maps each event id to the feedback rows its learning read (None: all of its
+        on-time feedback), so feedback that committed after the read stays to be
+        learned. An event keeps the version that first learned it.
         """
         conn.executemany(
             "UPDATE decisions SET learned_in = COALESCE(learned_in, ?) WHERE event_id = ?",
             ((version, e) for e in learned),
         )
         conn.executemany(
-            "UPDATE feedback SET learned_in = ?"
-            " WHERE event_id = ? AND learned_in IS NULL AND on_time = 1 AND received_at <= ?",
-            ((version, e, cutoff) for e, cutoff in learned.items()),
+            "UPDATE feedback SET learned_in = ? WHERE event_id = ? AND learned_in IS NULL AND on_time = 1",
+            ((version, e) for e, ids in learned.items() if ids is None),
+        )
+        conn.executemany(
+            "UPDATE feedback SET learned_in = ? WHERE id = ? AND learned_in IS NULL",
+            ((version, i) for ids in learned.values() if ids is not None for i in ids),
         )
 
     def checkpoint(self) -> None:

@@ -68,6 +68,7 @@ class Feedback:
     value: float | None
     received_at: float
     learned: bool = False  # already in a published model (the learner's corrections need it)
+    log_id: int = 0  # its row in the log, so the learner marks exactly what it learned
 
 
 @dataclass(frozen=True, slots=True)

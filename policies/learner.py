@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from policies.base import Feedback, LoggedEvent
+from policies.features import FeatureLimits, TooCostly, example_cost
 from policies.guardrail import Guardrail
 from policies.live_config import InForceSource
 from policies.registry import ActiveChanged, ModelRegistry, ModelVersion
@@ -58,6 +59,11 @@ class LearnerOptions:
     grace_seconds: float = 0.5
     batch_size: int = 500
     guardrail_check_seconds: float = 10.0
+    limits: FeatureLimits = FeatureLimits()  # the service's XSELL_MAX_* limits
+
+
+# The control-table key under which the learner counts the events it skipped as too costly.
+SKIPPED_OVERSIZED_KEY = "learner_skipped_oversized"
 
 
 class Learner:
@@ -94,8 +100,8 @@ class Learner:
         self.policy: VWPolicy | None = None
         self.clock = clock  # the log's clock: tests drive time instead of waiting for it
         self._cursor: Cursor | None = None
-        # Learned since the last snapshot: event id -> the time its feedback was read up to.
-        self._pending: dict[str, float] = {}
+        # Learned since the last snapshot: event id -> the feedback rows learned with it.
+        self._pending: dict[str, tuple[int, ...]] = {}
         self.corrections = 0  # events learned again because a later signal changed their reward
         self._last_snapshot = time.monotonic()
 
@@ -128,7 +134,7 @@ class Learner:
                 closed_before=closed_before, after=self._cursor, limit=self.options.batch_size
             )
             for event, cursor in page:
-                self.learn(event, feedback_read_until=closed_before)
+                self.learn(event)
                 self._cursor = cursor
                 learned += 1
             if len(page) < self.options.batch_size:
@@ -144,14 +150,34 @@ class Learner:
                 self._follow_external_activation()
         return learned
 
-    def learn(self, event: LoggedEvent, *, feedback_read_until: float = float("inf")) -> None:
+    def learn(self, event: LoggedEvent) -> None:
         """Learn one event with the reward its feedback earns each chosen offer."""
         assert self.policy is not None, "call start() first"
+        if self._oversized(event, count=True):
+            self._pending[event.event_id] = _read(event)  # settled: never read again
+            return
         rewards = rewards_for(event, self.rules)
         if self.shadow is not None:
             self.shadow.observe(event, rewards)  # scored before it learns, like the active model
         self.policy.learn(event, rewards)
-        self._pending[event.event_id] = feedback_read_until
+        self._pending[event.event_id] = _read(event)
+
+    def _oversized(self, event: LoggedEvent, *, count: bool) -> bool:
+        """Say whether an event costs more than the limits (a log from before them can hold one).
+
+        Learning it could stall the learner for minutes; it is skipped, and counted
+        in the log's control table so /metrics can report it from any process.
+        """
+        assert self.policy is not None
+        try:
+            self.options.limits.check(example_cost(event.context, event.actions, self.policy.vw_args))
+        except TooCostly as error:
+            if count:
+                log.warning("skipped event %s, too costly to learn: %s", event.event_id, error)
+                skipped = int(self.registry.index.control(SKIPPED_OVERSIZED_KEY) or 0) + 1
+                self.registry.index.set_control(SKIPPED_OVERSIZED_KEY, str(skipped))
+            return True
+        return False
 
     def _learn_corrections(self, closed_before: float) -> int:
         """Learn again the events whose reward a signal changed after they were learned."""
@@ -163,13 +189,15 @@ class Learner:
             )
             for event, learned_feedback in page:
                 rewards = rewards_for(event, self.rules)
-                if rewards != rewards_for(replace(event, feedback=learned_feedback), self.rules):
+                if rewards != rewards_for(
+                    replace(event, feedback=learned_feedback), self.rules
+                ) and not self._oversized(event, count=False):
                     if self.shadow is not None:
                         self.shadow.correct(event, rewards)
                     self.policy.learn(event, rewards)
                     corrected += 1
                 # Marked either way: a signal that changes nothing is settled too.
-                self._pending[event.event_id] = closed_before
+                self._pending[event.event_id] = _read(event)
             if len(page) < self.options.batch_size:
                 break
         self.corrections += corrected
@@ -229,6 +257,11 @@ class Learner:
         if active is not None and self.version is not None and active.version != self.version.version:
             log.warning("active model changed to %s outside the learner; continuing from it", active.version)
             self._follow(active)
+
+
+def _read(event: LoggedEvent) -> tuple[int, ...]:
+    """The log rows of the feedback an event was learned with (marked learned at publish)."""
+    return tuple(f.log_id for f in event.feedback)
 
 
 def rewards_for(event: LoggedEvent, rules: RewardRules) -> Sequence[float]:

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,7 +90,7 @@ class ModelIndexLike(Protocol):
     def publish(
         self,
         model: ModelVersion,
-        learned_event_ids: Iterable[str] | Mapping[str, float] = (),
+        learned_event_ids: Iterable[str] | Mapping[str, Sequence[int] | None] = (),
         *,
         expect_active: str | None = None,
     ) -> None: ...
@@ -141,7 +141,7 @@ class ModelRegistry:
         policy: VWPolicy,
         *,
         parent: str | None,
-        learned_event_ids: Iterable[str] | Mapping[str, float] = (),
+        learned_event_ids: Iterable[str] | Mapping[str, Sequence[int] | None] = (),
         note: str | None = None,
         state: str = "active",
         expect_active: str | None = None,

@@ -86,7 +86,7 @@ def test_a_signal_after_the_first_learning_is_handed_out_as_a_correction(store: 
     [(event, _)] = store.closed_events(closed_before=1001.0)
     assert event.feedback == ()  # learned silent at its first horizon
     with store.conn:
-        store.mark_learned(store.conn, {"e1": 1001.0}, "v2")
+        store.mark_learned(store.conn, {"e1": ()}, "v2")
     assert store.correction_events(closed_before=2000.0) == []
     clock.now = 1100.0
     store.record_feedback("e1", "click", None)
@@ -94,7 +94,7 @@ def test_a_signal_after_the_first_learning_is_handed_out_as_a_correction(store: 
     assert [f.signal for f in corrected.feedback] == ["click"] and learned == ()
     assert store.correction_events(closed_before=2000.0, skip={"e1"}) == []
     with store.conn:
-        store.mark_learned(store.conn, {"e1": 2000.0}, "v3")
+        store.mark_learned(store.conn, {"e1": tuple(f.log_id for f in corrected.feedback)}, "v3")
     assert store.correction_events(closed_before=2000.0) == []
     clock.now = 1700.0  # after the window: kept, never learned
     assert not store.record_feedback("e1", "purchase", 10.0).on_time
