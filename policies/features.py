@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 
 from policies.base import Action, Features, FeatureValue
 
 __all__ = [
+    "ExampleCost",
+    "FeatureLimits",
+    "TooCostly",
     "action_line",
     "action_namespaces",
     "cb_label",
     "context_namespaces",
     "escape",
+    "example_cost",
     "multiline_example",
     "regression_features",
     "shared_line",
@@ -126,3 +133,171 @@ def regression_features(context_text: str, action_text: str, slot: int) -> str:
     The slot is a feature of its own so a model can learn that lower slots earn less.
     """
     return f"{context_text} {action_text} |_slot k={slot}"
+
+
+# -- cost ------------------------------------------------------------------------------
+#
+# VW's work on a multi-line example grows with the features of every action line (the
+# shared features are copied into each) and, under -q/--cubic/--interactions, with the
+# product of the namespaces each interaction names: `-q ::` squares the line's feature
+# count. A 220 KB request with 44,000 context features hung a worker for 30 s, so the
+# cost is computed from the features alone, before VW sees them.
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleCost:
+    """The work one decision asks of VW, counted before VW sees it.
+
+    ``context_features`` and ``action_features`` count features after flattening
+    (a list counts each element, a False flag nothing); ``features_x_actions`` sums
+    every action line's features (context, action and id); ``interaction_pairs``
+    bounds the interaction features the VW arguments generate over all lines, times
+    the number of learners (``--bag``, ``--cover``) that see each.
+    """
+
+    context_features: int
+    action_features: tuple[int, ...]
+    features_x_actions: int
+    interaction_pairs: int
+
+
+class TooCostly(ValueError):
+    """A decision would cost more than a limit allows; `limit` names it, `field` says where."""
+
+    def __init__(self, limit: str, field: str, value: int, maximum: int):
+        super().__init__(f"{field}: {value:,} exceeds {limit} = {maximum:,}")
+        self.limit = limit
+        self.field = field
+        self.value = value
+        self.maximum = maximum
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureLimits:
+    """The most work one decision may cause (docs/security.md, "Limits").
+
+    The defaults are far above a real storefront's (a few hundred context features,
+    ~50 actions with tens of features each) and keep the worst accepted rank near
+    50 ms of CPU with ``-q ::``.
+    """
+
+    max_context_features: int = 1024
+    max_action_features: int = 256
+    max_features_x_actions: int = 32_768
+    max_interaction_pairs: int = 25_000_000
+
+    def check(
+        self, cost: ExampleCost, *, context_field: str = "context", actions_field: str = "actions"
+    ) -> None:
+        """Raise TooCostly naming the first limit `cost` exceeds (and the field to blame)."""
+        if cost.context_features > self.max_context_features:
+            raise TooCostly(
+                "max_context_features", context_field, cost.context_features, self.max_context_features
+            )
+        for k, count in enumerate(cost.action_features):
+            if count > self.max_action_features:
+                raise TooCostly(
+                    "max_action_features", f"{actions_field}[{k}].features", count, self.max_action_features
+                )
+        if cost.features_x_actions > self.max_features_x_actions:
+            raise TooCostly(
+                "max_features_x_actions", actions_field, cost.features_x_actions, self.max_features_x_actions
+            )
+        if cost.interaction_pairs > self.max_interaction_pairs:
+            raise TooCostly(
+                "max_interaction_pairs", actions_field, cost.interaction_pairs, self.max_interaction_pairs
+            )
+
+
+def example_cost(context: Features, actions: Sequence[Action], vw_args: str) -> ExampleCost:
+    """Count the features and the interaction pairs one decision over `actions` costs VW.
+
+    Interactions are bounded from above: a term such as ``ua`` costs the product of
+    the features in namespaces starting with ``u`` and with ``a`` (VW names a
+    namespace by its first character), a wildcard ``:`` every feature of the line.
+
+    Examples
+    --------
+    >>> cost = example_cost({"u": {"x": 1, "tags": ["a", "b"]}}, [Action("a1")], "--cb_explore_adf -q ::")
+    >>> cost.context_features, cost.features_x_actions, cost.interaction_pairs
+    (3, 4, 16)
+    """
+    shape = _interactions(vw_args)
+    shared = _counts(context)
+    action_counts = [_counts(a.features) for a in actions]
+    line_total = 0
+    pairs = 0
+    for counts in action_counts:
+        line = dict(shared)
+        for namespace, n in counts.items():
+            line[namespace] = line.get(namespace, 0) + n
+        line[ACTION_ID_NAMESPACE[0]] = line.get(ACTION_ID_NAMESPACE[0], 0) + 1
+        features = sum(line.values()) * shape.ngram_factor
+        line_total += features
+        for term in shape.terms:
+            product = 1
+            for namespace in term:
+                product *= features if namespace == ":" else line.get(namespace, 0) * shape.ngram_factor
+            pairs += product
+    return ExampleCost(
+        context_features=sum(shared.values()),
+        action_features=tuple(sum(c.values()) for c in action_counts),
+        features_x_actions=line_total,
+        interaction_pairs=pairs * shape.learners,
+    )
+
+
+def _counts(features: Features) -> dict[str, int]:
+    """Return the features per VW namespace (its first character) after flattening."""
+    counts: dict[str, int] = {}
+    for namespace, values in features.items():
+        n = 0
+        for value in values.values():
+            if isinstance(value, list):
+                n += len(value)
+            elif value is not False:
+                n += 1
+        key = escape(namespace)[0]
+        counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    terms: tuple[str, ...]  # one string of namespace characters per interaction
+    ngram_factor: int  # --ngram/--skips make up to n*(skips+1) features of each
+    learners: int  # --bag/--cover/--rnd learn this many copies of every line
+
+
+_INTERACTION_OPTIONS = frozenset({"-q", "--quadratic", "--cubic", "--interactions"})
+_LEARNER_OPTIONS = {"--bag": 0, "--cover": 1, "--rnd": 1}  # copies = N + this
+
+
+@lru_cache(maxsize=64)
+def _interactions(vw_args: str) -> _Shape:
+    """Read the interaction, n-gram and ensemble options out of `vw_args`."""
+    tokens = shlex.split(vw_args)
+    terms: list[str] = []
+    ngram, skips, learners = 1, 0, 1
+    for k, token in enumerate(tokens):
+        name, glued = token, None
+        if token.startswith("--") and "=" in token:
+            name, glued = token.split("=", 1)
+        elif token.startswith("-q") and token != "-q":  # VW reads -q:: as -q ::
+            name, glued = "-q", token[2:]
+        value = glued if glued is not None else (tokens[k + 1] if k + 1 < len(tokens) else "")
+        if name in _INTERACTION_OPTIONS and value:
+            terms.append(value)
+        elif name == "--ngram":
+            ngram = max(ngram, _trailing_int(value))
+        elif name == "--skips":
+            skips = max(skips, _trailing_int(value))
+        elif name in _LEARNER_OPTIONS:
+            learners *= _trailing_int(value) + _LEARNER_OPTIONS[name]
+    return _Shape(tuple(terms), ngram * (skips + 1), max(learners, 1))
+
+
+def _trailing_int(text: str) -> int:
+    """Return the number at the end of an option value (``--ngram a2`` names a namespace first)."""
+    digits = re.search(r"\d+$", text)
+    return int(digits.group()) if digits else 1

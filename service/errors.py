@@ -17,10 +17,11 @@ from logs.db import LogUnavailable
 from logs.evaluation_store import EvaluationConflict
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
+from policies.features import TooCostly
 from policies.offers import UnknownProduct
 from policies.registry import RegistryError, UnknownVersion
 
-__all__ = ["InvalidField", "ModelUnavailable", "NotFound", "error_response", "register"]
+__all__ = ["InvalidField", "ModelUnavailable", "NotFound", "UnsupportedBody", "error_response", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ class InvalidField(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class UnsupportedBody(ValueError):
+    """A request body is not declared as JSON (415); a cross-site form could have sent it."""
 
 
 class NotFound(LookupError):
@@ -58,6 +63,7 @@ _DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     ModelFormatError: (503, "model_unavailable", None),
     InvalidField: (422, "invalid_field", None),
     NotFound: (404, "not_found", None),
+    UnsupportedBody: (415, "unsupported_media_type", "Content-Type"),
     EvaluationConflict: (409, "evaluation_exists", "evaluation_id"),
 }
 
@@ -145,6 +151,22 @@ def _http(error: HTTPException) -> ResponseReturnValue:
     return response
 
 
+def _too_costly(error: TooCostly) -> ResponseReturnValue:
+    """413 naming the limit (by its setting) and the field that went past it."""
+    setting = f"XSELL_{error.limit.upper()}"
+    message = f"{error.field}: {error.value:,} is more than {setting} allows ({error.maximum:,})"
+    details = [
+        {
+            "field": error.field,
+            "message": message,
+            "type": "limit_exceeded",
+            "limit": setting,
+            "maximum": error.maximum,
+        }
+    ]
+    return error_response(413, "limit_exceeded", message, details)
+
+
 def _unexpected(error: Exception) -> ResponseReturnValue:
     log.exception("unhandled error")
     return error_response(500, "internal_error", "the service failed to handle this request")
@@ -161,6 +183,7 @@ def register(app: Flask) -> None:
 
     app.register_error_handler(AuthError, _auth)
     app.register_error_handler(ValidationError, _validation)
+    app.register_error_handler(TooCostly, _too_costly)
     for exception_type in _DOMAIN:
         app.register_error_handler(exception_type, _domain)
     app.register_error_handler(HTTPException, _http)

@@ -20,6 +20,7 @@ from policies.offers import (
 from policies.pacing import pace
 from service import pipeline
 from service.auth import guard_storefront
+from service.limits import check_cost
 from service.resources import resources, shopper_key
 from service.responses import json_response
 from service.schemas import OfferConfidence, OfferOut, OffersRequest, OffersResponse
@@ -87,12 +88,15 @@ def offers() -> Response:
         body_fields["shopper_key"] = key  # a retry is the same request from the same shopper
         return body_fields
 
+    actions = tuple(candidate_action(c) for c in found.candidates)
+    # The storefront does not choose these features, but the catalog's tags could be many.
+    check_cost(res, context, actions, context_field="body", actions_field="candidates")
     decision = pipeline.decide(
         res,
         pipeline.RankInput(
             event_id=body.event_id,
             context=context,
-            actions=tuple(candidate_action(c) for c in found.candidates),
+            actions=actions,
             excluded=frozenset(),
             slots=min(found.max_offers, len(found.candidates)),
             fingerprint=pipeline.retry_fingerprint(body.event_id, fingerprint_body),

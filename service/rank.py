@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from logs.records import DecisionRecord
 from service import pipeline
 from service.auth import guard_storefront
+from service.limits import check_cost
 from service.resources import resources
 from service.responses import json_response
 from service.schemas import RankRequest
@@ -21,7 +22,9 @@ guard_storefront(bp)
 def rank() -> Response:
     """Rank the candidate offers and log the decision before answering."""
     body = RankRequest.model_validate_json(request.get_data())
-    decision = pipeline.decide(resources(), to_input(body))
+    res = resources()
+    check_cost(res, body.context, body.domain_actions())
+    decision = pipeline.decide(res, to_input(body))
     return json_response(from_decision(decision))
 
 

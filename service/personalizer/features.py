@@ -90,8 +90,8 @@ def _scalar(value: Any, where: str) -> FeatureValue:
     if isinstance(value, bool | str):
         return _text(value, where) if isinstance(value, str) else value
     if isinstance(value, int | float):
-        number = float(value)
-        if not math.isfinite(number) or abs(number) > 2.0**53:
+        # Compare before converting: float() of an integer past ~1e308 raises OverflowError.
+        if abs(value) > 2**53 or not math.isfinite(value):
             raise FeatureError(where, "numbers must be finite and within ±2**53")
         return value
     raise FeatureError(where, "must be a string, a number, a boolean, an object or a list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -123,3 +125,95 @@ def test_bad_requests_lose_nothing_already_accepted(client: FlaskClient, app: Fl
     assert store.find_decision("kept") is not None
     assert store.conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 1
     assert store.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 1
+
+
+# -- content types: a page on another site can post these without a CORS preflight --
+
+FEEDBACK = b'{"signal": "click"}'
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("text/plain", FEEDBACK),
+        ("text/plain;charset=UTF-8", FEEDBACK),
+        ("application/x-www-form-urlencoded", b"signal=click"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="signal"\r\n\r\nclick\r\n--x--',
+        ),
+        (None, FEEDBACK),  # fetch() with a Blob body sends no type at all
+        ("application/json; charset=latin-1", FEEDBACK),
+        ("application/jsonp", FEEDBACK),
+    ],
+)
+def test_feedback_not_sent_as_json_is_415_and_records_nothing(
+    client: FlaskClient, app: Flask, content_type: str | None, raw: bytes
+) -> None:
+    client.post("/v1/rank", json=rank_body(event_id="shown"))
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = client.post("/v1/events/shown/feedback", data=raw, headers=headers)
+    assert response.status_code == 415, response.get_data(as_text=True)
+    payload = response.get_json()
+    assert payload["error"] == "unsupported_media_type"
+    assert payload["details"][0]["field"] == "Content-Type"
+    store = app.extensions["xsell"].store
+    assert store.conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/rank",
+        "/v1/offers",
+        "/v1/events/shown/reward",
+        "/v1/shoppers/alice/preferences",
+        "/personalizer/v1.0/rank",
+        "/personalizer/v1.0/events/shown/reward",
+        "/personalizer/v1.1-preview.3/multislot/rank",
+        "/personalizer/events/shown/reward?api-version=2022-09-01-preview",
+    ],
+)
+def test_every_json_route_refuses_text_plain(client: FlaskClient, path: str) -> None:
+    response = client.post(path, data=b"{}", content_type="text/plain")
+    assert response.status_code == 415
+    assert response.is_json
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",  # the Personalizer 0.1 SDK
+        "Application/JSON;charset=UTF-8",
+        "application/merge-patch+json",
+    ],
+)
+def test_json_content_types_are_accepted(client: FlaskClient, content_type: str) -> None:
+    client.post("/v1/rank", json=rank_body(event_id="shown"))
+    response = client.post("/v1/events/shown/feedback", data=FEEDBACK, headers={"Content-Type": content_type})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_post_without_a_body_needs_no_content_type(client: FlaskClient) -> None:
+    ranked = client.post("/personalizer/v1.0/rank", json={"actions": [{"id": "a"}], "deferActivation": True})
+    event_id = ranked.get_json()["eventId"]
+    assert client.post(f"/personalizer/v1.0/events/{event_id}/activate").status_code == 204
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_cut(client: FlaskClient, app: Flask) -> None:
+    # As gunicorn passes a chunked body: no Content-Length, the server ends the stream.
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    raw = b'{"actions": [{"id": "a"}], "context": {"u": {"x": "' + b"y" * limit + b'"}}}'
+    chunked = {"wsgi.input_terminated": True}
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    response = client.post(
+        "/v1/rank", input_stream=io.BytesIO(raw), headers=headers, environ_overrides=chunked
+    )
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "request_entity_too_large"
+    small = io.BytesIO(b'{"actions": [{"id": "a"}]}')
+    assert (
+        client.post("/v1/rank", input_stream=small, headers=headers, environ_overrides=chunked).status_code
+        == 200
+    )
