@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -28,7 +36,28 @@ MAX_SLOTS = 10
 # Any printable text: Personalizer event and action ids were free-form.
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 ActionId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
-FeatureObjects = Annotated[list[Any], Field(max_length=64)]
+MAX_EXACT_INTEGER = 2**53
+
+
+def _integers_in_range(objects: list[Any]) -> list[Any]:
+    """Refuse an integer a float cannot hold, anywhere in the objects (ignored keys too).
+
+    VW reads numbers as floats, ``float()`` of a huge integer raises OverflowError and
+    orjson cannot write integers past 64 bits into the log's request fingerprint.
+    """
+    pending: list[tuple[str, Any]] = [("", objects)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend((f"{where}.{key}", value) for key, value in item.items())
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{k}]", value) for k, value in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EXACT_INTEGER:
+            raise ValueError(f"numbers must be within ±2**53 (at {where})")
+    return objects
+
+
+FeatureObjects = Annotated[list[Any], Field(max_length=64), AfterValidator(_integers_in_range)]
 
 
 class _Body(BaseModel):
