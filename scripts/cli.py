@@ -170,7 +170,7 @@ def simulate(
     "--policy",
     "policies",
     multiple=True,
-    help="uniform, most-popular, model:VERSION or vw:ARGS (repeatable). "
+    help="uniform, most-popular, baseline, served, model:VERSION or vw:ARGS (repeatable). "
     "Default: uniform, most-popular and the active model.",
 )
 @click.option("--interval", type=click.Choice(["normal", "bootstrap"]), default="normal", show_default=True)

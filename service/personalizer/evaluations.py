@@ -19,8 +19,8 @@ from typing import Any
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
 from logs.store import LogStore
-from policies.baselines import FirstActionPolicy, UniformPolicy
-from policies.candidates import Candidate, Fixed, Progressive
+from policies.baselines import UniformPolicy
+from policies.candidates import Baseline, Candidate, Fixed, Progressive
 from policies.dataset import LoggedDecision
 from policies.estimators import Estimate, Normal, SelfNormalizedIPS
 from policies.evaluation import EvaluationOptions, PolicyReport, evaluate
@@ -82,7 +82,8 @@ def load_decisions(store: LogStore, rules: RewardRules, start: float, end: float
 
 
 def _candidates(policies: Sequence[dict[str, str]]) -> list[Candidate]:
-    named: list[Candidate] = [Fixed("Baseline", FirstActionPolicy()), Fixed("Random", UniformPolicy())]
+    # Baseline: each slot's logged baselineAction (single slot: the first action not excluded)
+    named: list[Candidate] = [Baseline("Baseline"), Fixed("Random", UniformPolicy())]
     named += [Progressive(f"Custom:{p['name']}", p["arguments"]) for p in policies]
     return named
 
