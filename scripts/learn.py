@@ -14,6 +14,7 @@ from policies.guardrail import Guardrail, GuardrailOptions
 from policies.learner import Learner, LearnerOptions
 from policies.shadow import Shadow, auto_promote, live_report
 from service.effective import ConfigSource
+from service.limits import feature_limits
 from service.resources import open_log_and_registry
 from service.settings import Settings
 
@@ -34,6 +35,7 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
         grace_seconds=settings.learner_grace_seconds,
         batch_size=settings.learner_batch_size,
         guardrail_check_seconds=settings.guardrail_check_seconds,
+        limits=feature_limits(settings),
     )
     guardrail = Guardrail(
         store,

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from policies.learner import SKIPPED_OVERSIZED_KEY
 from service.resources import Resources, resources
 
 bp = Blueprint("metrics", __name__)
@@ -57,6 +58,12 @@ class LogCollector(Collector):
         unlearned = conn.execute("SELECT count(*) FROM decisions WHERE learned_in IS NULL").fetchone()[0]
         yield GaugeMetricFamily(
             "xsell_decisions_unlearned", "Decisions no published model has learned", value=unlearned
+        )
+        skipped = self.res.registry.index.control(SKIPPED_OVERSIZED_KEY)
+        yield CounterMetricFamily(
+            "xsell_learner_skipped_oversized",
+            "Logged decisions the learner skipped because they cost more than the XSELL_MAX_* limits",
+            value=int(skipped or 0),
         )
 
 
