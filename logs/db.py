@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +31,11 @@ def connect(
     it back into the database (with an fsync). Web workers set it high so that work
     stays off the request path; the learner checkpoints instead (``checkpoint``).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Shopper data lives here: owner only, whatever the umask. SQLite gives the -wal and
+    # -shm files the database file's mode, so creating it 0600 covers all three.
+    with contextlib.suppress(FileExistsError):  # an existing log keeps its mode (serve fixes it)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, timeout=busy_timeout_seconds, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_seconds * 1000)}")

@@ -1,22 +1,46 @@
-"""API keys: admin endpoints always need one; storefront endpoints when keys are set.
+"""API keys: admin endpoints always need one; storefront endpoints whenever keys are set.
 
 A key is sent as ``Authorization: Bearer KEY``, ``X-Api-Key: KEY`` or, as the
-Personalizer SDKs do, ``Ocp-Apim-Subscription-Key: KEY``. Keys are
-compared in constant time against every configured key (no early exit that would
-leak which prefix matched) and never logged. With no admin key configured the
-admin endpoints are disabled rather than open: operators then use the CLI.
+Personalizer SDKs do, ``Ocp-Apim-Subscription-Key: KEY``. Keys are compared in
+constant time against every configured key (SHA-256 digests, so neither an early exit
+nor a length difference tells which key came close) and never logged. With no admin
+key configured the admin endpoints are disabled rather than open: operators then use
+the CLI.
+
+With no storefront key the storefront routes are open, which ``access_mode`` allows
+only on a loopback address (development) or with ``XSELL_OPEN_ACCESS=true`` (behind a
+proxy that authenticates); anything else refuses to start. docs/security.md has the
+whole model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Literal
 
-from flask import Blueprint, request
+from flask import Blueprint, Flask, request
 
 from service.resources import resources
+from service.settings import Settings
 
-__all__ = ["AuthError", "guard_admin", "guard_storefront", "presented_key"]
+__all__ = [
+    "AccessMode",
+    "AccessRefused",
+    "AuthError",
+    "access_mode",
+    "guard_admin",
+    "guard_storefront",
+    "is_loopback",
+    "presented_key",
+    "storefront_routes",
+]
+
+AccessMode = Literal["keys", "development", "open"]
+_storefront_blueprints: list[Blueprint] = []
 
 
 class AuthError(Exception):
@@ -25,6 +49,53 @@ class AuthError(Exception):
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
         self.status, self.code = status, code
+
+
+class AccessRefused(Exception):
+    """The key settings would leave routes open that nobody chose to open."""
+
+
+@lru_cache(maxsize=16)
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (a name other than localhost: no)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def access_mode(settings: Settings) -> AccessMode:
+    """Say how storefront routes are guarded, or raise AccessRefused (and ValueError for bad keys).
+
+    "keys": a storefront (or admin) key is needed. "development": no key, bound to a
+    loopback address. "open": no key on purpose (``XSELL_OPEN_ACCESS=true``).
+    """
+    settings.admin_keys()  # a key setting that yields no key raises here, before anything starts
+    if settings.storefront_keys():
+        return "keys"
+    if is_loopback(settings.host):
+        return "development"
+    if settings.open_access:
+        return "open"
+    raise AccessRefused(
+        f"refusing to serve on {settings.host} with no storefront key: anyone who reaches it could "
+        "rank, send feedback, read and change shopper preferences and erase shoppers. Set "
+        "XSELL_API_KEYS (or XSELL_API_KEY_FILE), bind 127.0.0.1, or set XSELL_OPEN_ACCESS=true "
+        "if a proxy in front authenticates every call (docs/security.md)"
+    )
+
+
+def storefront_routes(app: Flask) -> list[str]:
+    """Return "METHODS /path" for every route a storefront key guards in `app`."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
+        if blueprint is not None and any(blueprint is b for b in _storefront_blueprints):
+            methods = ",".join(sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+            routes.append(f"{methods} {rule.rule}")
+    return sorted(routes)
 
 
 def presented_key() -> str | None:
@@ -36,10 +107,16 @@ def presented_key() -> str | None:
     return request.headers.get("X-Api-Key") or request.headers.get("Ocp-Apim-Subscription-Key") or None
 
 
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
 def _matches(key: str, keys: Iterable[str]) -> bool:
+    """Compare against every key, always all of them, digests of equal length."""
+    presented = _digest(key)
     found = False
     for candidate in keys:
-        found |= hmac.compare_digest(key.encode(), candidate.encode())
+        found |= hmac.compare_digest(presented, _digest(candidate))
     return found
 
 
@@ -67,10 +144,14 @@ def guard_admin(blueprint: Blueprint) -> None:
 
 
 def guard_storefront(blueprint: Blueprint) -> None:
-    """Require a storefront (or admin) key on `blueprint` when storefront keys are configured."""
+    """Require a storefront (or admin) key on `blueprint` unless the service is open on purpose."""
+    _storefront_blueprints.append(blueprint)
 
     @blueprint.before_request
     def _storefront_key() -> None:
         res = resources()
         if res.storefront_keys:
             _check(res.storefront_keys | res.admin_keys)
+        elif not (res.settings.open_access or is_loopback(res.settings.host)):
+            # `xsell serve` refuses this start; an app served some other way fails closed.
+            _check(res.admin_keys)

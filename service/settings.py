@@ -136,14 +136,30 @@ class Settings(BaseSettings):
     )
 
     # access
+    # A key setting that yields no key refuses to start: an empty or comment-only value
+    # must never leave routes open by accident (docs/security.md).
     admin_api_keys: SecretStr | None = Field(
         None, description="Comma-separated keys for admin endpoints; unset disables admin HTTP."
     )
     admin_api_key_file: Path | None = Field(None, description="File with admin keys, one per line.")
     api_keys: SecretStr | None = Field(
-        None, description="Comma-separated keys storefront calls must send; unset leaves them open."
+        None,
+        description="Comma-separated keys every storefront call must send (rank, offers, feedback, "
+        "shopper preferences and erasure).",
     )
     api_key_file: Path | None = Field(None, description="File with storefront keys, one per line.")
+    open_access: bool = Field(
+        False,
+        description="With no storefront key, serve the storefront routes to anyone on a non-loopback "
+        "address (only behind a proxy that authenticates); without it such a start is refused.",
+    )
+
+    @field_validator("admin_api_keys", "api_keys")
+    @classmethod
+    def _keys_given(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None:
+            _parse_keys(value.get_secret_value().split(","), f"XSELL_{str(info.field_name).upper()}")
+        return value
 
     # rewards (see policies/rewards.py for why these defaults)
     reward_click: float = Field(1.0, description="Reward of a click.")
@@ -267,20 +283,37 @@ class Settings(BaseSettings):
 
     def admin_keys(self) -> frozenset[str]:
         """Return the admin API keys from XSELL_ADMIN_API_KEYS and XSELL_ADMIN_API_KEY_FILE."""
-        return _keys(self.admin_api_keys, self.admin_api_key_file)
+        return _keys(self.admin_api_keys, self.admin_api_key_file, "ADMIN_API_KEY")
 
     def storefront_keys(self) -> frozenset[str]:
         """Return the storefront API keys from XSELL_API_KEYS and XSELL_API_KEY_FILE."""
-        return _keys(self.api_keys, self.api_key_file)
+        return _keys(self.api_keys, self.api_key_file, "API_KEY")
 
 
-def _keys(listed: SecretStr | None, path: Path | None) -> frozenset[str]:
-    keys = set()
+def _keys(listed: SecretStr | None, path: Path | None, name: str) -> frozenset[str]:
+    """Return the keys of one setting pair (XSELL_NAMES, XSELL_NAME_FILE); none if both are unset.
+
+    Each one that is set must yield a key: ``""``, ``","``, ``" "``, ``"#x"`` or an empty
+    file are mistakes, and a mistake here would otherwise open every route it guards.
+    """
+    keys: set[str] = set()
     if listed is not None:
-        keys |= {k.strip() for k in listed.get_secret_value().split(",")}
+        keys |= _parse_keys(listed.get_secret_value().split(","), f"XSELL_{name}S")
     if path is not None:
         try:
-            keys |= {line.strip() for line in path.read_text().splitlines()}
+            lines = path.read_text().splitlines()
         except OSError as error:
             raise ValueError(f"cannot read API key file {path}: {error.strerror}") from error
-    return frozenset(k for k in keys if k and not k.startswith("#"))
+        keys |= _parse_keys(lines, f"XSELL_{name}_FILE ({path})")
+    return frozenset(keys)
+
+
+def _parse_keys(entries: list[str], source: str) -> set[str]:
+    keys = {entry.strip() for entry in entries}
+    keys = {key for key in keys if key and not key.startswith("#")}
+    if not keys:
+        raise ValueError(
+            f"{source} is set but holds no key (empty, blank or only comments); "
+            "give at least one key, or unset it"
+        )
+    return keys
