@@ -152,7 +152,11 @@ class VWPolicy:
             raise ModelFormatError(
                 f"{path.name}: unsupported model kind/format {card.kind}/{card.format_version}"
             )
-        if file_sha256(path) != card.sha256:
+        try:
+            actual = file_sha256(path)
+        except OSError as error:
+            raise ModelFormatError(f"{path.name}: model file unreadable ({error.strerror})") from None
+        if actual != card.sha256:
             raise ModelFormatError(f"{path.name}: checksum does not match its card; refusing to load")
         return cls(card.vw_args, model_path=path, events_learned=card.events_learned)
 
