@@ -61,7 +61,7 @@ class ShopperStore:
                         orjson.dumps(sorted(set(preferences.muted))).decode(),
                         preferences.frequency,
                         int(preferences.personalised),
-                        time.time(),
+                        self.store.clock(),
                     ),
                 )
 
@@ -82,7 +82,7 @@ class ShopperStore:
         self, key: str, event_id: str, offers: Sequence[tuple[str, str]], *, verdict: str, reason: str
     ) -> None:
         """Record the offers (sku, category) shown for `event_id`, and the pacing verdict."""
-        now = time.time()
+        now = self.store.clock()
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
@@ -107,7 +107,7 @@ class ShopperStore:
                 conn.execute(
                     "INSERT INTO pacing_log (at, shopper_key, event_id, verdict, reason)"
                     " VALUES (?, ?, NULL, ?, ?)",
-                    (time.time(), key, verdict, reason),
+                    (self.store.clock(), key, verdict, reason),
                 )
 
         retrying(write, deadline_seconds=self._deadline)
@@ -130,7 +130,7 @@ class ShopperStore:
                 conn.execute(
                     "INSERT INTO shopper_events (shopper_key, event_id, sku, category, kind, at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (shown["shopper_key"], event_id, action_id, shown["category"], kind, time.time()),
+                    (shown["shopper_key"], event_id, action_id, shown["category"], kind, self.store.clock()),
                 )
 
         retrying(write, deadline_seconds=self._deadline)

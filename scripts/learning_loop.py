@@ -237,3 +237,31 @@ class _kept:
 
     def __exit__(self, *_: object) -> None:
         return None
+
+
+def compare_designs(
+    *, seeds: tuple[int, ...] = (1, 2, 3), rounds: int = 3600, **loop: object
+) -> dict[str, list[LoopRun]]:
+    """Run every learning design on the same simulated shoppers, once per seed."""
+    return {
+        design: [run_loop(design=design, rounds=rounds, seed=seed, **loop) for seed in seeds]  # type: ignore[arg-type]
+        for design in DESIGNS
+    }
+
+
+def render_comparison(found: dict[str, list[LoopRun]]) -> str:
+    """Return the served value per design at each checkpoint, averaged over seeds."""
+    first = next(iter(found.values()))[0]
+    header = f"{'design':<14}" + "".join(f"{mark:>9}" for mark in first.checkpoints) + f"{'corrections':>13}"
+    lines = [
+        "expected reward per decision of the served policy after N rounds (mean over seeds)",
+        header,
+    ]
+    for design, runs in found.items():
+        means = np.mean([run.served_values for run in runs], axis=0)
+        corrections = np.mean([run.corrections for run in runs])
+        lines.append(f"{design:<14}" + "".join(f"{v:9.3f}" for v in means) + f"{corrections:13.0f}")
+    uniform = np.mean([run.uniform_value for run in next(iter(found.values()))])
+    best = np.mean([run.best_value for run in next(iter(found.values()))])
+    lines.append(f"uniform random {uniform:.3f}, best possible {best:.3f}")
+    return "\n".join(lines)

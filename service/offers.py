@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -57,7 +56,7 @@ def offers() -> Response:
     verdict = None
     if key is not None:
         preferences = res.shoppers.preferences(key)
-        now = time.time()
+        now = res.store.clock()
         rules = res.pacing_options
         # a cool-down can outlast a session: read back as far as the longest one
         since = now - max(rules.session_seconds, rules.max_cooldown_seconds)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,11 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def demo_shop(data_root: Path, **overrides: object) -> Flask:
+def demo_shop(data_root: Path, *, clock: Callable[[], float] = time.time, **overrides: object) -> Flask:
     """An app on its own log with the bundled demo store loaded (close its store when done)."""
     from scripts.demo_store import load_demo
 
-    app = create_app(make_settings(data_root, **overrides))
+    app = create_app(make_settings(data_root, **overrides), clock=clock)
     load_demo(app.extensions["xsell"].catalog)
     return app
 
