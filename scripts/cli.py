@@ -401,6 +401,43 @@ def bench_estimators_command(events: int, repeats: int, bootstrap_samples: int, 
             click.echo(f"{timing.name:<32} {timing.seconds:9.3f} {timing.events_per_second:14,.0f}")
 
 
+@bench.command("learning")
+@click.option("--rounds", type=click.IntRange(100), default=3600, show_default=True)
+@click.option("--seeds", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--window", type=click.FloatRange(min=1), default=600.0, show_default=True, help="Seconds.")
+@click.option(
+    "--click-delay", type=click.FloatRange(min=0), default=20.0, show_default=True, help="Mean seconds."
+)
+@click.option(
+    "--purchase-delay", type=click.FloatRange(min=0), default=180.0, show_default=True, help="Mean seconds."
+)
+def bench_learning_command(
+    rounds: int, seeds: int, window: float, click_delay: float, purchase_delay: float
+) -> None:
+    """Compare when to learn: at a short horizon with corrections, at the first signal, at the window's end.
+
+    Simulated shoppers (one a second) go through the real app, log and learner on a
+    simulated clock; clicks come after a delay, and a purchase follows some clicks
+    minutes later. Prints the served policy's expected reward as the run goes.
+
+    Example:
+
+        xsell bench learning --rounds 3600 --seeds 3
+    """
+    from scripts.learning_loop import compare_designs, render_comparison
+
+    logging.disable(logging.INFO)  # the app logs every snapshot it loads
+    found = compare_designs(
+        seeds=tuple(range(1, seeds + 1)),
+        rounds=rounds,
+        window_seconds=window,
+        click_delay_seconds=click_delay,
+        purchase_delay_seconds=purchase_delay,
+        purchase_share=(0.6, 0.1, 0.6, 0.1, 0.6, 0.1),
+    )
+    click.echo(render_comparison(found))
+
+
 @cli.group()
 def models() -> None:
     """See and change which model serves: list, activate, rollback, promote, freeze, export, import.

@@ -64,14 +64,19 @@ class Settings(BaseSettings):
     # runs; policies/live_config.py alone checks their bounds, here and for overrides.
     reward_window_seconds: float = Field(600.0, description="Wait this long for feedback.")
     first_learn_seconds: float = Field(
-        1.0,
+        0.5,
         ge=0,
         description="Learn every decision this long after it was made, with the feedback known then; "
         "later signals within the reward window are learned as corrections.",
     )
     snapshot_interval_seconds: float = Field(1.0, description="Publish a snapshot this often.")
     learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
-    learner_grace_seconds: float = Field(0.5, ge=0, description="Read events this long after close.")
+    learner_grace_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="Read decisions this long after they are due, so every write stamped before then "
+        "has committed.",
+    )
     learner_batch_size: int = Field(500, ge=1, description="Events read per query.")
     model_keep: int = Field(50, ge=1, description="Newest retired model files kept on disk.")
     model_checkpoint_seconds: float = Field(
