@@ -3,8 +3,10 @@
 Every ``check_seconds`` the learner compares the mean reward of the newest
 ``window_events`` settled decisions (*recent*) with the ``window_events`` before
 them (*baseline*, served by the previous versions). Settled means made at least a
-reward window ago, so every one has closed and silent decisions count as much as
-those that got feedback. It fires when
+reward window ago (the window in force now, as the learner and the evaluator see it),
+so every one has closed and silent decisions count as much as those that got
+feedback. Rewards follow the reward rules in force, so an operator's change of the
+default reward reaches the guardrail's judgement and the learner alike. It fires when
 
 - both windows hold at least ``min_events`` decisions,
 - the recent mean is lower by at least ``min_relative_drop`` of the baseline mean,
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Protocol
@@ -31,6 +33,7 @@ from typing import Protocol
 import numpy as np
 
 from policies.base import LoggedEvent
+from policies.live_config import InForceSource
 from policies.registry import ModelChange, ModelRegistry, RegistryError
 from policies.rewards import RewardRules
 
@@ -47,9 +50,10 @@ class GuardrailOptions:
     level: float = 0.01
     min_relative_drop: float = 0.1
     check_seconds: float = 10.0
-    # only decisions at least this old are compared: all of them have closed, so the
-    # windows are not skewed towards events that got feedback (those close early)
-    settled_seconds: float = 600.0
+    # only decisions older than the reward window in force plus this are compared: all
+    # of them have closed, so the windows are not skewed towards events that got
+    # feedback (those close early)
+    grace_seconds: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,28 +109,35 @@ class Guardrail:
         self,
         source: RecentEventSource,
         registry: ModelRegistry,
-        rules: RewardRules,
+        config: InForceSource,
         options: GuardrailOptions,
+        *,
+        clock: Callable[[], float] = time.time,
     ):
         self.source = source
         self.registry = registry
-        self.rules = rules
+        self.config = config  # the configuration in force: reward rules and reward window
         self.options = options
+        self.clock = clock
 
     def check(self) -> ModelChange | None:
         """Compare the two windows; roll back and return the change if the guardrail fires."""
         if not self.options.enabled:
             return None
+        in_force = self.config.current()
         changes = self.registry.index.changes(limit=1)
         since = changes[0].at if changes else float("-inf")
+        settled = in_force.live.reward_window_seconds + self.options.grace_seconds
         events = self.source.recent_closed_events(
             limit=2 * self.options.window_events,
             created_after=since,
-            created_before=time.time() - self.options.settled_seconds,
+            created_before=self.clock() - settled,
         )
         window = self.options.window_events
         recent, baseline = events[:window], events[window:]
-        verdict = compare(self._rewards(baseline), self._rewards(recent), self.options)
+        verdict = compare(
+            _rewards(baseline, in_force.rules), _rewards(recent, in_force.rules), self.options
+        )
         if not verdict.fired:
             return None
         target = self._target(baseline)
@@ -139,12 +150,6 @@ class Guardrail:
             log.error("guardrail fired but cannot roll back: %s", error)
             return None
 
-    def _rewards(self, events: Sequence[LoggedEvent]) -> np.ndarray:
-        return np.array(
-            [sum(self.rules.reward_for(e.feedback, c.action_id) for c in e.choices) for e in events],
-            dtype=np.float64,
-        )
-
     def _target(self, baseline: Sequence[LoggedEvent]) -> str:
         """Return the newest kept version no newer than the one that served the baseline's start."""
         oldest = min(baseline, key=lambda e: e.created_at)
@@ -154,3 +159,10 @@ class Guardrail:
             if model.seq <= limit and model.state != "candidate" and self.registry.has_file(model):
                 return model.version
         raise RegistryError(f"no kept model file at or before {oldest.model_version}")
+
+
+def _rewards(events: Sequence[LoggedEvent], rules: RewardRules) -> np.ndarray:
+    return np.array(
+        [sum(rules.reward_for(e.feedback, c.action_id) for c in e.choices) for e in events],
+        dtype=np.float64,
+    )

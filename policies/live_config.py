@@ -1,25 +1,59 @@
-"""Settings an operator may change while the service runs, shared by every process.
+"""The settings an operator may change while the service runs, and where changes are kept.
 
-The environment (``XSELL_*``) gives the defaults; an override saved through the
-Personalizer configuration API is kept in the log's ``control`` table, so every
-gunicorn worker and the learner see the same values within a poll interval, and a
-restart keeps them.
+The environment (``XSELL_*``) gives every setting its value; an operator may override
+the few named here while the service runs (``PATCH /v1/config``, ``xsell config set``
+or the Personalizer configuration API). Overrides are kept, sparse, in the log's
+``control`` table, so every gunicorn worker and the learner see the same values
+within a poll interval, and a restart keeps them. What is in force is answered in one
+place, ``service.effective``; the learner and the guardrail read it through
+`InForceSource`. The bounds of each live setting are checked here and nowhere else:
+the environment, the HTTP routes and the CLI all call `check_live_setting`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Literal, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, Protocol
 
-__all__ = ["CONTROL_KEY", "LEARNING_MODES", "LiveConfig", "LiveConfigSource"]
+from policies.rewards import RewardRules
+
+__all__ = [
+    "CONTROL_KEY",
+    "ControlStore",
+    "LEARNING_MODES",
+    "LIVE_SETTINGS",
+    "REWARD_AGGREGATIONS",
+    "InForce",
+    "InForceSource",
+    "InvalidSetting",
+    "LiveConfig",
+    "Overrides",
+    "StaticConfig",
+    "check_live_setting",
+    "read_overrides",
+    "write_overrides",
+]
 
 CONTROL_KEY = "live_config"
 LEARNING_MODES = ("online", "apprentice", "logging_only")
+REWARD_AGGREGATIONS = ("max", "sum", "earliest")
 LearningMode = Literal["online", "apprentice", "logging_only"]
+# Longer than any sensible window, short enough for datetime arithmetic and ISO durations.
+MAX_SECONDS = 3650 * 86_400.0
+MAX_RETENTION_DAYS = 36_500
+
+
+class InvalidSetting(ValueError):
+    """A live setting's value is outside what the service can run with; `field` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.problem = message
 
 
 class ControlStore(Protocol):
@@ -31,7 +65,7 @@ class ControlStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LiveConfig:
-    """What serving and learning obey right now.
+    """The live settings in force.
 
     ``learning_mode``: ``online`` serves the policy's choice; ``apprentice`` serves the
     baseline (the first candidate not excluded, per slot) with probability 1 while the
@@ -49,25 +83,10 @@ class LiveConfig:
     exploration_share: float = 0.0
     log_retention_days: int = -1  # -1 keeps the log forever
     snapshot_interval_seconds: float = 1.0
-    updated_at: float | None = None  # when an operator last changed it; None: the defaults
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.reward_window_seconds) and self.reward_window_seconds > 0):
-            raise ValueError("reward_window_seconds must be a positive number of seconds")
-        if not math.isfinite(self.default_reward):
-            raise ValueError("default_reward must be a finite number")
-        if self.reward_aggregation not in ("max", "sum", "earliest"):
-            raise ValueError(
-                f"reward_aggregation must be max, sum or earliest, not {self.reward_aggregation!r}"
-            )
-        if self.learning_mode not in LEARNING_MODES:
-            raise ValueError(f"learning_mode must be one of {', '.join(LEARNING_MODES)}")
-        if not 0.0 <= self.exploration_share <= 1.0:
-            raise ValueError("exploration_share must be between 0 and 1")
-        if self.log_retention_days < -1 or self.log_retention_days == 0:
-            raise ValueError("log_retention_days must be -1 (keep forever) or at least 1")
-        if not (math.isfinite(self.snapshot_interval_seconds) and self.snapshot_interval_seconds >= 0):
-            raise ValueError("snapshot_interval_seconds must be a number of seconds, 0 or more")
+        for name in LIVE_SETTINGS:
+            check_live_setting(name, getattr(self, name))
 
     @property
     def serves_baseline(self) -> bool:
@@ -80,38 +99,117 @@ class LiveConfig:
         return self.learning_mode != "logging_only"
 
 
-class LiveConfigSource:
-    """Read the live configuration (cached for `ttl_seconds`) and save changes to it."""
+LIVE_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(LiveConfig))
 
-    def __init__(self, store: ControlStore, defaults: LiveConfig, *, ttl_seconds: float = 0.5):
-        self.store = store
-        self.defaults = defaults
-        self.ttl_seconds = ttl_seconds
-        self._cached: LiveConfig | None = None
-        self._read_at = float("-inf")
-        self._lock = threading.Lock()
 
-    def current(self) -> LiveConfig:
-        """Return the configuration in force: the saved override, else the defaults."""
-        with self._lock:
-            if self._cached is None or time.monotonic() - self._read_at >= self.ttl_seconds:
-                self._cached = self._read()
-                self._read_at = time.monotonic()
-            return self._cached
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidSetting(name, "must be a finite number")
+    return float(value)
 
-    def save(self, config: LiveConfig) -> LiveConfig:
-        """Store `config` for every process; return it as stored (stamped with the time)."""
-        stamped = replace(config, updated_at=time.time())
-        self.store.set_control(CONTROL_KEY, json.dumps(asdict(stamped), sort_keys=True))
-        with self._lock:
-            self._cached, self._read_at = stamped, time.monotonic()
-        return stamped
 
-    def _read(self) -> LiveConfig:
-        text = self.store.control(CONTROL_KEY)
-        if text is None:
-            return self.defaults
-        saved = json.loads(text)
-        known = {f.name for f in fields(LiveConfig)}
-        # A field added after the override was saved takes its default.
-        return replace(self.defaults, **{k: v for k, v in saved.items() if k in known})
+def _seconds(name: str, value: Any, *, low: float, low_text: str) -> float:
+    seconds = _number(name, value)
+    if not low <= seconds <= MAX_SECONDS:
+        raise InvalidSetting(name, f"must be {low_text} and at most {MAX_SECONDS:.0f} seconds (10 years)")
+    return seconds
+
+
+def check_live_setting(name: str, value: Any) -> Any:
+    """Return `value` if the service can run with it as live setting `name`.
+
+    Raises
+    ------
+    InvalidSetting
+        Naming the setting and what is wrong, when it cannot (or `name` is not live).
+    """
+    if name == "reward_window_seconds":
+        # a millisecond: the finest a Personalizer duration round-trips without loss
+        return _seconds(name, value, low=0.001, low_text="at least 0.001 seconds")
+    if name == "snapshot_interval_seconds":
+        return _seconds(name, value, low=0.0, low_text="0 or more")
+    if name == "default_reward":
+        return _number(name, value)
+    if name == "exploration_share":
+        if not 0.0 <= _number(name, value) <= 1.0:
+            raise InvalidSetting(name, "must be between 0 and 1")
+        return float(value)
+    if name == "log_retention_days":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSetting(name, "must be a whole number of days")
+        if not (value == -1 or 1 <= value <= MAX_RETENTION_DAYS):
+            raise InvalidSetting(name, f"must be -1 (keep forever) or 1 to {MAX_RETENTION_DAYS} days")
+        return value
+    choices = {"reward_aggregation": REWARD_AGGREGATIONS, "learning_mode": LEARNING_MODES}.get(name)
+    if choices is None:
+        raise InvalidSetting(name, f"is not a live setting (live: {', '.join(LIVE_SETTINGS)})")
+    if value not in choices:
+        raise InvalidSetting(name, f"must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """The live settings an operator changed, and when they last changed any."""
+
+    values: Mapping[str, Any]
+    updated_at: float | None = None
+
+
+def read_overrides(store: ControlStore) -> Overrides:
+    """Return the saved overrides; a value the service can no longer run with is dropped."""
+    text = store.control(CONTROL_KEY)
+    if text is None:
+        return Overrides({})
+    saved = json.loads(text)
+    values = {}
+    for name, value in saved.items():
+        try:
+            values[name] = check_live_setting(name, value)
+        except InvalidSetting:
+            continue  # "updated_at", or a setting since retired: the environment's value stands
+    return Overrides(values, saved.get("updated_at"))
+
+
+def write_overrides(store: ControlStore, values: Mapping[str, Any]) -> Overrides:
+    """Save `values` (every one checked first) as the overrides; return them stamped with the time.
+
+    Only the settings given are kept, so a setting an operator never touched
+    follows the environment, also after a restart with new variables.
+
+    Raises
+    ------
+    InvalidSetting
+        For the first value the service cannot run with; nothing is saved then.
+    """
+    checked = {name: check_live_setting(name, value) for name, value in values.items()}
+    stamped = Overrides(checked, time.time())
+    store.set_control(CONTROL_KEY, json.dumps({**checked, "updated_at": stamped.updated_at}, sort_keys=True))
+    return stamped
+
+
+class InForce(Protocol):
+    """What the learner and the guardrail read of the configuration in force."""
+
+    @property
+    def live(self) -> LiveConfig: ...
+    @property
+    def rules(self) -> RewardRules: ...
+
+
+class InForceSource(Protocol):
+    """Answers what is in force now (``service.effective.ConfigSource`` in production)."""
+
+    def current(self) -> InForce: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticConfig:
+    """A configuration that never changes: for tools and tests that run without a log."""
+
+    live: LiveConfig
+    rules: RewardRules
+
+    def current(self) -> StaticConfig:
+        """Return itself."""
+        return self

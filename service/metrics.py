@@ -9,6 +9,7 @@ serves the scrape.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -65,6 +66,27 @@ class LogCollector(Collector):
             "Logged decisions the learner skipped because they cost more than the XSELL_MAX_* limits",
             value=int(skipped or 0),
         )
+        yield from _live_settings(self.res)
+
+
+def _live_settings(res: Resources) -> Iterator[Metric]:
+    """The live settings in force (what the learner and the guardrail use), with their source."""
+    in_force = res.config.current()
+    numbers = GaugeMetricFamily(
+        "xsell_config", "Live settings in force, by setting and source", labels=["setting", "source"]
+    )
+    choices = GaugeMetricFamily(
+        "xsell_config_choice",
+        "Live settings in force that are choices: 1 for the value in force",
+        labels=["setting", "value", "source"],
+    )
+    for name, value in asdict(in_force.live).items():
+        if isinstance(value, str):
+            choices.add_metric([name, value, in_force.sources[name]], 1)
+        else:
+            numbers.add_metric([name, in_force.sources[name]], float(value))
+    yield numbers
+    yield choices
 
 
 @bp.get("/metrics")

@@ -15,7 +15,7 @@ from flask import Blueprint, Response
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
-from service import schemas
+from service import config, schemas
 from service.personalizer import schemas as ps
 from service.responses import json_response
 
@@ -168,6 +168,24 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "post", "/v1/learning", "Freeze or unfreeze learning (admin)", schemas.FreezeRequest, None, [], True
+    ),
+    Operation(
+        "get",
+        "/v1/config",
+        "Every setting in force, its source and the reward rules (admin)",
+        None,
+        config.ConfigResponse,
+        [],
+        True,
+    ),
+    Operation(
+        "patch",
+        "/v1/config",
+        "Change live settings; null returns one to the environment's value (admin)",
+        config.ConfigPatch,
+        config.ConfigResponse,
+        [],
+        True,
     ),
     Operation("get", "/healthz", "The process answers", None, None, [], False),
     Operation("get", "/readyz", "The log is writable and a model is loaded", None, None, [], False),

@@ -11,16 +11,18 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
-from policies.live_config import LiveConfig
+from policies.live_config import InvalidSetting
 from policies.registry import ModelVersion, RegistryError
 from service.auth import guard_admin
+from service.effective import EffectiveConfig
 from service.errors import InvalidField, ModelUnavailable, NotFound
 from service.personalizer import drop_api_version, evaluations, flavour, importance
 from service.personalizer.formats import duration, iso, seconds
@@ -52,46 +54,72 @@ bp.url_value_preprocessor(drop_api_version)
 
 @bp.get("/configurations/service")
 def get_service_configuration() -> Response:
-    """The live configuration in Personalizer's names."""
-    return personalizer_json(_configuration_body(resources().live.current()))
+    """The configuration in force, in Personalizer's names."""
+    return personalizer_json(_configuration_body(resources().config.current()))
 
 
 @bp.put("/configurations/service")
 def update_service_configuration() -> Response:
-    """Change the live configuration; fields left out keep their values. 200 with the result."""
+    """Change live settings; fields left out keep their values. 200 with the result.
+
+    PUT accepts every value the service can run with, so the body of a GET sent back
+    unchanged is accepted and changes nothing (durations compare to the microsecond).
+    """
     body = ServiceConfiguration.model_validate_json(request.get_data())
     res = resources()
-    config = res.live.current()
-    changes: dict[str, Any] = {}
-    if body.reward_wait_time is not None:
-        changes["reward_window_seconds"] = body.reward_wait_time.total_seconds()
-    if body.default_reward is not None:
-        changes["default_reward"] = body.default_reward
-    if body.reward_aggregation is not None:
-        changes["reward_aggregation"] = body.reward_aggregation
-    if body.exploration_percentage is not None:
-        changes["exploration_share"] = body.exploration_percentage
-    if body.model_export_frequency is not None:
-        changes["snapshot_interval_seconds"] = body.model_export_frequency.total_seconds()
-    if body.log_retention_days is not None:
-        changes["log_retention_days"] = body.log_retention_days
-    if body.learning_mode is not None:
-        changes["learning_mode"] = {v: k for k, v in MODES.items()}[body.learning_mode]
-    saved = res.live.save(replace(config, **changes))
-    return personalizer_json(_configuration_body(saved))
+    wanted: dict[str, Any] = {
+        "reward_window_seconds": _seconds_of(body.reward_wait_time),
+        "default_reward": body.default_reward,
+        "reward_aggregation": body.reward_aggregation,
+        "exploration_share": body.exploration_percentage,
+        "snapshot_interval_seconds": _seconds_of(body.model_export_frequency),
+        "log_retention_days": body.log_retention_days,
+        "learning_mode": {v: k for k, v in MODES.items()}.get(body.learning_mode or ""),
+    }
+    live = asdict(res.config.current().live)
+    changes = {k: v for k, v in wanted.items() if v is not None and not _same(k, live[k], v)}
+    if not changes:
+        return personalizer_json(_configuration_body(res.config.current()))
+    try:
+        found = res.config.change(changes)
+    except InvalidSetting as error:
+        raise InvalidField(PERSONALIZER_NAMES.get(error.field, error.field), error.problem) from error
+    return personalizer_json(_configuration_body(found))
 
 
-def _configuration_body(config: LiveConfig) -> dict[str, Any]:
-    edited = config.updated_at
+# live setting -> Personalizer's name for it
+PERSONALIZER_NAMES = {
+    "reward_window_seconds": "rewardWaitTime",
+    "default_reward": "defaultReward",
+    "reward_aggregation": "rewardAggregation",
+    "exploration_share": "explorationPercentage",
+    "snapshot_interval_seconds": "modelExportFrequency",
+    "log_retention_days": "logRetentionDays",
+    "learning_mode": "learningMode",
+}
+
+
+def _seconds_of(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
+
+
+def _same(name: str, current: Any, given: Any) -> bool:
+    if name in ("reward_window_seconds", "snapshot_interval_seconds"):
+        return bool(abs(current - given) < 5e-7)  # a duration is exact to the microsecond
+    return bool(current == given)
+
+
+def _configuration_body(config: EffectiveConfig) -> dict[str, Any]:
+    live, edited = config.live, config.updated_at
     return {
-        "rewardWaitTime": duration(config.reward_window_seconds),
-        "defaultReward": config.default_reward,
-        "rewardAggregation": config.reward_aggregation,
-        "explorationPercentage": config.exploration_share,
-        "modelExportFrequency": duration(config.snapshot_interval_seconds),
-        "logRetentionDays": config.log_retention_days,
+        "rewardWaitTime": duration(live.reward_window_seconds),
+        "defaultReward": live.default_reward,
+        "rewardAggregation": live.reward_aggregation,
+        "explorationPercentage": live.exploration_share,
+        "modelExportFrequency": duration(live.snapshot_interval_seconds),
+        "logRetentionDays": live.log_retention_days,
         "modelRetrainDays": 0,  # xsell never retrains from old logs on its own
-        "learningMode": MODES[config.learning_mode],
+        "learningMode": MODES[live.learning_mode],
         "isAutoOptimizationEnabled": False,  # evaluations run when asked for
         "lastConfigurationEditDate": None if edited is None else iso(edited),
     }

@@ -19,19 +19,20 @@ def seconds(moment: datetime) -> float:
 
 
 def duration(total_seconds: float) -> str:
-    """Return a duration as ISO 8601, e.g. PT10M or P1DT2H.
+    """Return a duration as ISO 8601, e.g. PT10M or P1DT2H, exact to the microsecond.
 
-    >>> duration(600), duration(93600), duration(0), duration(1.5)
-    ('PT10M', 'P1DT2H', 'PT0S', 'PT1.5S')
+    >>> duration(600), duration(93600), duration(0), duration(1.5), duration(1.234567)
+    ('PT10M', 'P1DT2H', 'PT0S', 'PT1.5S', 'PT1.234567S')
     """
     delta = timedelta(seconds=total_seconds)
     hours, rest = divmod(delta.seconds, 3600)
     minutes, whole = divmod(rest, 60)
-    fraction = whole + delta.microseconds / 1e6
+    # every digit a timedelta holds, so a duration read back is the one written
+    fraction = f"{whole}.{delta.microseconds:06d}".rstrip("0").rstrip(".")
     clock = (
         (f"{hours}H" if hours else "")
         + (f"{minutes}M" if minutes else "")
-        + (f"{fraction:g}S" if fraction else "")
+        + (f"{fraction}S" if whole or delta.microseconds else "")
     )
     text = "P" + (f"{delta.days}D" if delta.days else "")
     if clock or not delta.days:

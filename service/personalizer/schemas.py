@@ -16,7 +16,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -146,38 +145,21 @@ class MultiSlotRewardRequest(_Body):
 
 
 class ServiceConfiguration(_Body):
-    """GET/PUT configurations/service; on PUT a missing field keeps its current value."""
+    """GET/PUT configurations/service; on PUT a missing field keeps its current value.
 
-    reward_wait_time: timedelta | None = Field(None, description="ISO 8601 duration, 5 s to 2 days")
-    default_reward: float | None = Field(None, ge=-1, le=1)
+    Only types are checked here: the bounds are those of the live settings
+    (policies/live_config.py), so whatever GET reports, PUT accepts.
+    """
+
+    reward_wait_time: timedelta | None = Field(None, description="ISO 8601 duration, 1 ms to 10 years")
+    default_reward: float | None = None
     reward_aggregation: Literal["earliest", "sum", "max"] | None = None
-    exploration_percentage: float | None = Field(None, ge=0, le=1)
-    model_export_frequency: timedelta | None = None
-    log_retention_days: int | None = Field(None, ge=-1, le=36500)
+    exploration_percentage: float | None = Field(None, description="0 to 1")
+    model_export_frequency: timedelta | None = Field(None, description="ISO 8601 duration, 0 to 10 years")
+    log_retention_days: int | None = Field(None, description="-1 (keep forever) or 1 to 36500")
     model_retrain_days: int | None = Field(None, ge=0, le=36500)
     learning_mode: Literal["Online", "Apprentice", "LoggingOnly"] | None = None
     is_auto_optimization_enabled: bool | None = None
-
-    @field_validator("reward_wait_time")
-    @classmethod
-    def _wait(cls, wait: timedelta | None) -> timedelta | None:
-        if wait is not None and not timedelta(seconds=5) <= wait <= timedelta(days=2):
-            raise ValueError("must be between 5 seconds and 2 days")
-        return wait
-
-    @field_validator("model_export_frequency")
-    @classmethod
-    def _export(cls, export: timedelta | None) -> timedelta | None:
-        if export is not None and not timedelta(0) <= export <= timedelta(days=1):
-            raise ValueError("must be between 0 and 1 day")
-        return export
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, days: int | None) -> int | None:
-        if days == 0:
-            raise ValueError("must be -1 (keep forever) or at least 1")
-        return days
 
 
 class PolicyBody(_Body):

@@ -10,6 +10,7 @@ import pytest
 
 from logs.store import LogStore
 from policies.guardrail import Guardrail, GuardrailOptions, compare
+from policies.live_config import LiveConfig, StaticConfig
 from policies.registry import ModelRegistry
 from policies.rewards import RewardRules
 from policies.vw import VWPolicy
@@ -79,8 +80,10 @@ def test_check_rolls_back_to_the_version_that_served_the_baseline(
     guardrail = Guardrail(
         store,
         registry,
-        RewardRules(),
-        GuardrailOptions(window_events=400, min_events=300, level=0.01, settled_seconds=50),
+        StaticConfig(
+            LiveConfig(reward_window_seconds=50, default_reward=0.0, reward_aggregation="max"), RewardRules()
+        ),
+        GuardrailOptions(window_events=400, min_events=300, level=0.01, grace_seconds=0.0),
     )
     change = guardrail.check()
     if not fires:

@@ -14,6 +14,12 @@ from scripts.demo_store import RULES_PATH
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The data directory of a service that has made its log (commands refuse a missing one)."""
+    from service.resources import open_log_and_registry
+    from tests.conftest import make_settings
+
+    store, _ = open_log_and_registry(make_settings(tmp_path))
+    store.close()
     monkeypatch.setenv("XSELL_DATA_DIR", str(tmp_path / "var"))
     return tmp_path / "var"
 
@@ -45,13 +51,13 @@ def test_import_build_and_review(tmp_path: Path) -> None:
     assert "imported 4 products" in run("catalog", "import", str(products)).output
     result = run("relations", "build", str(orders), "--rules", str(RULES_PATH))
     assert result.exit_code == 0, result.output
-    found = json.loads(run("relations", "review", "--anchor", "camera", "--json").output)
+    found = json.loads(run("relations", "review", "--anchor", "camera", "--json").stdout)
     mined = [r for r in found if r["source"] == "co-purchase" and r["complement"] == "memory_card"]
     assert mined and mined[0]["lift"] == pytest.approx(2.0)  # sd-1 in 20 of 40 orders, in every camera order
     assert any(r["source"] == "rule" and r["complement"] == "tripod" for r in found)
     result = run("relations", "review", "--block", "camera", "memory_card", "--note", "test")
     assert "camera -> memory_card: blocked" in result.output
-    found = json.loads(run("relations", "review", "--anchor", "camera", "--json").output)
+    found = json.loads(run("relations", "review", "--anchor", "camera", "--json").stdout)
     assert {r["status"] for r in found if r["complement"] == "memory_card"} == {"blocked"}
 
 

@@ -67,7 +67,7 @@ def test_evaluate_reports_every_policy_and_estimator_as_json(served_log: Path) -
         "vw:--cb_explore_adf --epsilon 0.05 -q ::",
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["decisions"] == 600
     policies = {p["policy"]: p for p in report["policies"]}
     assert list(policies) == [
@@ -94,7 +94,7 @@ def test_evaluate_reports_every_policy_and_estimator_as_json(served_log: Path) -
 def test_a_registry_model_is_judged_only_on_decisions_after_it_was_published(served_log: Path) -> None:
     result = invoke("--log", str(served_log), "--json", "--policy", "model:active", "--no-reward-model")
     assert result.exit_code == 0, result.output
-    [_, model] = json.loads(result.output)["policies"]
+    [_, model] = json.loads(result.stdout)["policies"]
     # the active model was published at the last learner step, after decision 450
     assert model["n"] < 600
     if model["n"]:
@@ -135,7 +135,7 @@ def test_obd_directory_is_evaluated(tmp_path: Path) -> None:
     directory = write_obd(tmp_path / "random" / "all", rows=300)
     result = invoke("--obd", str(directory), "--json", "--policy", "uniform")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     logged, uniform = report["policies"]
     # the fixture logs uniformly, so uniform's IPS is exactly the logged mean
     ips = next(e for e in uniform["estimates"] if e["estimator"] == "IPS")
@@ -200,7 +200,7 @@ def _obd_rewards_missing(tmp_path: Path) -> list[str]:
 @pytest.mark.parametrize(
     ("make_args", "message"),
     [
-        (lambda tmp, log: ["--log", str(tmp / "missing.db")], "no such log file"),
+        (lambda tmp, log: ["--log", str(tmp / "missing.db")], "no xsell log at"),
         (lambda tmp, log: _empty_log(tmp), "the log is empty"),
         (lambda tmp, log: _corrupt_log(tmp), "unreadable"),
         (lambda tmp, log: _foreign_sqlite(tmp), "not an xsell log"),

@@ -34,7 +34,7 @@ def run(*args: str) -> Result:
 def test_list_shows_every_version_and_the_active_one(data_dir: Path) -> None:
     result = run("list", "--json")
     assert result.exit_code == 0, result.output
-    overview = json.loads(result.output)
+    overview = json.loads(result.stdout)
     assert overview["active"] == "v3"
     assert [r["version"] for r in overview["versions"]] == ["v3", "v2", "v1"]
     table = run("list").output
@@ -45,12 +45,12 @@ def test_rollback_activate_and_freeze_are_recorded(data_dir: Path) -> None:
     result = run("rollback", "--to", "v1", "--reason", "offers went wrong", "--freeze")
     assert result.exit_code == 0, result.output
     assert "rollback: v1 is active (was v3)" in result.output
-    overview = json.loads(run("list", "--json").output)
+    overview = json.loads(run("list", "--json").stdout)
     assert overview["active"] == "v1" and overview["learning_frozen"]
     assert overview["changes"][0]["reason"] == "offers went wrong"
     assert run("unfreeze").exit_code == 0
     assert run("activate", "v2").exit_code == 0
-    assert json.loads(run("list", "--json").output)["active"] == "v2"
+    assert json.loads(run("list", "--json").stdout)["active"] == "v2"
 
 
 def test_export_and_import_between_installations(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
@@ -58,14 +58,16 @@ def test_export_and_import_between_installations(data_dir: Path, tmp_path: Path,
     result = run("export", "v2", str(exported))
     assert result.exit_code == 0, result.output
     other = make_settings(tmp_path / "other")
+    store, _ = open_log_and_registry(other)  # the other installation's service made its log
+    store.close()
     monkeypatch.setenv("XSELL_DATA_DIR", str(other.data_dir))
     result = run("import", str(exported))
     assert result.exit_code == 0, result.output
-    overview = json.loads(run("list", "--json").output)
+    overview = json.loads(run("list", "--json").stdout)
     imported = next(r for r in overview["versions"] if r["state"] == "candidate")
     assert "v2" in imported["note"]
     assert run("promote", imported["version"]).exit_code == 0
-    assert json.loads(run("list", "--json").output)["active"] == imported["version"]
+    assert json.loads(run("list", "--json").stdout)["active"] == imported["version"]
 
 
 @pytest.mark.parametrize(

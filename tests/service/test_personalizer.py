@@ -323,8 +323,9 @@ def test_service_configuration_round_trips_and_reaches_the_learner(tmp_path: Pat
 @pytest.mark.parametrize(
     "body",
     [
-        {"rewardWaitTime": "PT1S"},
-        {"rewardWaitTime": "P3D"},
+        {"rewardWaitTime": "PT0S"},
+        {"rewardWaitTime": "P5000D"},
+        {"modelExportFrequency": "P5000D"},
         {"rewardWaitTime": "soon"},
         {"explorationPercentage": 1.5},
         {"rewardAggregation": "median"},
@@ -452,7 +453,7 @@ def test_personalizer_decisions_are_evaluated_and_audited_like_any_other(tmp_pat
     assert result.exit_code == 0, result.output
     import json
 
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     logged = next(p for p in report["policies"] if p["policy"] == "logged")
     assert logged["n"] == 20  # the deferred, never activated decision is not among them
     assert logged["estimates"][0]["value"] == pytest.approx(0.5)
