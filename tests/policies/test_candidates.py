@@ -27,6 +27,7 @@ def test_logged_conditionals_reproduce_the_samplers_propensities(seed) -> None:
     choices = choose(ranking, 3, seed=seed)
     event = LoggedEvent("e", 0.0, "v1", {}, ACTIONS, frozenset(), choices, (), ())
     rows = logged_conditionals(ranking.probabilities, LoggedDecision(event, (0.0,) * len(choices)))
+    assert len(choices) == 3  # every action has a positive probability: the loop below checks 3 slots
     for row, choice in zip(rows, choices, strict=True):
         assert row[ranking.action_ids.index(choice.action_id)] == pytest.approx(choice.probability)
         assert row.sum() == pytest.approx(1.0)

@@ -80,3 +80,5 @@ def test_slot_exclusions_are_never_chosen_and_probabilities_stay_conditional(
         allowed = {a: p for a, p in remaining.items() if a not in banned[choice.slot]}
         assert np.isclose(choice.probability, allowed[choice.action_id] / sum(allowed.values()))
         remaining.pop(choice.action_id)
+    if len(choices) < 3:  # fewer slots (even none) only when nothing was left to show at the next one
+        assert not any(p > 0 and a not in banned[len(choices)] for a, p in remaining.items())
