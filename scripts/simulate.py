@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,14 +106,16 @@ def simulate_http(
     *,
     rounds: int,
     seed: int,
-    pause_every: int = 0,
-    pause_seconds: float = 0.0,
     window: int = 500,
+    every: int = 0,
+    between: Callable[[], object] | None = None,
 ) -> list[float]:
     """Drive a running service over HTTP; return the click rate of each `window` rounds.
 
-    With `pause_every`, sleep `pause_seconds` every that many rounds so the learner
-    and the workers' model reload can keep up, as they would with real traffic.
+    Event ids are named from the seed and the round, so the service's sampling repeats.
+    With `every`, `between` is called every that many rounds (a test waits there until
+    the learner and the workers have caught up, so what is learned does not depend on
+    how fast the machine is).
     """
     from scripts.http import JsonClient
 
@@ -123,7 +126,8 @@ def simulate_http(
     rates, clicks = [], 0
     for round_index in range(rounds):
         context, key = problem.draw_context(rng)
-        answer = client.post("/v1/rank", {"context": context, "actions": actions})
+        event_id = f"sim-{seed}-{round_index}"
+        answer = client.post("/v1/rank", {"event_id": event_id, "context": context, "actions": actions})
         chosen = answer["chosen"][0]
         if problem.clicks(rng, key, chosen):
             clicks += 1
@@ -131,7 +135,7 @@ def simulate_http(
         if (round_index + 1) % window == 0:
             rates.append(clicks / window)
             clicks = 0
-        if pause_every and (round_index + 1) % pause_every == 0:
-            time.sleep(pause_seconds)
+        if every and between is not None and (round_index + 1) % every == 0:
+            between()
     client.close()
     return rates
