@@ -7,7 +7,9 @@ limit and the field, before VW sees it, and nothing is logged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from policies.learner import Learner, LearnerOptions
+from policies.rewards import RewardRules
 from service.app import create_app
+from service.limits import feature_limits
 from tests.conftest import demo_shop, make_settings, rank_body
+from tests.logs.helpers import decision
 
 V1 = "/personalizer/v1.0"
 
@@ -170,3 +176,23 @@ def test_personalizer_integers_beyond_a_float_are_a_4xx(client: FlaskClient, con
     response = client.post(f"{V1}/rank", json=body)
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     assert response.get_json()["error"]["target"] == "contextFeatures"
+
+
+def test_metrics_count_the_logged_decisions_the_learner_skipped(client: FlaskClient, app: Flask) -> None:
+    # A decision logged before the limits existed: 5,000 context features.
+    res = app.extensions["xsell"]
+    now = time.time()
+    huge = replace(decision("old-huge", created_at=now - 100, window=10), context=features(5000))
+    res.store.record_decision(huge)
+    res.store.record_decision(decision("old-small", created_at=now - 100, window=10))
+    learner = Learner(
+        res.store,
+        res.registry,
+        RewardRules(),
+        LearnerOptions(res.settings.vw_args, grace_seconds=0.0, limits=feature_limits(res.settings)),
+    )
+    learner.start()
+    learner.step(now=now)
+    assert learner.policy is not None and learner.policy.events_learned == 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "xsell_learner_skipped_oversized_total 1.0" in text
