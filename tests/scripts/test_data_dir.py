@@ -224,3 +224,20 @@ def test_a_real_process_in_another_directory_uses_the_log_it_is_given(
     assert refused.returncode == 1
     assert f"no xsell log at {elsewhere / 'var' / 'xsell.db'}" in refused.stderr
     assert not (elsewhere / "var").exists()
+
+
+def test_config_show_without_a_log_shows_the_environment_and_creates_nothing(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XSELL_DEFAULT_REWARD", "-0.3")
+    result = run("config", "show", "--json")
+    assert result.exit_code == 0, result.output
+    assert f"no log at {elsewhere / 'var' / 'xsell.db'}" in result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["settings"]["default_reward"] == {
+        "value": -0.3,
+        "source": "environment",
+        "live": True,
+        "variable": "XSELL_DEFAULT_REWARD",
+    }
+    assert not (elsewhere / "var").exists()
