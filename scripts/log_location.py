@@ -14,6 +14,7 @@ into an empty database no service reads), and a command that loads data into one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -99,7 +100,7 @@ def located_settings(*, creates: bool = False, must_exist: bool = True, **overri
     """
     given = click.get_current_context().meta.get(_GIVEN, {})
     settings = settings_from(data_dir=given.get("data_dir"), log_path=given.get("log_path"), **overrides)
-    path = settings.resolved_log_path.absolute()
+    path = Path(os.path.abspath(settings.resolved_log_path))  # absolute, without any '..'
     if path.is_file() or creates:
         click.echo(f"using log {path}", err=True)
     elif given.get("create"):
