@@ -30,6 +30,7 @@ _Encoded = tuple[np.ndarray, np.ndarray]
 # L2 penalties tried on the summed loss; measured in docs/evaluation.md
 PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 _INNER_FOLDS = 3
+MAX_PAIRED = 16  # context features paired with each other (120 pairs at most)
 _MAX_ITER = 300
 _HISTORY = 10
 
@@ -67,6 +68,7 @@ class LinearRewardModel:
 
     loss: Loss = "logistic"
     l2: float | None = None
+    context_pairs: bool = True
     chosen_l2: float = field(default=0.0, init=False)
     _vocab: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _pairs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), init=False, repr=False)
@@ -81,7 +83,7 @@ class LinearRewardModel:
         from thousands of clicks on a few features (little penalty wanted) to a few
         dozen clicks on thousands (only the base rate is learnable).
         """
-        parsed = [(parse_tokens(c), parse_tokens(a)) for c, a in examples]
+        parsed = [(self._context_tokens(c), parse_tokens(a)) for c, a in examples]
         y = np.asarray(targets, dtype=np.float64)
         if self.l2 is None:
             self.chosen_l2 = self._choose_penalty(parsed, y)
@@ -101,7 +103,7 @@ class LinearRewardModel:
             train, valid = fold_of != fold, fold_of == fold
             if not train.any() or not valid.any():
                 return PENALTIES[len(PENALTIES) // 2]
-            model = LinearRewardModel(self.loss)
+            model = LinearRewardModel(self.loss, context_pairs=self.context_pairs)
             design = model._prepare([p for p, t in zip(parsed, train, strict=True) if t])
             valid_design = model._design(
                 [(model._encode(c), model._encode(a)) for (c, a), v in zip(parsed, valid, strict=True) if v]
@@ -162,7 +164,7 @@ class LinearRewardModel:
     def predict(self, context_text: str, action_texts: Sequence[str]) -> np.ndarray:
         """Return the predicted reward of each action for one context side."""
         size = len(self._vocab) + 1
-        c_ids, c_vals = self._encode(parse_tokens(context_text))
+        c_ids, c_vals = self._encode(self._context_tokens(context_text))
         encoded = [self._encoded_action(text) for text in action_texts]
         width = max((len(ids) for ids, _ in encoded), default=0)
         a_ids = np.zeros((len(encoded), width), dtype=np.int64)
@@ -177,6 +179,21 @@ class LinearRewardModel:
             pair_weight = np.where(self._pairs[position] == keys, w[size + position], 0.0)
             z = z + (pair_weight * c_vals[:, None, None] * a_vals[None, :, :]).sum(axis=(0, 2))
         return _link(z, self.loss)
+
+    def _context_tokens(self, text: str) -> list[tuple[str, float]]:
+        """Return the context side's features, and their pairs when ``context_pairs`` is set.
+
+        Paired with an offer's features, a pair of context features lets the best
+        offer depend on a combination (segment and device), which pairs of single
+        features cannot express. Only the first MAX_PAIRED features are paired, so
+        the work per example stays bounded.
+        """
+        tokens = parse_tokens(text)
+        if not self.context_pairs:
+            return tokens
+        head = tokens[:MAX_PAIRED]
+        pairs = [(f"{k1}&{k2}", v1 * v2) for i, (k1, v1) in enumerate(head) for k2, v2 in head[i + 1 :]]
+        return tokens + pairs
 
     def _encoded_action(self, text: str) -> _Encoded:
         found = self._encoded.get(text)

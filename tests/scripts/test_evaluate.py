@@ -143,6 +143,41 @@ def test_obd_directory_is_evaluated(tmp_path: Path) -> None:
     assert report["summary"]["exploration"] is None  # OBD does not keep the whole distribution
 
 
+def test_the_reward_models_held_out_quality_is_reported_beside_dm_and_dr(tmp_path: Path) -> None:
+    directory = write_obd(tmp_path / "random" / "all", rows=300)
+    report = json.loads(invoke("--obd", str(directory), "--json", "--policy", "uniform").stdout)
+    model = report["reward_model"]
+    assert model["kind"] == "auto" and model["folds"] == 2
+    quality = model["quality"]
+    assert quality["kind"] == "logistic"
+    assert quality["reason"] == "auto: every reward is within [0, 1] (seen 0 to 1)"
+    assert quality["n"] == 300  # one held-out prediction per logged offer
+    assert 0 < quality["brier"] < 1 and 0 < quality["baseline_brier"] < 1
+    assert quality["skill"] == pytest.approx(1 - quality["brier"] / quality["baseline_brier"])
+    assert 0 < quality["log_loss"] < 1 and 0 < quality["baseline_log_loss"] < 1
+    assert 0 < quality["mean_prediction"] < 1
+    assert {e["estimator"] for e in report["policies"][1]["estimates"]} >= {"DM", "DR"}
+
+    table = invoke("--obd", str(directory), "--policy", "uniform").stdout
+    assert "reward model for DM, DR, SNDR: logistic (auto: every reward is within [0, 1]" in table
+    assert f"on 300 held-out logged offers: Brier {quality['brier']:.6f}" in table
+    assert f"skill {quality['skill']:+.4f}" in table
+
+
+def test_the_reward_model_can_be_chosen_and_skipped(tmp_path: Path) -> None:
+    directory = write_obd(tmp_path / "random" / "all", rows=300)
+    chosen = json.loads(invoke("--obd", str(directory), "--json", "--reward-model", "vw-squared").stdout)
+    assert chosen["reward_model"]["quality"]["kind"] == "vw-squared"
+    assert chosen["reward_model"]["quality"]["reason"] == "chosen with --reward-model"
+    skipped = invoke("--obd", str(directory), "--no-reward-model")
+    assert skipped.exit_code == 0, skipped.output
+    assert "reward model for" not in skipped.stdout
+    skipped_json = json.loads(invoke("--obd", str(directory), "--json", "--no-reward-model").stdout)
+    assert skipped_json["reward_model"] is None
+    unknown = invoke("--obd", str(directory), "--reward-model", "forest")
+    assert unknown.exit_code == 2 and "'forest' is not one of" in unknown.output
+
+
 def _empty_log(tmp_path: Path) -> list[str]:
     settings = make_settings(tmp_path)
     from service.resources import open_log_and_registry
