@@ -79,8 +79,17 @@ def test_list_shows_versions_metrics_and_changes(admin_app: Flask, admin: FlaskC
     assert set(rows) == {"v1", v2}
     assert rows["v1"]["state"] == "active" and rows[v2]["state"] == "retired"
     assert rows["v1"]["sha256"] and rows["v1"]["file_kept"] and rows["v1"]["vw_args"]
-    assert rows["v1"]["online"]["decisions"] == 1 and rows["v1"]["online"]["mean_reward"] == 1.0
+    # Its reward window has not ended: the clicked decision does not count yet, and the
+    # answer says one is waiting (a clicked decision counted at once inflated the mean).
+    assert rows["v1"]["online"] is None and body["decisions_within_window"] == 1
     assert body["changes"][0]["reason"] == "testing" and body["changes"][0]["actor"] == "http"
+    later = time.time() + admin_app.extensions["xsell"].settings.reward_window_seconds + 1
+    admin_app.extensions["xsell"].store.clock = lambda: later
+    body = admin.get("/v1/models", headers=ADMIN).get_json()
+    rows = {row["version"]: row for row in body["versions"]}
+    assert rows["v1"]["online"]["decisions"] == 1 and rows["v1"]["online"]["mean_reward"] == 1.0
+    assert rows["v1"]["online"]["low"] is None  # no interval from a single decision
+    assert body["decisions_within_window"] == 0
 
 
 def test_activate_and_rollback_change_what_the_app_serves(admin_app: Flask, admin: FlaskClient) -> None:
