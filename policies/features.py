@@ -223,48 +223,76 @@ def example_cost(context: Features, actions: Sequence[Action], vw_args: str) -> 
     (3, 4, 16)
     """
     shape = _interactions(vw_args)
+    scale = shape.ngram_factor
     shared = _counts(context)
-    action_counts = [_counts(a.features) for a in actions]
-    line_total = 0
+    shared_total = sum(shared.values())
+    # Only interactions that name namespaces need each action's count per namespace;
+    # the rank path runs this on every request, so the common case stays lean.
+    if shape.named_terms:
+        action_counts = [_counts(a.features) for a in actions]
+        action_totals = [sum(c.values()) for c in action_counts]
+    else:
+        action_counts = []
+        action_totals = [_total(a.features) for a in actions]
+    # every action line: the context's features, the action's own and its id
+    base = shared_total + 1
+    line_totals = [(base + total) * scale for total in action_totals]
     pairs = 0
-    for counts in action_counts:
-        line = dict(shared)
-        for namespace, n in counts.items():
-            line[namespace] = line.get(namespace, 0) + n
-        line[ACTION_ID_NAMESPACE[0]] = line.get(ACTION_ID_NAMESPACE[0], 0) + 1
-        features = sum(line.values()) * shape.ngram_factor
-        line_total += features
-        for term in shape.terms:
+    for order in shape.wildcard_orders:  # -q :: and the like: a power of each line's size
+        pairs += sum([line**order for line in line_totals])
+    for term in shape.named_terms:
+        for counts, line in zip(action_counts, line_totals, strict=True):
             product = 1
             for namespace in term:
-                product *= features if namespace == ":" else line.get(namespace, 0) * shape.ngram_factor
+                if namespace == ":":
+                    product *= line
+                else:
+                    own = counts.get(namespace, 0) + (namespace == _ID_KEY)
+                    product *= (shared.get(namespace, 0) + own) * scale
             pairs += product
-    return ExampleCost(
-        context_features=sum(shared.values()),
-        action_features=tuple(sum(c.values()) for c in action_counts),
-        features_x_actions=line_total,
-        interaction_pairs=pairs * shape.learners,
-    )
+    return ExampleCost(shared_total, tuple(action_totals), sum(line_totals), pairs * shape.learners)
+
+
+_ID_KEY = ACTION_ID_NAMESPACE[0]
+_NAMESPACE_KEYS: dict[str, str] = {}  # namespace name -> the character VW knows it by
+
+
+def _total(features: Features) -> int:
+    """Return the number of features after flattening (a list counts its items, False nothing)."""
+    n = 0
+    for values in features.values():
+        n += len(values)
+        for value in values.values():
+            if type(value) is list:
+                n += len(value) - 1
+            elif value is False:
+                n -= 1
+    return n
 
 
 def _counts(features: Features) -> dict[str, int]:
     """Return the features per VW namespace (its first character) after flattening."""
     counts: dict[str, int] = {}
     for namespace, values in features.items():
-        n = 0
+        n = len(values)
         for value in values.values():
-            if isinstance(value, list):
-                n += len(value)
-            elif value is not False:
-                n += 1
-        key = escape(namespace)[0]
+            if type(value) is list:
+                n += len(value) - 1
+            elif value is False:
+                n -= 1
+        key = _NAMESPACE_KEYS.get(namespace)
+        if key is None:
+            if len(_NAMESPACE_KEYS) >= _ACTION_TEXT_LIMIT:
+                _NAMESPACE_KEYS.clear()
+            key = _NAMESPACE_KEYS[namespace] = escape(namespace)[0]
         counts[key] = counts.get(key, 0) + n
     return counts
 
 
 @dataclass(frozen=True, slots=True)
 class _Shape:
-    terms: tuple[str, ...]  # one string of namespace characters per interaction
+    wildcard_orders: tuple[int, ...]  # interactions of wildcards only (-q :: is 2)
+    named_terms: tuple[str, ...]  # the others, one string of namespace characters each
     ngram_factor: int  # --ngram/--skips make up to n*(skips+1) features of each
     learners: int  # --bag/--cover/--rnd learn this many copies of every line
 
@@ -294,7 +322,9 @@ def _interactions(vw_args: str) -> _Shape:
             skips = max(skips, _trailing_int(value))
         elif name in _LEARNER_OPTIONS:
             learners *= _trailing_int(value) + _LEARNER_OPTIONS[name]
-    return _Shape(tuple(terms), ngram * (skips + 1), max(learners, 1))
+    wildcards = tuple(len(t) for t in terms if set(t) == {":"})
+    named = tuple(t for t in terms if set(t) != {":"})
+    return _Shape(wildcards, named, ngram * (skips + 1), max(learners, 1))
 
 
 def _trailing_int(text: str) -> int:

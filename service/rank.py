@@ -23,8 +23,9 @@ def rank() -> Response:
     """Rank the candidate offers and log the decision before answering."""
     body = RankRequest.model_validate_json(request.get_data())
     res = resources()
-    check_cost(res, body.context, body.domain_actions())
-    decision = pipeline.decide(res, to_input(body))
+    wanted = to_input(body)
+    check_cost(res, wanted.context, wanted.actions)
+    decision = pipeline.decide(res, wanted)
     return json_response(from_decision(decision))
 
 

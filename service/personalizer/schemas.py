@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,11 +40,23 @@ MAX_EXACT_INTEGER = 2**53
 
 
 def _integers_in_range(objects: list[Any]) -> list[Any]:
-    """Refuse an integer a float cannot hold, anywhere in the objects (ignored keys too).
+    """Refuse an integer past 64 bits anywhere in the objects (ignored keys too).
 
-    VW reads numbers as floats, ``float()`` of a huge integer raises OverflowError and
-    orjson cannot write integers past 64 bits into the log's request fingerprint.
+    orjson cannot write one into the log's request fingerprint and ``float()`` of one
+    past ~1e308 raises OverflowError; the features xsell uses are held to ±2**53 later,
+    with their exact place named (features.py). orjson finds one at C speed: this runs
+    on every Personalizer rank.
     """
+    try:
+        orjson.dumps(objects)
+    except orjson.JSONEncodeError as error:
+        where = _huge_integer(objects)
+        raise ValueError(f"numbers must be within ±2**53 (at {where})" if where else str(error)) from None
+    return objects
+
+
+def _huge_integer(objects: list[Any]) -> str | None:
+    """Return where the first integer past ±2**53 is (``[0].user.n``), or None."""
     pending: list[tuple[str, Any]] = [("", objects)]
     while pending:
         where, item = pending.pop()
@@ -52,8 +65,8 @@ def _integers_in_range(objects: list[Any]) -> list[Any]:
         elif isinstance(item, list):
             pending.extend((f"{where}[{k}]", value) for k, value in enumerate(item))
         elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_EXACT_INTEGER:
-            raise ValueError(f"numbers must be within ±2**53 (at {where})")
-    return objects
+            return where
+    return None
 
 
 FeatureObjects = Annotated[list[Any], Field(max_length=64), AfterValidator(_integers_in_range)]

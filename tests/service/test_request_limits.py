@@ -162,20 +162,23 @@ def test_personalizer_feature_lists_are_bounded(client: FlaskClient, app: Flask)
 
 
 @pytest.mark.parametrize(
-    "context",
+    ("context", "target"),
     [
-        [{"n": 10**400}],  # float() of it raised OverflowError: a 500
-        [{"user": {"n": -(10**400)}}],
-        [{"user": {"list": [1, 10**400]}}],
-        [{"_ignored": 10**400}],  # ignored by Personalizer, but orjson could not fingerprint it
-        [{"n": 2**64}],
+        ([{"n": 10**400}], "contextFeatures"),  # float() of it raised OverflowError: a 500
+        ([{"user": {"n": -(10**400)}}], "contextFeatures"),
+        ([{"user": {"list": [1, 10**400]}}], "contextFeatures"),
+        ([{"_ignored": 10**400}], "contextFeatures"),  # ignored, but orjson could not fingerprint it
+        ([{"n": 2**64}], "contextFeatures"),
+        ([{"user": {"n": 2**60}}], "contextFeatures[0].user.n"),  # a float would round it
     ],
 )
-def test_personalizer_integers_beyond_a_float_are_a_4xx(client: FlaskClient, context: list[Any]) -> None:
+def test_personalizer_integers_beyond_a_float_are_a_4xx(
+    client: FlaskClient, context: list[Any], target: str
+) -> None:
     body = {"contextFeatures": context, "actions": [{"id": "a"}, {"id": "b"}], "eventId": "big-number"}
     response = client.post(f"{V1}/rank", json=body)
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
-    assert response.get_json()["error"]["target"] == "contextFeatures"
+    assert response.get_json()["error"]["target"] == target
 
 
 def test_metrics_count_the_logged_decisions_the_learner_skipped(client: FlaskClient, app: Flask) -> None:
