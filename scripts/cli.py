@@ -616,6 +616,10 @@ def models_export(version: str, file: str) -> None:
 def models_import(file: str) -> None:
     """Register a model exported elsewhere as a candidate; `promote` it to serve.
 
+    The export is checked before anything is registered: only its three files, size
+    limits, the VW option allowlist for its arguments and its model header, and a
+    checksum computed here (a stated one must match it).
+
     Example:
 
         xsell models import v1200.xsell-model
@@ -624,7 +628,7 @@ def models_import(file: str) -> None:
     try:
         model = registry.import_file(Path(file), actor="cli")
     except (ValueError, OSError) as error:
-        raise click.ClickException(str(error)) from error
+        raise click.ClickException(f"{file}: {error}") from error
     click.echo(f"imported as {model.version} (candidate): {model.note}")
 
 
