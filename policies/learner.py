@@ -189,12 +189,12 @@ class Learner:
             )
             for event, learned_feedback in page:
                 rewards = rewards_for(event, self.rules)
-                if rewards != rewards_for(
-                    replace(event, feedback=learned_feedback), self.rules
-                ) and not self._oversized(event, count=False):
+                before = rewards_for(replace(event, feedback=learned_feedback), self.rules)
+                if rewards != before and not self._oversized(event, count=False):
+                    targets = correction_targets(before, rewards)
                     if self.shadow is not None:
-                        self.shadow.correct(event, rewards)
-                    self.policy.learn(event, rewards)
+                        self.shadow.correct(event, targets)
+                    self.policy.learn(event, targets)
                     corrected += 1
                 # Marked either way: a signal that changes nothing is settled too.
                 self._pending[event.event_id] = _read(event)
@@ -257,6 +257,21 @@ class Learner:
         if active is not None and self.version is not None and active.version != self.version.version:
             log.warning("active model changed to %s outside the learner; continuing from it", active.version)
             self._follow(active)
+
+
+def correction_targets(learned: Sequence[float], now: Sequence[float]) -> list[float]:
+    """Return what a correction learns so that, with what was learned before, it averages `now`.
+
+    An online learner cannot unlearn the first example (reward `learned`); learned
+    again with `now` alone, the event's two examples would average halfway, and offers
+    whose signals come late would look worse than they are. A target of
+    ``now + (now - learned)`` makes the pair average exactly `now` (measured in
+    docs/exploration.md: it ends closer to learning each decision once, complete).
+
+    >>> correction_targets([0.0, 1.0], [1.0, 2.0])
+    [2.0, 3.0]
+    """
+    return [2 * reward - before for before, reward in zip(learned, now, strict=True)]
 
 
 def _read(event: LoggedEvent) -> tuple[int, ...]:

@@ -123,8 +123,10 @@ def test_a_purchase_minutes_after_a_click_is_learned_as_the_purchase(
     clock.now = 1_000.0 + 20 * 60 - 700  # 8 minutes later, inside the 10-minute window
     store.record_feedback("e1", "purchase", 200.0)
     assert learner.step() == 1  # the correction
-    assert seen == [[1.0], [RewardRules().reward_for((_fb("purchase", 200.0),), "a")]]
-    assert seen[1][0] == 2.0  # 1 + 0.005 x 200, the purchase
+    purchase = RewardRules().reward_for((_fb("purchase", 200.0),), "a")
+    assert purchase == 2.0  # 1 + 0.005 x 200
+    # The click was learned, then the correction: together they average the purchase.
+    assert seen == [[1.0], [3.0]] and (seen[0][0] + seen[1][0]) / 2 == purchase
     assert learner.step() == 0  # nothing is learned twice
     clock.now = 1_000.0 + 601  # after the window: recorded, never learned
     assert not store.record_feedback("e1", "add_to_cart", None).on_time
