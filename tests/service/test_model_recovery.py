@@ -116,6 +116,23 @@ def test_answers_about_a_broken_model_name_no_path(settings: Settings) -> None:
     app.extensions["xsell"].store.close()
 
 
+def test_a_worker_that_cannot_load_a_newer_version_logs_it_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    v1, v2 = published(settings, 10)
+    app = create_app(settings)
+    served = app.extensions["xsell"].served
+    registry: ModelRegistry = app.extensions["xsell"].registry
+    broken = registry.publish(VWPolicy(settings.vw_args, events_learned=30), parent=v2)
+    truncate(settings.resolved_model_dir / f"{broken.version}.vw")
+    with caplog.at_level("ERROR", logger="service.resources"):
+        for _ in range(20):  # twenty polls
+            served.refresh()
+    assert served.version.version == v2
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+    app.extensions["xsell"].store.close()
+
+
 def test_rollback_never_picks_an_untrained_model_unless_named(settings: Settings) -> None:
     published(settings, 0, 0)  # v1..v3, none learned anything
     app = create_app(settings)
