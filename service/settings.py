@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     )
     model_keep_checkpoints: int = Field(144, ge=0, description="How many such checkpoints to keep.")
     rollback_default_seconds: float = Field(
-        600.0, ge=0, description="`rollback` without --to goes back to a model at least this much older."
+        600.0, ge=0, description="`rollback` without --to goes back to a trained model at least this much older."
     )
 
     # shadow and promotion
