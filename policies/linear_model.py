@@ -30,7 +30,8 @@ _Encoded = tuple[np.ndarray, np.ndarray]
 # L2 penalties tried on the summed loss; measured in docs/evaluation.md
 PENALTIES = (0.1, 1.0, 10.0, 100.0, 1000.0)
 _INNER_FOLDS = 3
-MAX_PAIRED = 16  # context features paired with each other (120 pairs at most)
+_LOOKUP_LIMIT = 1 << 22  # pair keys (vocabulary squared) below which a lookup table is built
+MAX_PAIRED = 12  # categorical context features paired with each other (66 pairs at most)
 _MAX_ITER = 300
 _HISTORY = 10
 
@@ -72,6 +73,7 @@ class LinearRewardModel:
     chosen_l2: float = field(default=0.0, init=False)
     _vocab: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _pairs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), init=False, repr=False)
+    _lookup: np.ndarray | None = field(default=None, init=False, repr=False)
     _weights: np.ndarray = field(default_factory=lambda: np.zeros(1), init=False, repr=False)
     _encoded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
@@ -138,23 +140,37 @@ class LinearRewardModel:
         size = len(self._vocab) + 1
         pair_keys = [np.add.outer(c[0] * size, a[0]).ravel() for c, a in rows]
         self._pairs = np.unique(np.concatenate(pair_keys)) if pair_keys else np.zeros(0, np.int64)
+        self._lookup = None
+        if size * size <= _LOOKUP_LIMIT:  # a table from pair key to column beats a binary search
+            self._lookup = np.full(size * size, -1, dtype=np.int64)
+            self._lookup[self._pairs] = np.arange(len(self._pairs))
         self._weights = np.zeros(0)
         return self._design(rows)
+
+    def _pair_columns(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return each pair key's index among the training pairs, and whether training saw it."""
+        if self._lookup is not None:
+            position = self._lookup[keys]
+            return np.maximum(position, 0), position >= 0
+        if not len(self._pairs):
+            return np.zeros(keys.shape, dtype=np.int64), np.zeros(keys.shape, dtype=bool)
+        position = np.minimum(np.searchsorted(self._pairs, keys), len(self._pairs) - 1)
+        return position, self._pairs[position] == keys
 
     def _design(self, rows: list[tuple[_Encoded, _Encoded]]) -> _Sparse:
         size = len(self._vocab) + 1
         row_ids, columns, values = [], [], []
         for index, ((c_ids, c_vals), (a_ids, a_vals)) in enumerate(rows):
-            keys = np.add.outer(c_ids * size, a_ids).ravel()
-            position = np.minimum(np.searchsorted(self._pairs, keys), max(len(self._pairs) - 1, 0))
-            known = self._pairs[position] == keys if len(self._pairs) else np.zeros(len(keys), dtype=bool)
+            position, known = self._pair_columns(np.add.outer(c_ids * size, a_ids).ravel())
             cols = np.concatenate(([0], c_ids, a_ids, size + position[known]))
             vals = np.concatenate(([1.0], c_vals, a_vals, np.outer(c_vals, a_vals).ravel()[known]))
             row_ids.append(np.full(len(cols), index))
             columns.append(cols)
             values.append(vals)
+        lengths = [len(c) for c in columns]
         return _Sparse(
             np.concatenate(row_ids),
+            np.cumsum([0, *lengths[:-1]]),
             np.concatenate(columns),
             np.concatenate(values),
             len(rows),
@@ -174,9 +190,8 @@ class LinearRewardModel:
         w = self._weights
         z = w[0] + (w[c_ids] * c_vals).sum() + (w[a_ids] * a_vals).sum(axis=1)
         if len(self._pairs) and len(c_ids) and width:
-            keys = c_ids[:, None, None] * size + a_ids[None, :, :]
-            position = np.minimum(np.searchsorted(self._pairs, keys), len(self._pairs) - 1)
-            pair_weight = np.where(self._pairs[position] == keys, w[size + position], 0.0)
+            position, known = self._pair_columns(c_ids[:, None, None] * size + a_ids[None, :, :])
+            pair_weight = np.where(known, w[size + position], 0.0)
             z = z + (pair_weight * c_vals[:, None, None] * a_vals[None, :, :]).sum(axis=(0, 2))
         return _link(z, self.loss)
 
@@ -185,13 +200,14 @@ class LinearRewardModel:
 
         Paired with an offer's features, a pair of context features lets the best
         offer depend on a combination (segment and device), which pairs of single
-        features cannot express. Only the first MAX_PAIRED features are paired, so
-        the work per example stays bounded.
+        features cannot express. Only categorical features (``name=value``) are
+        paired, the first MAX_PAIRED of them, so the work per example stays bounded
+        (numbers such as affinities enter singly).
         """
         tokens = parse_tokens(text)
         if not self.context_pairs:
             return tokens
-        head = tokens[:MAX_PAIRED]
+        head = [(k, v) for k, v in tokens if "=" in k][:MAX_PAIRED]
         pairs = [(f"{k1}&{k2}", v1 * v2) for i, (k1, v1) in enumerate(head) for k2, v2 in head[i + 1 :]]
         return tokens + pairs
 
@@ -210,17 +226,25 @@ class LinearRewardModel:
 
 @dataclass(frozen=True, slots=True)
 class _Sparse:
+    """A sparse matrix, rows in order and none empty (each holds the bias)."""
+
     rows: np.ndarray
+    starts: np.ndarray  # where each row's entries begin
     columns: np.ndarray
     values: np.ndarray
     n_rows: int
     n_columns: int
 
     def dot(self, w: np.ndarray) -> np.ndarray:
-        return np.bincount(self.rows, self.values * w[self.columns], minlength=self.n_rows)
+        return np.add.reduceat(self.values * w[self.columns], self.starts)
 
     def transpose_dot(self, g: np.ndarray) -> np.ndarray:
         return np.bincount(self.columns, self.values * g[self.rows], minlength=self.n_columns)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Inner product without BLAS: OpenBLAS threads spin on short vectors and cost 3x the work."""
+    return float(np.multiply(a, b).sum())
 
 
 def _link(z: np.ndarray, loss: Loss) -> np.ndarray:
@@ -244,7 +268,7 @@ def _objective(w: np.ndarray, x: _Sparse, y: np.ndarray, loss: Loss, l2: float) 
         value = float(0.5 * (residual**2).sum())
     penalised = w.copy()
     penalised[0] = 0.0
-    return value + 0.5 * l2 * float(penalised @ penalised), x.transpose_dot(residual) + l2 * penalised
+    return value + 0.5 * l2 * _dot(penalised, penalised), x.transpose_dot(residual) + l2 * penalised
 
 
 def _lbfgs(objective, start: np.ndarray) -> np.ndarray:
@@ -259,17 +283,17 @@ def _lbfgs(objective, start: np.ndarray) -> np.ndarray:
         direction = -gradient
         alphas = []
         for s, y in zip(reversed(s_list), reversed(y_list), strict=True):
-            alpha = (s @ direction) / (y @ s)
+            alpha = _dot(s, direction) / _dot(y, s)
             alphas.append(alpha)
             direction = direction - alpha * y
         if s_list:
-            direction *= (s_list[-1] @ y_list[-1]) / (y_list[-1] @ y_list[-1])
+            direction *= _dot(s_list[-1], y_list[-1]) / _dot(y_list[-1], y_list[-1])
         else:
-            direction /= max(1.0, float(np.linalg.norm(gradient)))
+            direction /= max(1.0, np.sqrt(_dot(gradient, gradient)))
         for (s, y), alpha in zip(zip(s_list, y_list, strict=True), reversed(alphas), strict=True):
-            beta = (y @ direction) / (y @ s)
+            beta = _dot(y, direction) / _dot(y, s)
             direction = direction + (alpha - beta) * s
-        step, slope = 1.0, float(gradient @ direction)
+        step, slope = 1.0, _dot(gradient, direction)
         while True:
             candidate = w + step * direction
             new_value, new_gradient = objective(candidate)
@@ -277,7 +301,7 @@ def _lbfgs(objective, start: np.ndarray) -> np.ndarray:
                 break
             step *= 0.5
         s, y = candidate - w, new_gradient - gradient
-        if y @ s > 1e-12:
+        if _dot(y, s) > 1e-12:
             s_list.append(s)
             y_list.append(y)
             if len(s_list) > _HISTORY:

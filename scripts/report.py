@@ -50,6 +50,10 @@ def write_report(directory: Path, table: str, reports: Sequence[PolicyReport], s
         "combine both. Trust an estimate less when its interval is wide or its ESS (effective sample "
         "size) is small next to n: the log then says little about that policy. Multi-slot decisions "
         "use cascade weights (the reward of a slot may depend on the offers above it).",
+        "The lines under the table say how well the reward model predicted rewards it never saw: its "
+        "Brier score (mean squared error) against predicting the mean reward, and the skill between "
+        "them. At a skill near 0 the model knows only the average, DM cannot tell policies apart, and "
+        "DR is about IPS; a negative skill means it fits noise.",
     ]
     path = directory / "report.md"
     path.write_text("\n\n".join(sections) + "\n")

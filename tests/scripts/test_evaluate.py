@@ -129,6 +129,7 @@ def test_report_writes_markdown_and_plots(served_log: Path, tmp_path: Path) -> N
         assert f"]({image})" in report
         assert (tmp_path / "report" / image).read_bytes()[:4] == b"\x89PNG"
     assert "bootstrap (100 resamples)" in report
+    assert "reward model for DM, DR, SNDR: logistic" in report and "held-out logged offers" in report
 
 
 def test_obd_directory_is_evaluated(tmp_path: Path) -> None:
