@@ -233,7 +233,7 @@ def example_cost(context: Features, actions: Sequence[Action], vw_args: str) -> 
         action_totals = [sum(c.values()) for c in action_counts]
     else:
         action_counts = []
-        action_totals = [_total(a.features) for a in actions]
+        action_totals = _totals(actions)
     # every action line: the context's features, the action's own and its id
     base = shared_total + 1
     line_totals = [(base + total) * scale for total in action_totals]
@@ -257,17 +257,23 @@ _ID_KEY = ACTION_ID_NAMESPACE[0]
 _NAMESPACE_KEYS: dict[str, str] = {}  # namespace name -> the character VW knows it by
 
 
-def _total(features: Features) -> int:
-    """Return the number of features after flattening (a list counts its items, False nothing)."""
-    n = 0
-    for values in features.values():
-        n += len(values)
-        for value in values.values():
-            if type(value) is list:
-                n += len(value) - 1
-            elif value is False:
-                n -= 1
-    return n
+def _totals(actions: Sequence[Action]) -> list[int]:
+    """Return each action's number of features after flattening (a list counts its items).
+
+    One loop for all actions rather than a call each: this runs on every rank.
+    """
+    totals = []
+    for action in actions:
+        n = 0
+        for values in action.features.values():
+            n += len(values)
+            for value in values.values():
+                if type(value) is list:
+                    n += len(value) - 1
+                elif value is False:
+                    n -= 1
+        totals.append(n)
+    return totals
 
 
 def _counts(features: Features) -> dict[str, int]:

@@ -32,13 +32,12 @@ class Request(FlaskRequest):
 
     def get_data(self, *args: Any, **kwargs: Any) -> Any:
         """Return the body; raise RequestEntityTooLarge if a chunked one goes past the limit."""
-        already_read = getattr(self, "_cached_data", None) is not None
         data = super().get_data(*args, **kwargs)
+        if self.content_length is not None:
+            return data  # Werkzeug refused a declared length over the limit already
         limit = self.max_content_length
-        if already_read or limit is None or self.content_length is not None or len(data) < limit:
-            return data
-        # The limited stream is spent; one more byte from the server's stream decides.
-        if self.environ["wsgi.input"].read(1):
+        # The limited stream stops at the limit; one more byte from the server's decides.
+        if limit is not None and len(data) >= limit and self.environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()
         return data
 
