@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ from functools import lru_cache
 import orjson
 
 from policies.base import Action, Features, FeatureValue
+from policies.vw_args import parse_vw_args
 
 __all__ = [
     "ExampleCost",
@@ -223,7 +223,6 @@ def example_cost(context: Features, actions: Sequence[Action], vw_args: str) -> 
     (3, 4, 16)
     """
     shape = _interactions(vw_args)
-    scale = shape.ngram_factor
     shared = _counts(context)
     shared_total = sum(shared.values())
     # Only interactions that name namespaces need each action's count per namespace;
@@ -236,7 +235,7 @@ def example_cost(context: Features, actions: Sequence[Action], vw_args: str) -> 
         action_totals = _totals(actions)
     # every action line: the context's features, the action's own and its id
     base = shared_total + 1
-    line_totals = [(base + total) * scale for total in action_totals]
+    line_totals = [base + total for total in action_totals]
     pairs = 0
     for order in shape.wildcard_orders:  # -q :: and the like: a power of each line's size
         pairs += sum([line**order for line in line_totals])
@@ -248,7 +247,7 @@ def example_cost(context: Features, actions: Sequence[Action], vw_args: str) -> 
                     product *= line
                 else:
                     own = counts.get(namespace, 0) + (namespace == _ID_KEY)
-                    product *= (shared.get(namespace, 0) + own) * scale
+                    product *= shared.get(namespace, 0) + own
             pairs += product
     return ExampleCost(shared_total, tuple(action_totals), sum(line_totals), pairs * shape.learners)
 
@@ -299,41 +298,27 @@ def _counts(features: Features) -> dict[str, int]:
 class _Shape:
     wildcard_orders: tuple[int, ...]  # interactions of wildcards only (-q :: is 2)
     named_terms: tuple[str, ...]  # the others, one string of namespace characters each
-    ngram_factor: int  # --ngram/--skips make up to n*(skips+1) features of each
-    learners: int  # --bag/--cover/--rnd learn this many copies of every line
+    learners: int  # --bag N / --cover N learn N (N + 1) copies of every line
 
 
-_INTERACTION_OPTIONS = frozenset({"-q", "--quadratic", "--cubic", "--interactions"})
-_LEARNER_OPTIONS = {"--bag": 0, "--cover": 1, "--rnd": 1}  # copies = N + this
+_INTERACTION_OPTIONS = frozenset({"quadratic", "cubic", "interactions"})
+_LEARNER_OPTIONS = {"bag": 0, "cover": 1}  # copies = N + this
+# What an argument string VW would refuse costs: the default policy's `-q ::`.
+_UNREADABLE = _Shape((2,), (), 1)
 
 
 @lru_cache(maxsize=64)
 def _interactions(vw_args: str) -> _Shape:
-    """Read the interaction, n-gram and ensemble options out of `vw_args`."""
-    tokens = shlex.split(vw_args)
-    terms: list[str] = []
-    ngram, skips, learners = 1, 0, 1
-    for k, token in enumerate(tokens):
-        name, glued = token, None
-        if token.startswith("--") and "=" in token:
-            name, glued = token.split("=", 1)
-        elif token.startswith("-q") and token != "-q":  # VW reads -q:: as -q ::
-            name, glued = "-q", token[2:]
-        value = glued if glued is not None else (tokens[k + 1] if k + 1 < len(tokens) else "")
-        if name in _INTERACTION_OPTIONS and value:
-            terms.append(value)
-        elif name == "--ngram":
-            ngram = max(ngram, _trailing_int(value))
-        elif name == "--skips":
-            skips = max(skips, _trailing_int(value))
-        elif name in _LEARNER_OPTIONS:
-            learners *= _trailing_int(value) + _LEARNER_OPTIONS[name]
+    """Read the interaction and ensemble options out of `vw_args`, by VW's rules (vw_args.py)."""
+    try:
+        options = parse_vw_args(vw_args).options
+    except ValueError:
+        return _UNREADABLE  # no policy runs on such arguments; the cost check must not fail
+    terms = [value for name, value in options if name in _INTERACTION_OPTIONS and value]
+    learners = 1
+    for name, value in options:
+        if name in _LEARNER_OPTIONS and value is not None:
+            learners *= int(value) + _LEARNER_OPTIONS[name]
     wildcards = tuple(len(t) for t in terms if set(t) == {":"})
     named = tuple(t for t in terms if set(t) != {":"})
-    return _Shape(wildcards, named, ngram * (skips + 1), max(learners, 1))
-
-
-def _trailing_int(text: str) -> int:
-    """Return the number at the end of an option value (``--ngram a2`` names a namespace first)."""
-    digits = re.search(r"\d+$", text)
-    return int(digits.group()) if digits else 1
+    return _Shape(wildcards, named, learners)

@@ -81,7 +81,9 @@ def test_cost_follows_the_interactions_the_arguments_name() -> None:
     actions = [decision().actions[1]]  # no features of its own: only its id, in "_action"
     assert example_cost(context, actions, "--cb_explore_adf -q ui").interaction_pairs == 2 * 1
     assert example_cost(context, actions, "--cb_explore_adf -qui").interaction_pairs == 2 * 1
-    assert example_cost(context, actions, "--cb_explore_adf --quadratic=u_").interaction_pairs == 2 * 1
+    assert example_cost(context, actions, "--cb_explore_adf --quadratic=uu").interaction_pairs == 2 * 2
+    # arguments VW may not get are priced as the default -q :: (no policy runs on them)
+    assert example_cost(context, actions, "--cb_explore_adf -f /tmp/m").interaction_pairs == 4**2
     assert example_cost(context, actions, "--cb_explore_adf --cubic :::").interaction_pairs == 4**3
     assert example_cost(context, actions, "--cb_explore_adf -q :: --bag 5").interaction_pairs == 5 * 4**2
 
