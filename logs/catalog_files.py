@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from policies.catalog import Product
+from policies.offers.catalog import Product
 
 __all__ = ["CatalogFileError", "read_orders", "read_products"]
 

@@ -9,7 +9,7 @@ import orjson
 
 from logs.db import retrying, transaction
 from logs.store import LogStore
-from policies.catalog import Product, Relation
+from policies.offers.catalog import Product, Relation
 
 __all__ = ["CatalogStore"]
 

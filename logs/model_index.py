@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from logs.db import retrying, transaction
 from logs.store import LogStore
-from policies.registry import ActiveChanged, ModelChange, ModelVersion, UnknownVersion
+from policies.learning.registry import ActiveChanged, ModelChange, ModelVersion, UnknownVersion
 
 __all__ = ["SEQ_RESERVED", "ModelIndex"]
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from policies.base import Action, FeatureValue, LoggedEvent, SlotChoice
-from policies.dataset import LoggedDecision
+from policies.evaluation.dataset import LoggedDecision
 
 __all__ = ["ObdFormatError", "read_obd"]
 

@@ -13,8 +13,8 @@ import orjson
 
 from logs.db import LogUnavailable, retrying, transaction
 from logs.store import LogStore
-from policies.pacing import ShopperEvent
-from policies.rewards import RAW_REWARD
+from policies.learning.rewards import RAW_REWARD
+from policies.offers.pacing import ShopperEvent
 
 __all__ = ["Erasure", "Preferences", "ShopperStore"]
 

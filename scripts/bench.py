@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policies.candidates import MostPopular, uniform
-from policies.estimators import ALL_ESTIMATORS, Bootstrap, EvalBatch, Normal
-from policies.evaluation import EvaluationOptions, evaluate
+from policies.evaluation.candidates import MostPopular, uniform
+from policies.evaluation.estimators import ALL_ESTIMATORS, Bootstrap, EvalBatch, Normal
+from policies.evaluation.replay import EvaluationOptions, evaluate
 from scripts.synthetic import SyntheticProblem, uniform_log
 
 __all__ = ["EstimatorTiming", "bench_estimators", "bench_replay", "synthetic_batch"]

@@ -462,7 +462,7 @@ def _registry() -> tuple[Any, Any, Settings]:
 def _change(action: Any) -> None:
     """Run a registry change, printing it (and, for a rollback, what was chosen and why) or one error line."""
     from logs.db import LogUnavailable
-    from policies.registry import RegistryError, Rollback
+    from policies.learning.registry import RegistryError, Rollback
 
     try:
         result = action()
@@ -706,7 +706,7 @@ def relations_build(
         xsell relations build orders.csv --rules complements.toml --min-lift 1.5
     """
     from logs.catalog_files import CatalogFileError, read_orders
-    from policies.relations import MiningThresholds, RulesError
+    from policies.offers.relations import MiningThresholds, RulesError
     from scripts.relations import build_relations
 
     try:

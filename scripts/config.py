@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from policies.live_config import LIVE_SETTINGS, InvalidSetting
+from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting
 from service.config import ConfigPatch, patch_values
 from service.effective import ConfigSource, EffectiveConfig, effective
 from service.resources import open_log_and_registry

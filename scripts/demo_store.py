@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from logs.catalog_store import CatalogStore
-from policies.catalog import Product
-from policies.relations import MiningThresholds, read_rules
+from policies.offers.catalog import Product
+from policies.offers.relations import MiningThresholds, read_rules
 from scripts.relations import build_relations
 
 __all__ = ["RULES_PATH", "demo_orders", "demo_products", "load_demo"]

@@ -13,13 +13,13 @@ from logs.model_index import ModelIndex
 from logs.obd import ObdFormatError, read_obd
 from logs.store import LogStore, StoreOptions
 from policies.base import ModelFormatError, Policy
-from policies.candidates import Candidate, parse_candidate
-from policies.dataset import LoggedDecision
-from policies.estimators import Bootstrap, InvalidLog, Normal
-from policies.evaluation import EvaluationOptions, PolicyReport, evaluate_log
-from policies.log_summary import LogSummary, summarise
-from policies.registry import ModelRegistry
-from policies.reward_model import RewardModelOptions, RewardModelQuality
+from policies.evaluation.candidates import Candidate, parse_candidate
+from policies.evaluation.dataset import LoggedDecision
+from policies.evaluation.estimators import Bootstrap, InvalidLog, Normal
+from policies.evaluation.log_summary import LogSummary, summarise
+from policies.evaluation.replay import EvaluationOptions, PolicyReport, evaluate_log
+from policies.evaluation.reward_model import RewardModelOptions, RewardModelQuality
+from policies.learning.registry import ModelRegistry
 from service.effective import effective
 from service.settings import Settings
 

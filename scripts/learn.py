@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 from logs.store import Clock, LogStore
-from policies.guardrail import Guardrail, GuardrailOptions
-from policies.learner import Learner, LearnerOptions
-from policies.shadow import Shadow, auto_promote, live_report
+from policies.learning.guardrail import Guardrail, GuardrailOptions
+from policies.learning.learner import Learner, LearnerOptions
+from policies.learning.shadow import Shadow, auto_promote, live_report
 from service.effective import ConfigSource
 from service.limits import feature_limits
 from service.resources import open_log_and_registry

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from logs.catalog_store import CatalogStore
-from policies.relations import MiningThresholds, mine_co_purchases, read_rules
+from policies.offers.relations import MiningThresholds, mine_co_purchases, read_rules
 
 __all__ = ["build_relations"]
 

@@ -11,8 +11,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never open a window or need a display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from policies.evaluation import PolicyReport  # noqa: E402
-from policies.log_summary import LogSummary  # noqa: E402
+from policies.evaluation.log_summary import LogSummary  # noqa: E402
+from policies.evaluation.replay import PolicyReport  # noqa: E402
 
 __all__ = ["write_report"]
 

@@ -27,10 +27,10 @@ import numpy as np
 
 from logs.obd import read_obd
 from policies.base import Action, Features, Ranking
-from policies.candidates import Fixed, uniform
-from policies.dataset import LoggedDecision
-from policies.evaluation import EvaluationOptions, evaluate_log
-from policies.reward_model import KINDS, RewardModelOptions
+from policies.evaluation.candidates import Fixed, uniform
+from policies.evaluation.dataset import LoggedDecision
+from policies.evaluation.replay import EvaluationOptions, evaluate_log
+from policies.evaluation.reward_model import KINDS, RewardModelOptions
 from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem, uniform_log
 
 __all__ = ["main", "shop_rewards"]
@@ -157,7 +157,7 @@ def main(obd_dirs: tuple[str, ...], synthetic: bool, obp: bool) -> None:
         for row in rows_for(name, decisions, uniform(), BINARY_KINDS):
             click.echo(row)
         if obp:
-            from policies.reward_model import fit
+            from policies.evaluation.reward_model import fit
 
             ours = {
                 kind: np.array([p[0] for p in fit(decisions, RewardModelOptions(kind=kind)).predictions])

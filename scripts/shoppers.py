@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.relations import read_rules
+from policies.offers.relations import read_rules
 from scripts.demo_store import RULES_PATH, demo_products
 
 __all__ = [

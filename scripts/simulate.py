@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.base import Feedback, LoggedEvent
-from policies.rewards import RewardRules
-from policies.sampling import choose, seed_for
-from policies.vw import VWPolicy
+from policies.deciding.sampling import choose, seed_for
+from policies.deciding.vw import VWPolicy
+from policies.learning.rewards import RewardRules
 from scripts.synthetic import SyntheticProblem
 
 EXPLORATION_CANDIDATES = (

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from policies.base import Action, Features, LoggedEvent, Ranking
-from policies.dataset import LoggedDecision
-from policies.sampling import choose
+from policies.deciding.sampling import choose
+from policies.evaluation.dataset import LoggedDecision
 
 __all__ = ["SyntheticProblem", "uniform_log"]
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from flask import Blueprint, Response, request
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from policies.live_config import LIVE_SETTINGS, InvalidSetting
+from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting
 from service.auth import guard_admin
 from service.errors import InvalidField
 from service.resources import resources
@@ -32,7 +32,7 @@ class _Patch(BaseModel):
 
 
 # One optional field per live setting, typed as the environment types it: a live
-# setting added to policies/live_config.py appears here (and in the OpenAPI document).
+# setting added to policies/deciding/live_config.py appears here (and in the OpenAPI document).
 ConfigPatch: type[BaseModel] = create_model(
     "ConfigPatch",
     __base__=_Patch,

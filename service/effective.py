@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from policies.live_config import (
+from policies.deciding.live_config import (
     LIVE_SETTINGS,
     ControlStore,
     InvalidSetting,
@@ -26,7 +26,7 @@ from policies.live_config import (
     read_overrides,
     write_overrides,
 )
-from policies.rewards import RewardRules
+from policies.learning.rewards import RewardRules
 from service.settings import Settings
 
 __all__ = ["ConfigSource", "EffectiveConfig", "Source", "effective"]

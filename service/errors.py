@@ -17,9 +17,9 @@ from logs.db import LogUnavailable
 from logs.evaluation_store import EvaluationConflict
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
-from policies.features import TooCostly
-from policies.offers import UnknownProduct
-from policies.registry import RegistryError, UnknownVersion
+from policies.deciding.features import TooCostly
+from policies.learning.registry import RegistryError, UnknownVersion
+from policies.offers.shortlist import UnknownProduct
 
 __all__ = ["InvalidField", "ModelUnavailable", "NotFound", "UnsupportedBody", "error_response", "register"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from policies.rewards import RAW_REWARD
+from policies.learning.rewards import RAW_REWARD
 from service.auth import guard_storefront
 from service.resources import resources
 from service.responses import json_response

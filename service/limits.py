@@ -1,7 +1,7 @@
 """Request cost limits: the work one rank may ask of VW, checked before VW sees it.
 
 The limits are settings (``XSELL_MAX_*``, docs/security.md "Limits"); the cost is
-counted by ``policies.features.example_cost`` under the served model's VW
+counted by ``policies.deciding.features.example_cost`` under the served model's VW
 arguments, so a change of policy (``-q ::`` or ``--cubic``) changes what one
 request may send.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from policies.base import Action, Features
-from policies.features import FeatureLimits, example_cost
+from policies.deciding.features import FeatureLimits, example_cost
 from service.resources import Resources
 from service.settings import Settings
 

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from policies.learner import SKIPPED_OVERSIZED_KEY
+from policies.learning.learner import SKIPPED_OVERSIZED_KEY
 from service.resources import Resources, resources
 
 bp = Blueprint("metrics", __name__)

@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from policies.offers import (
+from policies.offers.pacing import pace
+from policies.offers.shortlist import (
     CartLine,
     OfferRequest,
     candidate_action,
@@ -16,7 +17,6 @@ from policies.offers import (
     context_features,
     shortlist,
 )
-from policies.pacing import pace
 from service import pipeline
 from service.auth import guard_storefront
 from service.limits import check_cost

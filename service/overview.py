@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from logs.store import LogStore
-from policies.registry import ModelRegistry
-from policies.rewards import RewardRules
-from policies.shadow import live_report
+from policies.learning.registry import ModelRegistry
+from policies.learning.rewards import RewardRules
+from policies.learning.shadow import live_report
 from service.effective import effective
 from service.settings import Settings
 

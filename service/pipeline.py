@@ -16,7 +16,7 @@ import orjson
 
 from logs.records import DecisionRecord, EventConflict
 from policies.base import Action, Features, Ranking, SlotChoice
-from policies.sampling import baseline_choice, choose, first_slot, seed_for, served
+from policies.deciding.sampling import baseline_choice, choose, first_slot, seed_for, served
 from service.resources import Resources
 
 __all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]

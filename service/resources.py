@@ -17,11 +17,11 @@ from logs.model_index import ModelIndex
 from logs.shopper_store import ShopperStore
 from logs.store import WORKER_AUTOCHECKPOINT_PAGES, Clock, LogStore, StoreOptions
 from policies.base import ModelFormatError
-from policies.offers import OfferOptions
-from policies.pacing import PacingOptions
-from policies.registry import ModelRegistry, ModelVersion, RetentionPolicy
-from policies.rewards import RewardRules
-from policies.vw import VWPolicy
+from policies.deciding.vw import VWPolicy
+from policies.learning.registry import ModelRegistry, ModelVersion, RetentionPolicy
+from policies.learning.rewards import RewardRules
+from policies.offers.pacing import PacingOptions
+from policies.offers.shortlist import OfferOptions
 from service.effective import ConfigSource
 from service.errors import ModelUnavailable
 from service.settings import Settings

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from policies.base import Action
-from policies.rewards import SIGNALS
+from policies.learning.rewards import SIGNALS
 
 __all__ = [
     "ActivateRequest",

@@ -10,11 +10,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from policies.live_config import LIVE_SETTINGS, InvalidSetting, LiveConfig, check_live_setting
-from policies.offers import OfferOptions
-from policies.pacing import PacingOptions
-from policies.rewards import RewardRules
-from policies.vw import check_vw_args
+from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting, LiveConfig, check_live_setting
+from policies.deciding.vw import check_vw_args
+from policies.learning.rewards import RewardRules
+from policies.offers.pacing import PacingOptions
+from policies.offers.shortlist import OfferOptions
 
 __all__ = ["DEFAULT_VW_ARGS", "Settings"]
 
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # learning
     vw_args: str = Field(DEFAULT_VW_ARGS, description="Vowpal Wabbit arguments for new models.")
     # An operator may override the live settings (LIVE_SETTINGS) while the service
-    # runs; policies/live_config.py alone checks their bounds, here and for overrides.
+    # runs; policies/deciding/live_config.py alone checks their bounds, here and for overrides.
     reward_window_seconds: float = Field(600.0, description="Wait this long for feedback.")
     first_learn_seconds: float = Field(
         0.5,
@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     )
     model_keep_checkpoints: int = Field(144, ge=0, description="How many such checkpoints to keep.")
     rollback_default_seconds: float = Field(
-        600.0, ge=0, description="`rollback` without --to goes back to a trained model at least this much older."
+        600.0,
+        ge=0,
+        description="`rollback` without --to goes back to a trained model at least this much older.",
     )
 
     # shadow and promotion
@@ -166,7 +168,7 @@ class Settings(BaseSettings):
             _parse_keys(value.get_secret_value().split(","), f"XSELL_{str(info.field_name).upper()}")
         return value
 
-    # rewards (see policies/rewards.py for why these defaults)
+    # rewards (see policies/learning/rewards.py for why these defaults)
     reward_click: float = Field(1.0, description="Reward of a click.")
     reward_save: float = Field(1.0, description="Reward of a save.")
     reward_add_to_cart: float = Field(1.0, description="Reward of an add to cart.")

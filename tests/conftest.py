@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from logs.model_index import ModelIndex
 from logs.store import LogStore
-from policies.registry import ModelRegistry
+from policies.learning.registry import ModelRegistry
 from service.app import create_app
 from service.settings import Settings
 

@@ -19,8 +19,8 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
-from policies.live_config import InvalidSetting
-from policies.registry import ModelVersion, RegistryError
+from policies.deciding.live_config import InvalidSetting
+from policies.learning.registry import ModelVersion, RegistryError
 from service.auth import guard_admin
 from service.effective import EffectiveConfig
 from service.errors import InvalidField, ModelUnavailable, NotFound

@@ -19,13 +19,13 @@ from typing import Any
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
 from logs.store import LogStore
-from policies.baselines import UniformPolicy
-from policies.candidates import Baseline, Candidate, Fixed, Progressive
-from policies.dataset import LoggedDecision
-from policies.estimators import Estimate, Normal, SelfNormalizedIPS
-from policies.evaluation import EvaluationOptions, PolicyReport, evaluate
-from policies.rewards import RewardRules
-from policies.vw import check_vw_args
+from policies.deciding.baselines import UniformPolicy
+from policies.deciding.vw import check_vw_args
+from policies.evaluation.candidates import Baseline, Candidate, Fixed, Progressive
+from policies.evaluation.dataset import LoggedDecision
+from policies.evaluation.estimators import Estimate, Normal, SelfNormalizedIPS
+from policies.evaluation.replay import EvaluationOptions, PolicyReport, evaluate
+from policies.learning.rewards import RewardRules
 from service.personalizer.formats import iso
 
 __all__ = ["load_decisions", "run", "start", "to_body"]

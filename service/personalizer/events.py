@@ -18,7 +18,7 @@ from flask import Blueprint, Response, request
 
 from logs.records import DecisionRecord, UnknownEvent
 from policies.base import Action
-from policies.rewards import RAW_REWARD
+from policies.learning.rewards import RAW_REWARD
 from service import pipeline
 from service.auth import guard_storefront
 from service.errors import InvalidField
@@ -163,8 +163,9 @@ def _decision(event_id: str) -> DecisionRecord:
 def _record_reward(event_id: str, action_id: str | None, value: float) -> None:
     res = resources()
     # Every reward within the wait time counts (a later one is learned as a
-    # correction), so "sum" sums them all. Each call is its own reward (Personalizer summed repeated rewards under "sum"),
-    # so none is folded into an earlier one with the same value.
+    # correction), so "sum" sums them all. Each call is its own reward (Personalizer
+    # summed repeated rewards under "sum"), so none is folded into an earlier one with
+    # the same value.
     res.store.record_feedback(
         event_id,
         RAW_REWARD,

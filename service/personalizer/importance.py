@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from logs.evaluation_store import ImportanceStore
-from policies.feature_importance import feature_scores
+from policies.evaluation.feature_importance import feature_scores
 from service.errors import NotFound
 from service.personalizer.evaluations import load_decisions
 from service.personalizer.formats import iso

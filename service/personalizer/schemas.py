@@ -161,7 +161,7 @@ class ServiceConfiguration(_Body):
     """GET/PUT configurations/service; on PUT a missing field keeps its current value.
 
     Only types are checked here: the bounds are those of the live settings
-    (policies/live_config.py), so whatever GET reports, PUT accepts.
+    (policies/deciding/live_config.py), so whatever GET reports, PUT accepts.
     """
 
     reward_wait_time: timedelta | None = Field(None, description="ISO 8601 duration, 1 ms to 10 years")

@@ -13,7 +13,7 @@ import requests
 
 from logs.model_index import ModelIndex
 from logs.store import LogStore
-from policies.registry import ModelRegistry
+from policies.learning.registry import ModelRegistry
 from tests.e2e.conftest import RunningService, start_service, stop_service
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from policies.vw import VWPolicy
+from policies.deciding.vw import VWPolicy
 from scripts.cli import cli
 from service.resources import open_log_and_registry
 from tests.conftest import make_settings

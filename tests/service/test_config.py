@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from logs.store import LogStore
-from policies.live_config import LIVE_SETTINGS
-from policies.rewards import RewardRules
+from policies.deciding.live_config import LIVE_SETTINGS
+from policies.learning.rewards import RewardRules
 from scripts.evaluate import load_log
 from scripts.learn import build_learner
 from service.app import create_app
@@ -133,7 +133,7 @@ def test_the_guardrail_judges_with_the_default_reward_in_force(
     app: Flask, client: FlaskClient, settings: Settings
 ) -> None:
     """All clicked under v1, all silent under v2: a drop only while silence is worth less."""
-    from policies.vw import VWPolicy
+    from policies.deciding.vw import VWPolicy
 
     store = app.extensions["xsell"].store
     registry = app.extensions["xsell"].registry

@@ -21,8 +21,8 @@ import pytest
 import vowpalwabbit
 from flask.testing import FlaskClient
 
-from policies import model_archive
-from policies.registry import ModelRegistry, RegistryError
+from policies.learning import model_archive
+from policies.learning.registry import ModelRegistry, RegistryError
 from service.app import create_app
 from tests.conftest import make_settings
 

@@ -15,10 +15,10 @@ from flask import Flask
 
 from logs.model_index import ModelIndex
 from logs.store import LogStore
-from policies.learner import Learner, LearnerOptions
-from policies.registry import ModelRegistry
-from policies.rewards import RewardRules
-from policies.vw import VWPolicy, file_sha256
+from policies.deciding.vw import VWPolicy, file_sha256
+from policies.learning.learner import Learner, LearnerOptions
+from policies.learning.registry import ModelRegistry
+from policies.learning.rewards import RewardRules
 from service.app import create_app
 from tests.conftest import make_settings
 from tests.logs.helpers import decision

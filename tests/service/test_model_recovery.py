@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from policies.registry import ModelRegistry, RegistryError
-from policies.vw import VWPolicy, card_path
+from policies.deciding.vw import VWPolicy, card_path
+from policies.learning.registry import ModelRegistry, RegistryError
 from scripts.cli import cli
 from service.app import create_app
 from service.resources import open_log_and_registry

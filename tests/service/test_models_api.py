@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from policies.vw import VWPolicy
+from policies.deciding.vw import VWPolicy
 from service.app import create_app
 from tests.conftest import make_settings, rank_body
 

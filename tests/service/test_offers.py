@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from policies.catalog import Product
+from policies.offers.catalog import Product
 from scripts.demo_store import demo_products
 from tests.conftest import demo_shop
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from policies.learner import rewards_for
+from policies.learning.learner import rewards_for
 from scripts.learn import build_learner
 from service.app import create_app
 from service.settings import Settings
@@ -553,8 +553,8 @@ def test_an_evaluation_of_an_empty_range_fails_with_a_reason(pclient: FlaskClien
 
 
 def test_an_estimate_on_little_evidence_says_its_interval_is_not_reliable() -> None:
-    from policies.estimators import Estimate
-    from policies.evaluation import PolicyReport
+    from policies.evaluation.estimators import Estimate
+    from policies.evaluation.replay import PolicyReport
     from service.personalizer.evaluations import _result
 
     online = PolicyReport("logged", (Estimate("on-policy", 0.3, 0.28, 0.32, 2000, 2000.0, 0.95),), 2000)

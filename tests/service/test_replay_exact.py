@@ -3,7 +3,7 @@
 A decision is served by a model version, shaped by the request's exclusions and
 per-slot controls and by the live learning mode and exploration share. All of it
 is logged, so `xsell evaluate` (scripts/evaluate.py: build_candidates, then
-policies/evaluation.py) replaying the policy that served each decision must give
+policies/evaluation/replay.py) replaying the policy that served each decision must give
 each logged slot the very probability that was served, bit for bit; anything
 less and its estimates of other policies rest on the wrong propensities.
 """
@@ -19,9 +19,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from policies.dataset import LoggedDecision
-from policies.evaluation import EvaluationOptions, evaluate, replay
-from policies.vw import VWPolicy
+from policies.deciding.vw import VWPolicy
+from policies.evaluation.dataset import LoggedDecision
+from policies.evaluation.replay import EvaluationOptions, evaluate, replay
 from scripts.demo_store import load_demo
 from scripts.evaluate import build_candidates
 from service.app import create_app

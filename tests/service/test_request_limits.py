@@ -18,8 +18,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from policies.learner import Learner, LearnerOptions
-from policies.rewards import RewardRules
+from policies.learning.learner import Learner, LearnerOptions
+from policies.learning.rewards import RewardRules
 from service.app import create_app
 from service.limits import feature_limits
 from tests.conftest import demo_shop, make_settings, rank_body

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from logs.evaluation_store import ImportanceStore
 from policies.base import LoggedEvent
-from policies.rewards import RewardRules
+from policies.learning.rewards import RewardRules
 from service.access_log import redact
 from service.resources import shopper_key
 from tests.conftest import demo_shop

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from pydantic import ValidationError
 
-from policies.candidates import parse_candidate
-from policies.vw import VWRegressor
+from policies.deciding.vw import VWRegressor
+from policies.evaluation.candidates import parse_candidate
 from scripts.cli import cli
 from service.app import create_app
 from service.settings import Settings

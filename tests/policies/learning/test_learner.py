@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import time
+
+from logs.store import LogStore
+from policies.base import Feedback
+from policies.learning.learner import Learner, LearnerOptions
+from policies.learning.registry import ModelRegistry
+from policies.learning.rewards import RewardRules
+from tests.logs.helpers import decision
+
+ARGS = "--cb_explore_adf --epsilon 0.2 -q ::"
+
+
+def _learner(store: LogStore, registry: ModelRegistry) -> Learner:
+    learner = Learner(
+        store, registry, RewardRules(), LearnerOptions(ARGS, snapshot_interval_seconds=0.0, grace_seconds=0.0)
+    )
+    learner.start()
+    return learner
+
+
+def _learned_in(store: LogStore) -> dict[str, str | None]:
+    return dict(store.conn.execute("SELECT event_id, learned_in FROM decisions").fetchall())
+
+
+def test_start_publishes_an_untrained_model_once(store: LogStore, registry: ModelRegistry) -> None:
+    first = _learner(store, registry).version
+    second = _learner(store, registry).version
+    assert first is not None and second is not None
+    assert first.version == second.version == "v1"
+    assert [m.version for m in registry.index.versions()] == ["v1"]
+
+
+def test_closed_events_are_learned_once_and_marked_with_their_snapshot(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    now = time.time()
+    store.record_decision(decision("silent", created_at=now - 100, window=10))
+    store.record_decision(decision("clicked", created_at=now, window=600))
+    store.record_feedback("clicked", "click", None)
+    store.record_decision(decision("not yet", created_at=now, window=600, learn_in=60))
+    learner = _learner(store, registry)
+    assert learner.step(now=time.time()) == 2
+    assert learner.step(now=time.time()) == 0
+    published = registry.active()
+    assert published is not None and published.version == "v2"
+    assert published.events_learned == 2
+    assert _learned_in(store) == {"silent": "v2", "clicked": "v2", "not yet": None}
+
+
+def test_a_learner_that_dies_before_its_snapshot_relearns_exactly_those_events(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    now = time.time()
+    store.record_decision(decision("a1", created_at=now - 100, window=10))
+    crashed = Learner(store, registry, RewardRules(), LearnerOptions(ARGS, snapshot_interval_seconds=3600))
+    crashed.start()
+    assert crashed.step(now=now) == 1  # learned in memory, never published
+    assert _learned_in(store) == {"a1": None}
+    restarted = _learner(store, registry)
+    assert restarted.step(now=now) == 1
+    active = registry.active()
+    assert active is not None and active.events_learned == 1
+
+
+def test_silence_is_learned_with_the_default_reward(store: LogStore, registry: ModelRegistry) -> None:
+    rules = RewardRules(default_reward=-0.5)
+    seen: list[list[float]] = []
+    learner = Learner(store, registry, rules, LearnerOptions(ARGS, snapshot_interval_seconds=0.0))
+    learner.start()
+    original = learner.policy.learn  # type: ignore[union-attr]
+    learner.policy.learn = lambda event, rewards: (seen.append(list(rewards)), original(event, rewards))  # type: ignore[method-assign,union-attr]
+    store.record_decision(decision("quiet", created_at=time.time() - 100, window=10, slots=2))
+    learner.step(now=time.time())
+    assert seen == [[-0.5, -0.5]]
+
+
+def test_learner_continues_from_a_version_activated_elsewhere(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    learner = _learner(store, registry)
+    other = registry.publish(learner.policy, parent=None, note="activated by an operator")  # type: ignore[arg-type]
+    learner.step(now=time.time())
+    assert learner.version is not None and learner.version.version == other.version
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _spied(store: LogStore, registry: ModelRegistry, clock: FakeClock) -> tuple[Learner, list[list[float]]]:
+    """A real learner (real VW) whose every learning step is also written down."""
+    learner = Learner(
+        store,
+        registry,
+        RewardRules(),
+        LearnerOptions(ARGS, snapshot_interval_seconds=0.0, grace_seconds=0.0),
+        clock=clock,
+    )
+    learner.start()
+    seen: list[list[float]] = []
+    original = learner.policy.learn  # type: ignore[union-attr]
+    learner.policy.learn = lambda event, rewards: (seen.append(list(rewards)), original(event, rewards))  # type: ignore[method-assign,union-attr]
+    return learner, seen
+
+
+def test_a_purchase_minutes_after_a_click_is_learned_as_the_purchase(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    clock = FakeClock(1_000.0)
+    store.clock = clock
+    learner, seen = _spied(store, registry, clock)
+    store.record_decision(decision("e1", created_at=1_000.0, window=600, learn_in=1.0))
+    clock.now = 1_000.5
+    store.record_feedback("e1", "click", None)
+    clock.now = 1_001.0
+    assert learner.step() == 1  # learned at its first horizon, fresh, with the click
+    clock.now = 1_000.0 + 20 * 60 - 700  # 8 minutes later, inside the 10-minute window
+    store.record_feedback("e1", "purchase", 200.0)
+    assert learner.step() == 1  # the correction
+    purchase = RewardRules().reward_for((_fb("purchase", 200.0),), "a")
+    assert purchase == 2.0  # 1 + 0.005 x 200
+    # The click was learned, then the correction: together they average the purchase.
+    assert seen == [[1.0], [3.0]] and (seen[0][0] + seen[1][0]) / 2 == purchase
+    assert learner.step() == 0  # nothing is learned twice
+    clock.now = 1_000.0 + 601  # after the window: recorded, never learned
+    assert not store.record_feedback("e1", "add_to_cart", None).on_time
+    assert learner.step() == 0
+    restarted, seen_after_restart = _spied(store, registry, clock)
+    assert restarted.step() == 0 and seen_after_restart == []
+    assert len(seen) == 2
+
+
+def test_a_later_signal_that_changes_no_reward_is_not_learned_again(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    clock = FakeClock(1_000.0)
+    store.clock = clock
+    learner, seen = _spied(store, registry, clock)
+    store.record_decision(decision("e1", created_at=1_000.0, window=600, learn_in=1.0))
+    store.record_feedback("e1", "click", None)
+    clock.now = 1_002.0
+    learner.step()
+    clock.now = 1_030.0
+    store.record_feedback("e1", "add_to_cart", None)  # worth what the click was worth
+    assert learner.step() == 0
+    assert seen == [[1.0]]
+    unlearned = store.conn.execute("SELECT COUNT(*) FROM feedback WHERE learned_in IS NULL").fetchone()[0]
+    assert unlearned == 0  # settled all the same
+
+
+def test_answered_and_silent_decisions_are_first_learned_at_the_same_horizon(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    clock = FakeClock(1_000.0)
+    store.clock = clock
+    learner, seen = _spied(store, registry, clock)
+    store.record_decision(decision("silent", created_at=1_000.0, window=600, learn_in=1.0))
+    store.record_decision(decision("answered", created_at=1_000.0, window=600, learn_in=1.0))
+    store.record_feedback("answered", "click", None)
+    clock.now = 1_000.9
+    assert learner.step() == 0  # feedback does not make an event due sooner
+    clock.now = 1_001.0
+    assert learner.step() == 2
+    assert sorted(seen) == [[0.0], [1.0]]
+
+
+def test_a_relearn_rollback_learns_corrections_of_the_discarded_versions_again(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    clock = FakeClock(1_000.0)
+    store.clock = clock
+    learner, seen = _spied(store, registry, clock)
+    base = learner.version
+    assert base is not None
+    store.record_decision(decision("e1", created_at=1_000.0, window=600, learn_in=1.0))
+    clock.now = 1_001.0
+    learner.step()
+    clock.now = 1_010.0
+    store.record_feedback("e1", "click", None)
+    learner.step()
+    assert len(seen) == 2
+    registry.activate(base.version, actor="test", reason="undo", relearn=True)
+    relearner, seen_again = _spied(store, registry, clock)
+    assert relearner.step() == 1
+    assert seen_again == [[1.0]]  # first learned again, with every signal known now
+
+
+def _fb(signal: str, value: float | None) -> Feedback:
+    return Feedback(signal, "a", value, 0.0)
