@@ -58,7 +58,7 @@ def bench_serve_command(
 
         xsell bench serve --quick
     """
-    from scripts.bench_serve import render, run_serve_bench
+    from scripts.devtools.bench_serve import render, run_serve_bench
 
     settings = settings_from(workers=workers, threads=threads)
     result = run_serve_bench(
@@ -91,7 +91,7 @@ def bench_estimators_command(events: int, repeats: int, bootstrap_samples: int, 
 
         xsell bench estimators --events 1000000 --bootstrap-samples 100
     """
-    from scripts.bench import bench_estimators, bench_replay
+    from scripts.devtools.bench import bench_estimators, bench_replay
 
     click.echo(f"{events:,} logged decisions, best of {repeats}")
     click.echo(f"{'estimator':<32} {'seconds':>9} {'events/s':>14} {'x baseline':>11}")
@@ -129,7 +129,7 @@ def bench_learning_command(
 
         xsell bench learning --rounds 3600 --seeds 3
     """
-    from scripts.learning_loop import compare_designs, render_comparison
+    from scripts.devtools.learning_loop import compare_designs, render_comparison
 
     logging.disable(logging.INFO)  # the app logs every snapshot it loads
     found = compare_designs(

@@ -35,7 +35,7 @@ def faults_disk(per_phase: int, as_json: bool) -> None:
     Every answer must be a 2xx or a 503 with a JSON error, every 2xx decision must be
     in the log, and the service must recover. Exits 1 if any of that fails.
     """
-    from scripts.faults import FaultsUnavailable, render, run_disk_faults
+    from scripts.devtools.faults import FaultsUnavailable, render, run_disk_faults
 
     try:
         result = run_disk_faults(requests_per_phase=per_phase)

@@ -45,11 +45,11 @@ def simulate(
         xsell simulate --url http://127.0.0.1:8000 --rounds 3000
         xsell simulate --requests 5000     # shoppers on the demo store, over HTTP
     """
-    from scripts.simulate import EXPLORATION_CANDIDATES, simulate_http, simulate_in_process
+    from scripts.devtools.simulate import EXPLORATION_CANDIDATES, simulate_http, simulate_in_process
 
     if requests_count:
+        from scripts.devtools.shoppers import ShopperWorld, drive
         from scripts.http import HttpError, JsonClient
-        from scripts.shoppers import ShopperWorld, drive
 
         client = JsonClient(url or "http://127.0.0.1:8000")
         try:

@@ -23,7 +23,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from msrest.authentication import CognitiveServicesCredentials
 
-from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem
+from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem
 from tests.e2e.conftest import RunningService, start_service, stop_service
 
 STORE_KEY = "storefront-key"

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from policies.base import Ranking
 from scripts.cli import cli
-from scripts.simulate import simulate_http
-from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem
+from scripts.devtools.simulate import simulate_http
+from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem
 from tests.e2e.conftest import RunningService
 
 pytestmark = pytest.mark.e2e

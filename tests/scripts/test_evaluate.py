@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scripts.cli import cli
+from scripts.devtools.synthetic import SyntheticProblem
 from scripts.learn import build_learner
-from scripts.synthetic import SyntheticProblem
 from service.app import create_app
 from tests.conftest import make_settings
 from tests.obd_fixture import write_obd

@@ -3,7 +3,7 @@
 Everything but gunicorn and time is real here (tests/e2e covers gunicorn): requests
 go through the Flask test client, decisions and feedback land in the SQLite log, the
 learner reads the joined log and publishes snapshots, and the app reloads them. The
-clock is the test's (scripts/learning_loop.py), so nothing depends on machine speed.
+clock is the test's (scripts/devtools/learning_loop.py), so nothing depends on machine speed.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from logs.store import WORKER_AUTOCHECKPOINT_PAGES
+from scripts.devtools.learning_loop import run_loop
+from scripts.devtools.synthetic import SyntheticProblem
 from scripts.learn import build_learner
-from scripts.learning_loop import run_loop
-from scripts.synthetic import SyntheticProblem
 from service.app import create_app
 from tests.conftest import make_settings
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts.devtools.learning_loop import Clock
+from scripts.devtools.shoppers import PERSONAS, ShopperWorld, drive, expected_outcomes
 from scripts.learn import build_learner
-from scripts.learning_loop import Clock
-from scripts.shoppers import PERSONAS, ShopperWorld, drive, expected_outcomes
 from tests.conftest import demo_shop, make_settings
 
 SECONDS_PER_REQUEST = 0.5  # of the test's own clock: what is learned never depends on machine speed

@@ -8,7 +8,7 @@ import pytest
 from policies.base import Action, LoggedEvent, ModelFormatError, SlotChoice
 from policies.deciding.features import multiline_example
 from policies.deciding.vw import VWPolicy, card_path, check_vw_args
-from scripts.synthetic import SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import SyntheticProblem, uniform_log
 
 ACTIONS = (Action("a"), Action("b"), Action("c"), Action("d"))
 

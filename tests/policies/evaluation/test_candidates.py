@@ -9,7 +9,7 @@ from policies.base import Action, LoggedEvent, Ranking, SlotChoice
 from policies.deciding.sampling import choose
 from policies.evaluation.candidates import Fixed, MostPopular, Progressive, parse_candidate, uniform
 from policies.evaluation.dataset import LoggedDecision, logged_conditionals
-from scripts.synthetic import SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import SyntheticProblem, uniform_log
 
 ACTIONS = (Action("a"), Action("b"), Action("c"), Action("d"))
 

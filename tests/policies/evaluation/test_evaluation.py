@@ -14,7 +14,7 @@ from policies.evaluation.dataset import LoggedDecision
 from policies.evaluation.estimators import InvalidLog
 from policies.evaluation.replay import EvaluationOptions, evaluate
 from policies.evaluation.reward_model import RewardModelOptions, cross_fit
-from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem, uniform_log
 
 
 class BestOfferPolicy:

@@ -12,7 +12,7 @@ from policies.learning.learner import Learner, LearnerOptions
 from policies.learning.registry import ModelRegistry
 from policies.learning.rewards import RewardRules
 from policies.learning.shadow import Shadow, auto_promote, live_report
-from scripts.synthetic import SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import SyntheticProblem, uniform_log
 
 ACTIVE = "--cb_explore_adf --epsilon 1.0"  # explores always: as good as uniform
 SHADOW = "--cb_explore_adf --squarecb -q ::"

@@ -20,7 +20,7 @@ from policies.evaluation.dataset import LoggedDecision
 from policies.evaluation.linear_model import LinearRewardModel
 from policies.evaluation.replay import EvaluationOptions, evaluate_log
 from policies.evaluation.reward_model import RewardModelOptions, fit
-from scripts.synthetic import SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import SyntheticProblem, uniform_log
 
 
 def sparse_clicks(n: int = 4000, n_actions: int = 30, seed: int = 0) -> list[LoggedDecision]:

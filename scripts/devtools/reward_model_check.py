@@ -12,7 +12,7 @@ is known:
 - the same with shop rewards (a click worth 1, some clicks a purchase worth 5, some
   misses a dismissal worth -0.1), where the logistic kinds do not apply.
 
-Run: ``python -m scripts.reward_model_check --obd DIR --synthetic`` (add ``--obp`` with
+Run: ``python -m scripts.devtools.reward_model_check --obd DIR --synthetic`` (add ``--obp`` with
 the dev extras to add obp's logistic regression, fitted as obp's examples fit it).
 """
 
@@ -31,7 +31,7 @@ from policies.evaluation.candidates import Fixed, uniform
 from policies.evaluation.dataset import LoggedDecision
 from policies.evaluation.replay import EvaluationOptions, evaluate_log
 from policies.evaluation.reward_model import KINDS, RewardModelOptions
-from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem, uniform_log
 
 __all__ = ["main", "shop_rewards"]
 

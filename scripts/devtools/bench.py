@@ -16,7 +16,7 @@ import numpy as np
 from policies.evaluation.candidates import MostPopular, uniform
 from policies.evaluation.estimators import ALL_ESTIMATORS, Bootstrap, EvalBatch, Normal
 from policies.evaluation.replay import EvaluationOptions, evaluate
-from scripts.synthetic import SyntheticProblem, uniform_log
+from scripts.devtools.synthetic import SyntheticProblem, uniform_log
 
 __all__ = ["EstimatorTiming", "bench_estimators", "bench_replay", "synthetic_batch"]
 

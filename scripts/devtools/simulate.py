@@ -19,7 +19,7 @@ from policies.base import Feedback, LoggedEvent
 from policies.deciding.sampling import choose, seed_for
 from policies.deciding.vw import VWPolicy
 from policies.learning.rewards import RewardRules
-from scripts.synthetic import SyntheticProblem
+from scripts.devtools.synthetic import SyntheticProblem
 
 EXPLORATION_CANDIDATES = (
     "--cb_explore_adf --epsilon 0.2 -q :: --power_t 0 -l 0.001 --cb_type mtr",
@@ -92,7 +92,7 @@ def simulate_in_process(vw_args: str, *, rounds: int, seed: int, delay: int = 50
 
 
 def _policy_value(policy: VWPolicy, problem: SyntheticProblem) -> float:
-    from scripts.synthetic import DEVICES, SEGMENTS
+    from scripts.devtools.synthetic import DEVICES, SEGMENTS
 
     values = []
     for s, d in itertools.product(range(len(SEGMENTS)), range(len(DEVICES))):

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from scripts import wrk
-from scripts.bench import bench_estimators
+from scripts.devtools import wrk
+from scripts.devtools.bench import bench_estimators
+from scripts.devtools.service_process import start_service, stop_service
 from scripts.http import JsonClient
 
 __all__ = ["ServeFigures", "run_serve_bench"]
@@ -55,12 +51,6 @@ class ServeFigures:
     p50_ms: float
     p90_ms: float
     p99_ms: float
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _client_process(url: str, path: str, body: Any, seconds: float, queue: Any) -> None:
@@ -187,25 +177,17 @@ def run_serve_bench(
     use_wrk = load == "wrk" or (load == "auto" and wrk.available())
     if use_wrk and not wrk.available():
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
-            **os.environ,
-            "XSELL_DATA_DIR": data_dir,
-            "XSELL_PORT": str(port),
             "XSELL_WORKERS": str(workers),
             "XSELL_THREADS": str(threads),
             "XSELL_BENCH_ENDPOINTS": "true",
             "XSELL_GUARDRAIL_ENABLED": "false",
         }
         log = Path(data_dir) / "serve.log"
-        with log.open("wb") as handle:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "scripts", "serve"], env=env, stdout=handle, stderr=subprocess.STDOUT
-            )
+        service = start_service(Path(data_dir), log, env=env, ready_seconds=90)
+        url = service.url
         try:
-            _wait_ready(url, server, log)
             if use_wrk:
                 figures = _wrk_figures(url, seconds, clients, Path(data_dir))
             else:
@@ -222,8 +204,7 @@ def run_serve_bench(
                     "learner_rss_mb": round(_rss_mb(learner), 1),
                 }
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_service(service)
     baseline = figures[0]
     estimators = bench_estimators(1_000_000, repeats=1)
     return {
@@ -259,20 +240,6 @@ def run_serve_bench(
         },
         **memory,
     }
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    client = JsonClient(url)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"xsell serve exited:\n{log.read_text()[-2000:]}")
-        try:
-            client.get("/readyz")
-            return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.3)
-    raise RuntimeError("xsell serve did not become ready in 90 s")
 
 
 def render(result: dict[str, Any]) -> str:

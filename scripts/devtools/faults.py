@@ -14,12 +14,11 @@ open for writing, so the read-only case stays in the in-process tests.)
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -27,9 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from scripts.bench_serve import RANK_BODY, _free_port, _wait_ready
+from scripts.devtools.bench_serve import RANK_BODY
+from scripts.devtools.service_process import start_service, stop_service
+from scripts.http import HttpError, JsonClient
 
 __all__ = ["FaultsUnavailable", "run_disk_faults"]
 
@@ -64,57 +63,63 @@ def _fill(path: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def _burst(url: str, n: int, accepted: list[str], statuses: Counter[str], phase: str) -> None:
+_NO_ANSWER = (OSError, http.client.HTTPException, ValueError)  # refused, reset, timed out, not JSON
+
+
+def _call(client: JsonClient, path: str, body: Any = None) -> tuple[int, Any]:
+    """Return the status and JSON body of a POST (a GET without a body); errors are answers too."""
+    try:
+        return 200, client.post(path, body) if body is not None else client.get(path)
+    except HttpError as error:
+        return error.status, error.body
+
+
+def _burst(client: JsonClient, n: int, accepted: list[str], statuses: Counter[str], phase: str) -> None:
     for i in range(n):
         event_id = f"{phase.replace(' ', '-')}-{i}"
         try:
-            answer = requests.post(f"{url}/v1/rank", json={**RANK_BODY, "event_id": event_id}, timeout=30)
-        except requests.RequestException as error:
+            answer = _call(client, "/v1/rank", {**RANK_BODY, "event_id": event_id})
+        except _NO_ANSWER as error:
             statuses[f"{phase}: no answer ({type(error).__name__})"] += 1
             continue
         statuses[f"{phase}: rank {_kind(answer)}"] += 1
-        if answer.status_code < 300:
+        if answer[0] < 300:
             accepted.append(event_id)
         # feedback for the previous event, which was accepted while the disk had room
         if i and f"{phase.replace(' ', '-')}-{i - 1}" in accepted[-2:]:
             try:
-                feedback = requests.post(
-                    f"{url}/v1/events/{phase.replace(' ', '-')}-{i - 1}/feedback",
-                    json={"signal": "click"},
-                    timeout=30,
+                feedback = _call(
+                    client, f"/v1/events/{phase.replace(' ', '-')}-{i - 1}/feedback", {"signal": "click"}
                 )
                 statuses[f"{phase}: feedback {_kind(feedback)}"] += 1
-            except requests.RequestException as error:
+            except _NO_ANSWER as error:
                 statuses[f"{phase}: feedback no answer ({type(error).__name__})"] += 1
 
 
-def _feedback_on(url: str, event_ids: list[str], statuses: Counter[str], phase: str) -> list[str]:
+def _feedback_on(client: JsonClient, event_ids: list[str], statuses: Counter[str], phase: str) -> list[str]:
     """Post a save for each event; return those answered with a 2xx."""
     saved = []
     for event_id in event_ids:
-        answer = requests.post(f"{url}/v1/events/{event_id}/feedback", json={"signal": "save"}, timeout=30)
+        answer = _call(client, f"/v1/events/{event_id}/feedback", {"signal": "save"})
         statuses[f"{phase}: feedback {_kind(answer)}"] += 1
-        if answer.status_code < 300:
+        if answer[0] < 300:
             saved.append(event_id)
     return saved
 
 
-def _kind(answer: requests.Response) -> str:
-    if answer.status_code < 300:
+def _kind(answer: tuple[int, Any]) -> str:
+    status, body = answer
+    if status < 300:
         return "2xx"
-    return f"{answer.status_code} {answer.json().get('error')}"  # every error must be a JSON body
+    return f"{status} {body.get('error')}"  # every error must be a JSON body
 
 
-def _ready(url: str) -> int:
-    return requests.get(f"{url}/readyz", timeout=10).status_code
-
-
-def _recover(url: str, seconds: float = 30.0) -> float:
+def _recover(client: JsonClient, seconds: float = 30.0) -> float:
     """Return how long until a rank succeeds again."""
     start = time.monotonic()
     while time.monotonic() - start < seconds:
-        with contextlib.suppress(requests.RequestException):
-            if requests.post(f"{url}/v1/rank", json=RANK_BODY, timeout=10).status_code == 200:
+        with contextlib.suppress(*_NO_ANSWER):
+            if _call(client, "/v1/rank", RANK_BODY)[0] == 200:
                 return time.monotonic() - start
         time.sleep(0.2)
     raise RuntimeError(f"the service did not recover within {seconds:.0f} s")
@@ -127,40 +132,25 @@ def run_disk_faults(*, size_mb: int = 64, requests_per_phase: int = 30) -> dict[
     result: dict[str, Any] = {}
     with _tmpfs(size_mb) as root:
         data_dir = root / "var"
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
         log = Path(tempfile.mkdtemp()) / "serve.log"
-        env = {
-            **os.environ,
-            "XSELL_DATA_DIR": str(data_dir),
-            "XSELL_PORT": str(port),
-            "XSELL_DEMO_CATALOG": "false",
-            "XSELL_BUSY_TIMEOUT_SECONDS": "2",
-        }
-        with log.open("wb") as handle:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "scripts", "serve"], env=env, stdout=handle, stderr=subprocess.STDOUT
-            )
+        env = {"XSELL_DEMO_CATALOG": "false", "XSELL_BUSY_TIMEOUT_SECONDS": "2"}
+        service = start_service(data_dir, log, env=env, ready_seconds=90)
         try:
-            _wait_ready(url, server, log)
-            _burst(url, requests_per_phase, accepted, statuses, "healthy")
+            client = JsonClient(service.url, timeout=30.0)
+            _burst(client, requests_per_phase, accepted, statuses, "healthy")
 
             ballast = root / "ballast"
             _fill(ballast)
-            _burst(url, requests_per_phase, accepted, statuses, "disk full")
-            saved = _feedback_on(url, accepted[:requests_per_phase], statuses, "disk full")
-            result["ready_when_full"] = _ready(url)
+            _burst(client, requests_per_phase, accepted, statuses, "disk full")
+            saved = _feedback_on(client, accepted[:requests_per_phase], statuses, "disk full")
+            result["ready_when_full"] = _call(client, "/readyz")[0]
             ballast.unlink()
-            result["recovered_after_full_seconds"] = round(_recover(url), 2)
+            result["recovered_after_full_seconds"] = round(_recover(client), 2)
 
-            _burst(url, requests_per_phase, accepted, statuses, "recovered")
-            result["service_alive"] = server.poll() is None
+            _burst(client, requests_per_phase, accepted, statuses, "recovered")
+            result["service_alive"] = service.process.poll() is None
         finally:
-            server.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(timeout=30)
-            if server.poll() is None:
-                server.kill()
+            stop_service(service)
         conn = sqlite3.connect(data_dir / "xsell.db")
         logged = {row[0] for row in conn.execute("SELECT event_id FROM decisions")}
         saves = {row[0] for row in conn.execute("SELECT event_id FROM feedback WHERE signal = 'save'")}

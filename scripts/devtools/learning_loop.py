@@ -22,8 +22,8 @@ from typing import Literal
 import numpy as np
 
 from policies.base import Ranking
+from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem
 from scripts.learn import build_learner
-from scripts.synthetic import DEVICES, SEGMENTS, SyntheticProblem
 from service.app import create_app
 from service.settings import Settings
 
