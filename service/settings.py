@@ -72,10 +72,10 @@ class Settings(BaseSettings):
     snapshot_interval_seconds: float = Field(1.0, description="Publish a snapshot this often.")
     learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
     learner_grace_seconds: float = Field(
-        0.5,
+        0.2,
         ge=0,
-        description="Read decisions this long after they are due, so every write stamped before then "
-        "has committed.",
+        description="Read decisions this long after they are due, so nearly every write stamped before "
+        "then has committed (one committed later is still learned, a moment later).",
     )
     learner_batch_size: int = Field(500, ge=1, description="Events read per query.")
     model_keep: int = Field(50, ge=1, description="Newest retired model files kept on disk.")

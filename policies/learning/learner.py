@@ -54,9 +54,11 @@ class LearnerOptions:
     vw_args: str
     snapshot_interval_seconds: float = 1.0
     poll_seconds: float = 0.2
-    # Feedback is timestamped inside its write transaction; waiting this long past
-    # an event's close before reading it guarantees that transaction has committed.
-    grace_seconds: float = 0.5
+    # Read this far behind the clock, so that nearly every write stamped before then has
+    # committed. Correctness does not rest on it: a decision that commits later is
+    # found after the next snapshot (the cursor restarts there), and a feedback row that
+    # commits after its event was read is learned as a correction.
+    grace_seconds: float = 0.2
     batch_size: int = 500
     guardrail_check_seconds: float = 10.0
     limits: FeatureLimits = FeatureLimits()  # the service's XSELL_MAX_* limits
@@ -230,6 +232,11 @@ class Learner:
         )
         self.version = published
         self._pending = {}
+        # Everything learned so far is now marked in the log, so reading again from the
+        # oldest unlearned decision costs little and finds any that committed after the
+        # cursor passed its learn_at (its time is stamped before its insert waits for
+        # the write lock).
+        self._cursor = None
         if self.shadow is not None:
             self.shadow.snapshot()
         if self.after_snapshot is not None:

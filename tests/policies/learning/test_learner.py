@@ -193,3 +193,20 @@ def test_a_relearn_rollback_learns_corrections_of_the_discarded_versions_again(
 
 def _fb(signal: str, value: float | None) -> Feedback:
     return Feedback(signal, "a", value, 0.0)
+
+
+def test_a_decision_that_commits_after_the_learner_passed_its_time_is_still_learned(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    # A decision's time is stamped before its insert waits for the write lock, so it
+    # can land behind the learner's cursor.
+    clock = FakeClock(1_000.0)
+    store.clock = clock
+    learner, seen = _spied(store, registry, clock)
+    store.record_decision(decision("on time", created_at=1_000.0, window=600, learn_in=1.0))
+    clock.now = 1_002.0
+    assert learner.step() == 1
+    store.record_decision(decision("committed late", created_at=999.5, window=600, learn_in=1.0))
+    assert learner.step() == 1
+    assert _learned_in(store)["committed late"] is not None
+    assert len(seen) == 2
