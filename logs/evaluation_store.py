@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from logs.db import retrying, transaction
+from logs.db import transaction
 from logs.store import LogStore
 
 __all__ = ["EvaluationConflict", "EvaluationRecord", "EvaluationStore", "ImportanceStore"]
@@ -49,7 +49,7 @@ class _ReportTable:
             with transaction(self.store.conn) as conn:
                 return operation(conn)
 
-        return retrying(write, deadline_seconds=self.store.options.busy_timeout_seconds)
+        return self.store.retry(write)
 
     def _insert_new(self, row: dict[str, Any]) -> None:
         """Insert `row`; raise EvaluationConflict if its id is taken."""
@@ -60,9 +60,8 @@ class _ReportTable:
             raise EvaluationConflict(f"{self.what} {row['id']!r} exists already")
 
     def _rows(self, tail: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
-        return retrying(
-            lambda: self.store.conn.execute(f"SELECT * FROM {self.table} {tail}", params).fetchall(),
-            deadline_seconds=self.store.options.busy_timeout_seconds,
+        return self.store.retry(
+            lambda: self.store.conn.execute(f"SELECT * FROM {self.table} {tail}", params).fetchall()
         )
 
     def _page(self, skip: int, top: int | None) -> list[sqlite3.Row]:

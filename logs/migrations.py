@@ -270,3 +270,25 @@ def m007_slot_controls(db: sqlite_utils.Database) -> None:
 def apply(db: sqlite_utils.Database) -> None:
     """Apply every pending migration."""
     migrations.apply(db)
+
+
+@migrations()
+def m010_shared_payloads(db: sqlite_utils.Database) -> None:
+    # What decisions repeat (candidate sets, contexts) is stored once, named by a
+    # content hash of its exact JSON (logs/payloads.py). New decisions keep '' in
+    # `context` and `actions` and point here; older rows keep their inline JSON.
+    db.execute(
+        """
+        CREATE TABLE payloads (
+            digest BLOB PRIMARY KEY,        -- BLAKE2b-128 of the JSON bytes
+            codec INTEGER NOT NULL,         -- 0: the JSON as is, 1: zlib
+            body BLOB NOT NULL
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("ALTER TABLE decisions ADD COLUMN actions_ref BLOB REFERENCES payloads(digest)")
+    db.execute("ALTER TABLE decisions ADD COLUMN context_ref BLOB REFERENCES payloads(digest)")
+    # Pruning and erasure ask whether anything still refers to a payload.
+    db.execute("CREATE INDEX decisions_actions_ref ON decisions (actions_ref) WHERE actions_ref IS NOT NULL")
+    db.execute("CREATE INDEX decisions_context_ref ON decisions (context_ref) WHERE context_ref IS NOT NULL")
+

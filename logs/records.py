@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from logs import payloads
 from policies.base import Action, Feedback, LoggedEvent, SlotChoice
 
 __all__ = [
@@ -70,16 +72,25 @@ class DecisionRecord:
         if self.learn_at != self.learn_at:  # NaN: not given
             object.__setattr__(self, "learn_at", float("inf") if self.deferred else self.created_at)
 
-    def to_row(self) -> dict[str, Any]:
-        """Return the row to insert into `decisions`."""
+    def to_row(self) -> tuple[dict[str, Any], dict[bytes, bytes]]:
+        """Return the row to insert into `decisions` and the payloads it names (digest: bytes).
+
+        The context and the candidates are stored once by content hash (logs.payloads);
+        the row keeps empty strings in the columns that held them inline before m010.
+        """
+        context = orjson.dumps(self.context)
+        actions = orjson.dumps([{"id": a.id, "features": a.features} for a in self.actions])
+        context_ref, actions_ref = payloads.digest(context), payloads.digest(actions)
         return {
             "event_id": self.event_id,
             "created_at": self.created_at,
             "closes_at": self.closes_at,
             "model_version": self.model_version,
             "request_sha256": self.request_sha256,
-            "context": orjson.dumps(self.context).decode(),
-            "actions": orjson.dumps([{"id": a.id, "features": a.features} for a in self.actions]).decode(),
+            "context": "",
+            "actions": "",
+            "context_ref": context_ref,
+            "actions_ref": actions_ref,
             "excluded": orjson.dumps(sorted(self.excluded)).decode(),
             "probabilities": orjson.dumps(list(self.probabilities)).decode(),
             "choices": orjson.dumps(
@@ -101,7 +112,7 @@ class DecisionRecord:
             "exploration_share": self.exploration_share,
             "served_baseline": int(self.served_baseline),
             "learn_at": self.learn_at,
-        }
+        }, {context_ref: context, actions_ref: actions}
 
     @classmethod
     def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> DecisionRecord:
@@ -113,8 +124,10 @@ class DecisionRecord:
                 closes_at=row["closes_at"],
                 model_version=row["model_version"],
                 request_sha256=row["request_sha256"],
-                context=orjson.loads(row["context"]),
-                actions=tuple(Action(a["id"], a["features"]) for a in orjson.loads(row["actions"])),
+                context=orjson.loads(payloads.read(row, "context")),
+                actions=tuple(
+                    Action(a["id"], a["features"]) for a in orjson.loads(payloads.read(row, "actions"))
+                ),
                 excluded=frozenset(orjson.loads(row["excluded"])),
                 probabilities=tuple(orjson.loads(row["probabilities"])),
                 choices=tuple(
@@ -131,7 +144,7 @@ class DecisionRecord:
                 served_baseline=bool(row["served_baseline"]),
                 learn_at=row["learn_at"],
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, IndexError, TypeError, ValueError, zlib.error) as error:
             problem = f"missing {error}" if isinstance(error, KeyError) else str(error)
             raise MalformedRecord(
                 f"event {row['event_id']!r}: the stored decision is malformed ({problem})"

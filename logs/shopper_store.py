@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from logs.db import LogUnavailable, retrying, transaction
+from logs import payloads
+from logs.db import LogUnavailable, transaction
 from logs.store import LogStore
 from policies.learning.rewards import RAW_REWARD
 from policies.offers.pacing import ShopperEvent
@@ -38,11 +39,8 @@ class ShopperStore:
 
     def preferences(self, key: str) -> Preferences:
         """Return the shopper's preferences (the defaults if they set none)."""
-        row = retrying(
-            lambda: self.store.conn.execute(
-                "SELECT * FROM shoppers WHERE shopper_key = ?", (key,)
-            ).fetchone(),
-            deadline_seconds=self._deadline,
+        row = self.store.retry(
+            lambda: self.store.conn.execute("SELECT * FROM shoppers WHERE shopper_key = ?", (key,)).fetchone()
         )
         if row is None:
             return Preferences()
@@ -65,16 +63,15 @@ class ShopperStore:
                     ),
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def recent_events(self, key: str, *, since: float) -> list[ShopperEvent]:
         """Return what the shopper was shown and how they answered since `since`."""
-        rows = retrying(
+        rows = self.store.retry(
             lambda: self.store.conn.execute(
                 "SELECT kind, at, category FROM shopper_events WHERE shopper_key = ? AND at >= ? ORDER BY at",
                 (key, since),
-            ).fetchall(),
-            deadline_seconds=self._deadline,
+            ).fetchall()
         )
         return [ShopperEvent(r["kind"], r["at"], r["category"]) for r in rows]
 
@@ -97,7 +94,7 @@ class ShopperStore:
                     (now, key, event_id, verdict, reason),
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def record_verdict(self, key: str | None, verdict: str, reason: str) -> None:
         """Record a pacing verdict that showed nothing."""
@@ -110,7 +107,7 @@ class ShopperStore:
                     (self.store.clock(), key, verdict, reason),
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def record_response(self, event_id: str, action_id: str, signal: str) -> None:
         """Turn feedback on a shown offer into a pacing event (dismiss, or positive)."""
@@ -133,7 +130,7 @@ class ShopperStore:
                     (shown["shopper_key"], event_id, action_id, shown["category"], kind, self.store.clock()),
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def erase(self, key: str) -> Erasure:
         """Delete everything kept under this shopper's key and anonymise their decisions.
@@ -169,7 +166,7 @@ class ShopperStore:
                 }
             return Erasure(removed, anonymised)
 
-        erasure = retrying(write, deadline_seconds=self._deadline)
+        erasure = self.store.retry(write)
         self._empty_wal()
         return erasure
 
@@ -184,7 +181,7 @@ class ShopperStore:
         # A reader on an old snapshot makes the checkpoint give up ("busy"): try again
         # until the busy timeout, as any write would.
         delay = 0.005
-        while not retrying(truncate, deadline_seconds=self._deadline):
+        while not self.store.retry(truncate):
             if time.monotonic() >= deadline:
                 raise LogUnavailable("erased, but readers kept the WAL from being emptied; retry")
             time.sleep(delay)
@@ -226,20 +223,33 @@ def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
     conn.execute("PRAGMA defer_foreign_keys = ON")  # children move first; checked at commit
     made_at: list[float] = []
     words: set[str] = set()
+    released: list[bytes] = []
     for old in event_ids:
-        row = conn.execute("SELECT created_at, context FROM decisions WHERE event_id = ?", (old,)).fetchone()
+        row = conn.execute(f"{payloads.DECISION_SELECT} WHERE d.event_id = ?", (old,)).fetchone()
         if row is None:
             continue  # purged by retention already
-        context = orjson.loads(row["context"])
+        context = orjson.loads(payloads.read(row, "context"))
         made_at.append(row["created_at"])
         words |= _search_features(context)
         new = uuid.uuid4().hex
         for table in referring:
             conn.execute(f'UPDATE "{table}" SET event_id = ? WHERE event_id = ?', (new, old))
-        conn.execute(
-            "UPDATE decisions SET event_id = ?, request_sha256 = '', context = ? WHERE event_id = ?",
-            (new, orjson.dumps(_anonymous_context(context)).decode(), old),
-        )
+        anonymous = orjson.dumps(_anonymous_context(context))
+        if row["context_ref"] is None:  # logged before m010: the context is inline
+            conn.execute(
+                "UPDATE decisions SET event_id = ?, request_sha256 = '', context = ? WHERE event_id = ?",
+                (new, anonymous.decode(), old),
+            )
+        else:
+            # Other decisions may share the context: never change it in place; point
+            # this one at the anonymised copy and drop the old one if nothing else uses it.
+            key = payloads.digest(anonymous)
+            payloads.put(conn, key, anonymous)
+            conn.execute(
+                "UPDATE decisions SET event_id = ?, request_sha256 = '', context_ref = ? WHERE event_id = ?",
+                (new, key, old),
+            )
+            released.append(row["context_ref"])
         conn.executemany(  # the feedback rows now carry the new event id
             "UPDATE feedback SET value = ? WHERE id = ?",
             [
@@ -247,6 +257,7 @@ def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
                 for f in conn.execute("SELECT id, signal, value FROM feedback WHERE event_id = ?", (new,))
             ],
         )
+    payloads.release(conn, released)
     if made_at and words:
         _scrub_reports(conn, min(made_at), max(made_at), words)
     return len(made_at)

@@ -1,0 +1,176 @@
+"""Footprint: how much disk the log takes, how soon it reaches its budget, and pruning to it.
+
+The budget bounds the whole SQLite file (and its WAL). Pruning deletes the oldest
+decisions first, in small transactions so a rank waits at most one batch, and never
+one whose reward window is still open or (unless nothing learns) one no published
+model has learned yet.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from logs import payloads
+from logs.connection import StoreBase
+from logs.db import transaction
+
+__all__ = ["DAY_SECONDS", "Footprint", "LogFootprint", "auto_budget_bytes"]
+
+DAY_SECONDS = 86400.0
+# Pruning stops this far under the budget, so it runs now and then rather than at every decision.
+PRUNE_TO_SHARE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class LogFootprint:
+    """The log's size now and how fast it grows."""
+
+    used_bytes: int  # pages in use plus the WAL (free pages are reused before the file grows)
+    decisions: int
+    decisions_per_day: float  # over the last day, or since the first decision if the log is younger
+    budget_bytes: int
+
+    @property
+    def bytes_per_decision(self) -> float | None:
+        return self.used_bytes / self.decisions if self.decisions else None
+
+    @property
+    def days_until_budget(self) -> float | None:
+        """Days until the log reaches its budget at today's rate; None when it does not grow."""
+        if self.used_bytes >= self.budget_bytes:
+            return 0.0
+        per = self.bytes_per_decision
+        if not per or self.decisions_per_day <= 0:
+            return None
+        return (self.budget_bytes - self.used_bytes) / (per * self.decisions_per_day)
+
+
+def auto_budget_bytes(path: Path, used_bytes: int) -> int:
+    """The default budget: what the log uses plus half the disk's free space.
+
+    Recomputed at every check, so the log never takes more than half of what is left
+    when other files grow too: it cannot fill the disk.
+    """
+    free = shutil.disk_usage(Path(path).parent).free
+    return used_bytes + free // 2
+
+
+class Footprint(StoreBase):
+    """Measure the log against its budget and prune it back under."""
+
+    def used_bytes(self) -> int:
+        """Bytes the log occupies that would not be reused: pages in use, and the WAL."""
+        pages, free, size = self.retry(
+            lambda: (
+                self.conn.execute("PRAGMA page_count").fetchone()[0],
+                self.conn.execute("PRAGMA freelist_count").fetchone()[0],
+                self.conn.execute("PRAGMA page_size").fetchone()[0],
+            )
+        )
+        wal = Path(f"{self.path}-wal")
+        return int((pages - free) * size + (wal.stat().st_size if wal.exists() else 0))
+
+    def footprint(self, budget_bytes: int | None = None) -> LogFootprint:
+        """Return the log's size, growth and budget (`budget_bytes` None: the default budget)."""
+        used = self.used_bytes()
+        now = self.clock()
+
+        def query() -> tuple[int, float | None, int]:
+            total, oldest = self.conn.execute("SELECT count(*), min(created_at) FROM decisions").fetchone()
+            recent = self.conn.execute(
+                "SELECT count(*) FROM decisions WHERE created_at > ?", (now - DAY_SECONDS,)
+            ).fetchone()[0]
+            return int(total), oldest, int(recent)
+
+        total, oldest, recent = self.retry(query)
+        span = min(DAY_SECONDS, now - oldest) if oldest is not None else 0.0
+        rate = recent / span * DAY_SECONDS if span > 0 else 0.0
+        budget = auto_budget_bytes(self.path, used) if budget_bytes is None else budget_bytes
+        return LogFootprint(used, total, rate, budget)
+
+    def prune_to_budget(
+        self,
+        budget_bytes: int | None = None,
+        *,
+        keep_unlearned: bool = True,
+        batch: int = 200,
+        max_batches: int = 50,
+        before_delete: Callable[[Sequence[str]], None] | None = None,
+    ) -> int:
+        """Delete the oldest closed decisions until the log is under its budget; return how many.
+
+        Stops at `max_batches` (the next call goes on) or when nothing more may go:
+        a decision whose window is open, or that no model learned when `keep_unlearned`
+        (False when nothing learns, as in logging_only mode), stays. `before_delete`
+        gets each batch's event ids first (the archive).
+        """
+        found = self.footprint(budget_bytes)
+        if found.used_bytes <= found.budget_bytes or not found.bytes_per_decision:
+            return 0
+        target = found.budget_bytes * PRUNE_TO_SHARE
+        wanted = math.ceil((found.used_bytes - target) / found.bytes_per_decision)
+        removed = 0
+        while removed < wanted and max_batches > 0:
+            max_batches -= 1
+            ids = self._prunable(min(batch, wanted - removed), keep_unlearned=keep_unlearned)
+            if not ids:
+                break
+            if before_delete is not None:
+                before_delete(ids)
+            removed += self.delete_decisions(ids)
+        return removed
+
+    def _prunable(self, limit: int, *, keep_unlearned: bool) -> list[str]:
+        learned = " AND learned_in IS NOT NULL" if keep_unlearned else ""
+        rows = self.retry(
+            lambda: self.conn.execute(
+                f"SELECT event_id FROM decisions WHERE closes_at <= ?{learned} ORDER BY created_at LIMIT ?",
+                (self.clock(), limit),
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def delete_decisions(self, event_ids: Sequence[str]) -> int:
+        """Delete these decisions with their feedback, shadow scores and now unused payloads.
+
+        Pacing history older than the oldest decision kept goes too. One transaction.
+        """
+        if not event_ids:
+            return 0
+        marks = ", ".join("?" * len(event_ids))
+
+        def write() -> int:
+            with transaction(self.conn) as conn:
+                refs = [
+                    ref
+                    for row in conn.execute(
+                        f"SELECT actions_ref, context_ref FROM decisions WHERE event_id IN ({marks})",
+                        event_ids,
+                    )
+                    for ref in row
+                    if ref is not None
+                ]
+                conn.execute(f"DELETE FROM feedback WHERE event_id IN ({marks})", event_ids)
+                conn.execute(f"DELETE FROM shadow_scores WHERE event_id IN ({marks})", event_ids)
+                removed = conn.execute(
+                    f"DELETE FROM decisions WHERE event_id IN ({marks})", event_ids
+                ).rowcount
+                payloads.release(conn, refs)
+                oldest = conn.execute("SELECT min(created_at) FROM decisions").fetchone()[0]
+                if oldest is not None:
+                    conn.execute("DELETE FROM shopper_events WHERE at < ?", (oldest,))
+                    conn.execute("DELETE FROM pacing_log WHERE at < ?", (oldest,))
+                return int(removed)
+
+        return self.retry(write)
+
+
+def wal_bytes(path: Path) -> int:
+    """Size of the log's WAL file (0 when there is none)."""
+    wal = f"{path}-wal"
+    return os.path.getsize(wal) if os.path.exists(wal) else 0

@@ -1,0 +1,114 @@
+"""Maintenance: age retention, checkpoints and the health probes of the log."""
+
+from __future__ import annotations
+
+import os
+
+from logs import payloads
+from logs.connection import StoreBase
+from logs.db import LogUnavailable, retrying, transaction
+
+__all__ = ["MIN_FREE_BYTES", "Maintenance"]
+
+# Below this much free space readiness fails: a decision with its WAL frames needs
+# tens of kilobytes, and a checkpoint more.
+MIN_FREE_BYTES = 1 << 20
+
+
+class Maintenance(StoreBase):
+    """What keeps the log healthy and bounded; none of it runs on the rank path."""
+
+    def purge(self, *, older_than: float) -> dict[str, int]:
+        """Delete decisions made before `older_than` (their feedback and shadow scores go with
+        them) and pacing history of the same age; return how many rows each table lost."""
+
+        def write() -> dict[str, int]:
+            with transaction(self.conn) as conn:
+                removed = {
+                    "feedback": conn.execute(
+                        "DELETE FROM feedback WHERE event_id IN"
+                        " (SELECT event_id FROM decisions WHERE created_at < ?)",
+                        (older_than,),
+                    ).rowcount,
+                    "shadow_scores": conn.execute(
+                        "DELETE FROM shadow_scores WHERE event_id IN"
+                        " (SELECT event_id FROM decisions WHERE created_at < ?)",
+                        (older_than,),
+                    ).rowcount,
+                    "decisions": conn.execute(
+                        "DELETE FROM decisions WHERE created_at < ?", (older_than,)
+                    ).rowcount,
+                    "shopper_events": conn.execute(
+                        "DELETE FROM shopper_events WHERE at < ?", (older_than,)
+                    ).rowcount,
+                    "pacing_log": conn.execute("DELETE FROM pacing_log WHERE at < ?", (older_than,)).rowcount,
+                }
+            return removed
+
+        removed = self.retry(write)
+        removed["payloads"] = self.sweep_payloads()
+        return removed
+
+    def sweep_payloads(self, *, batch: int = 500) -> int:
+        """Delete payloads no decision refers to any more, a batch per transaction."""
+        total = 0
+        while True:
+
+            def write() -> int:
+                with transaction(self.conn) as conn:
+                    return payloads.sweep(conn, limit=batch)
+
+            removed = self.retry(write)
+            total += removed
+            if removed < batch:
+                return total
+
+    def decisions_within_window(self, now: float | None = None) -> int:
+        """Return how many decisions' reward windows have not ended (deferred ones included)."""
+        at = self.clock() if now is None else now
+        row = self.retry(
+            lambda: self.conn.execute("SELECT count(*) FROM decisions WHERE closes_at > ?", (at,)).fetchone()
+        )
+        return int(row[0])
+
+    def decision_time_range(self) -> tuple[float, float] | None:
+        """Return when the oldest and the newest logged decisions were made, if any."""
+        row = self.retry(
+            lambda: self.conn.execute("SELECT min(created_at), max(created_at) FROM decisions").fetchone()
+        )
+        return None if row[0] is None else (row[0], row[1])
+
+    def has_schema(self) -> bool:
+        """Whether this file holds an xsell log (so a stray SQLite file is refused by name)."""
+        found = self.retry(
+            lambda: self.conn.execute(
+                "SELECT count(*) FROM sqlite_master"
+                " WHERE type = 'table' AND name IN ('decisions', 'feedback')"
+            ).fetchone()[0]
+        )
+        return found == 2
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds back into the database without waiting for readers.
+
+        The learner calls this every second or so, so that web workers never pay for
+        a checkpoint (and its fsync) inside a request.
+        """
+        self.retry(lambda: self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+
+    def check_writable(self) -> None:
+        """Raise LogUnavailable unless the log can take a write lock right now."""
+
+        def probe() -> None:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ROLLBACK")
+
+        # retrying() already turns every SQLite failure into LogUnavailable; a probe
+        # waits two seconds at most.
+        retrying(probe, deadline_seconds=min(self._deadline, 2.0))
+        # Taking the lock needs no space, so a full disk would pass the probe while
+        # every insert fails: look at the free space too.
+        disk = os.statvfs(self.path.parent)
+        free = disk.f_bavail * disk.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise LogUnavailable(f"the disk holding the log is full ({free} bytes free)")

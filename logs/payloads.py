@@ -1,0 +1,123 @@
+"""Payloads: what decisions repeat (candidate sets, contexts), stored once by content hash.
+
+A decision row names its candidates and its context by a 16-byte BLAKE2b digest of
+their exact JSON bytes (``actions_ref``, ``context_ref``); the bytes live once in
+``payloads``. `/v1/offers` draws candidates from the catalog, so a few thousand sets
+serve millions of decisions. Bytes are hashed as written, never re-serialised, so a
+decision reads back exactly what the policy saw. A payload is never changed in
+place: erasure writes the anonymised context as a new payload and drops the old one
+only when no decision refers to it any more (copy-on-erase).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "DECISION_SELECT",
+    "PAYLOAD_JOINS",
+    "KnownDigests",
+    "digest",
+    "put",
+    "read",
+    "release",
+    "sweep",
+]
+
+DIGEST_BYTES = 16
+# zlib costs tens of microseconds; only what is this large is worth it (a set of ten
+# offers of ten features shrinks from ~1.5 KB to ~0.4 KB), and a shared payload pays once.
+COMPRESS_OVER_BYTES = 512
+RAW, ZLIB = 0, 1
+
+# Every read of decisions goes through this, so old rows (inline JSON, refs NULL) and
+# new rows (refs to payloads) read alike.
+DECISION_COLUMNS = (
+    "d.*, pa.codec AS actions_codec, pa.body AS actions_body,"
+    " pc.codec AS context_codec, pc.body AS context_body"
+)
+PAYLOAD_JOINS = (
+    " LEFT JOIN payloads pa ON pa.digest = d.actions_ref LEFT JOIN payloads pc ON pc.digest = d.context_ref"
+)
+DECISION_SELECT = f"SELECT {DECISION_COLUMNS} FROM decisions d{PAYLOAD_JOINS}"
+
+
+def digest(data: bytes) -> bytes:
+    """Return the content hash naming `data`."""
+    return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
+
+
+def put(conn: sqlite3.Connection, key: bytes, data: bytes) -> None:
+    """Store `data` under `key` unless it is stored already."""
+    codec, body = RAW, data
+    if len(data) > COMPRESS_OVER_BYTES:
+        packed = zlib.compress(data, 6)
+        if len(packed) < len(data):
+            codec, body = ZLIB, packed
+    conn.execute("INSERT OR IGNORE INTO payloads (digest, codec, body) VALUES (?, ?, ?)", (key, codec, body))
+
+
+def read(row: sqlite3.Row | Mapping[str, Any], column: str) -> str | bytes:
+    """Return a decision's JSON for `column` (context or actions), inline or shared."""
+    try:
+        ref = row[f"{column}_ref"]
+    except (IndexError, KeyError):  # a row from before migration m010, or a plain mapping
+        ref = None
+    if ref is None:
+        return row[column]  # type: ignore[no-any-return]
+    body = row[f"{column}_body"]
+    if body is None:
+        raise ValueError(f"its {column} payload is missing")
+    return zlib.decompress(body) if row[f"{column}_codec"] == ZLIB else bytes(body)
+
+
+def release(conn: sqlite3.Connection, keys: Iterable[bytes]) -> int:
+    """Delete these payloads where no decision refers to them any more; return how many."""
+    removed = 0
+    for key in set(keys):
+        removed += conn.execute(
+            "DELETE FROM payloads WHERE digest = ?"
+            " AND NOT EXISTS (SELECT 1 FROM decisions WHERE actions_ref = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM decisions WHERE context_ref = ?)",
+            (key, key, key),
+        ).rowcount
+    return removed
+
+
+def sweep(conn: sqlite3.Connection, *, limit: int) -> int:
+    """Delete up to `limit` payloads no decision refers to (after pruning); return how many."""
+    return conn.execute(
+        "DELETE FROM payloads WHERE digest IN (SELECT p.digest FROM payloads p"
+        " WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE actions_ref = p.digest)"
+        " AND NOT EXISTS (SELECT 1 FROM decisions WHERE context_ref = p.digest) LIMIT ?)",
+        (limit,),
+    ).rowcount
+
+
+class KnownDigests:
+    """Digests this process has seen stored, so a repeated payload costs no statement.
+
+    Bounded: past `limit` entries it starts again empty (a miss only costs an
+    INSERT OR IGNORE). A digest pruned meanwhile makes the decision's insert fail
+    its foreign key; the store then forgets what it knew and writes the payload again.
+    """
+
+    def __init__(self, limit: int = 4096):
+        self.limit = limit
+        self._known: set[bytes] = set()
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._known
+
+    def add(self, key: bytes) -> None:
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known.add(key)
+
+    def clear(self) -> None:
+        self._known.clear()
