@@ -292,3 +292,121 @@ def m010_shared_payloads(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX decisions_actions_ref ON decisions (actions_ref) WHERE actions_ref IS NOT NULL")
     db.execute("CREATE INDEX decisions_context_ref ON decisions (context_ref) WHERE context_ref IS NOT NULL")
 
+
+@migrations()
+def m011_rollups_drift(db: sqlite_utils.Database) -> None:
+    # Aggregates the learner keeps as the log grows, so the console and /metrics never
+    # scan the log (service/loop_health.py). Counts of decisions and feedback are added
+    # as rows arrive (rowid watermarks); reward figures only when a decision's window
+    # has ended (a closes_at watermark), so a minute's reward counts ended decisions only.
+    db.execute("CREATE INDEX IF NOT EXISTS decisions_closes ON decisions (closes_at)")
+    db.execute(
+        """
+        CREATE TABLE rollup_state (         -- how far each rollup has read the log
+            name TEXT PRIMARY KEY,
+            value REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rollup_decisions (     -- per minute decided and model version
+            minute INTEGER NOT NULL,        -- floor(created_at / 60)
+            model_version TEXT NOT NULL,
+            decisions INTEGER NOT NULL DEFAULT 0,
+            explored INTEGER NOT NULL DEFAULT 0,        -- first offer not the most likely one
+            served_baseline INTEGER NOT NULL DEFAULT 0,
+            exploration_share_sum REAL NOT NULL DEFAULT 0,
+            ended INTEGER NOT NULL DEFAULT 0,           -- of those, window ended (watermark)
+            answered INTEGER NOT NULL DEFAULT 0,        -- ended with an on-time signal
+            reward_sum REAL NOT NULL DEFAULT 0,         -- over ended decisions, all slots
+            reward_sq REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (minute, model_version)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rollup_feedback (      -- per minute received, signal and delay
+            minute INTEGER NOT NULL,
+            signal TEXT NOT NULL,
+            on_time INTEGER NOT NULL,
+            delay_bucket INTEGER NOT NULL,  -- index into loop_health.DELAY_EDGES_SECONDS
+            count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (minute, signal, on_time, delay_bucket)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rollup_offers (        -- per hour decided and offer, ended windows only
+            hour INTEGER NOT NULL,
+            action_id TEXT NOT NULL,
+            category TEXT NOT NULL,
+            shown INTEGER NOT NULL DEFAULT 0,
+            clicked INTEGER NOT NULL DEFAULT 0,
+            positive INTEGER NOT NULL DEFAULT 0,        -- click, save, add to cart or purchase
+            dismissed INTEGER NOT NULL DEFAULT 0,
+            purchased INTEGER NOT NULL DEFAULT 0,
+            revenue REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, action_id, category)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rollup_pacing (        -- per minute: pacing verdicts and no-offer reasons
+            minute INTEGER NOT NULL,
+            verdict TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (minute, verdict, reason)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rollup_features (      -- context features per minute, hashed into buckets
+            minute INTEGER NOT NULL,
+            namespace TEXT NOT NULL,
+            bucket INTEGER NOT NULL,
+            count INTEGER NOT NULL DEFAULT 0,
+            example TEXT NOT NULL,          -- a feature name in the bucket (never a value)
+            PRIMARY KEY (minute, namespace, bucket)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE learning_estimates (   -- per hour: what other policies would have earned
+            hour INTEGER NOT NULL,
+            policy TEXT NOT NULL,           -- logged, uniform, most-popular
+            estimator TEXT NOT NULL,
+            value REAL NOT NULL,
+            low REAL NOT NULL,
+            high REAL NOT NULL,
+            n INTEGER NOT NULL,             -- decisions in the sample
+            decisions INTEGER NOT NULL,     -- decisions in the hour
+            computed_at REAL NOT NULL,
+            PRIMARY KEY (hour, policy)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE drift_checks (         -- every drift check the learner ran
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,             -- features (per namespace) or reward
+            subject TEXT NOT NULL,          -- the namespace, or "reward"
+            score REAL,                     -- PSI, or the Welch z statistic
+            p_value REAL,
+            status TEXT NOT NULL,           -- ok, warn, alarm, insufficient
+            recent_n INTEGER NOT NULL,
+            reference_n INTEGER NOT NULL,
+            detail TEXT NOT NULL            -- JSON: windows, means, the buckets that moved
+        )
+        """
+    )
+    db.execute("CREATE INDEX drift_checks_latest ON drift_checks (subject, at)")

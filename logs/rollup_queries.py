@@ -1,0 +1,179 @@
+"""Read the rollups (logs/rollups.py) and the few rows they have not reached yet.
+
+Every query here reads a rollup table over a range of its leading key, or the log
+past a watermark (a rowid range, bounded by ``tail_limit``), so its cost depends on
+the window asked for, never on the size of the log.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from logs.db import retrying
+from logs.rollups import Rollups, Watermarks, _explored, delay_bucket
+from logs.store import LogStore
+
+__all__ = ["RollupReader", "Tail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """Rows the rollups have not reached, counted from the log itself."""
+
+    rows: tuple[sqlite3.Row, ...]
+    complete: bool  # False when more than the limit were waiting (the rollups are far behind)
+
+
+class RollupReader:
+    """Queries the console and /metrics run; each one bounded by its window."""
+
+    def __init__(self, store: LogStore, *, tail_limit: int = 20_000):
+        self.store = store
+        self.tail_limit = tail_limit
+
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return retrying(
+            lambda: self.store.conn.execute(sql, params).fetchall(),
+            deadline_seconds=self.store.options.busy_timeout_seconds,
+        )
+
+    def watermarks(self) -> Watermarks:
+        return Rollups(self.store).watermarks()
+
+    # -- decisions -------------------------------------------------------------------
+
+    def decisions_by_minute(self, first_minute: int) -> list[sqlite3.Row]:
+        """Per minute and model version from `first_minute` on: counts, and ended-window sums."""
+        return self._all(
+            "SELECT minute, model_version, decisions, explored, served_baseline, exploration_share_sum,"
+            " ended, answered, reward_sum, reward_sq FROM rollup_decisions WHERE minute >= ?"
+            " ORDER BY minute",
+            (first_minute,),
+        )
+
+    def decisions_tail(self, marks: Watermarks) -> Tail:
+        """Decisions logged after the decisions watermark, as (minute, model_version, explored, ...)."""
+        rows = self._all(
+            "SELECT created_at, model_version, probabilities, choices, exploration_share, served_baseline"
+            " FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (marks.decisions_rowid, self.tail_limit + 1),
+        )
+        return Tail(tuple(rows[: self.tail_limit]), len(rows) <= self.tail_limit)
+
+    @staticmethod
+    def explored(row: sqlite3.Row) -> int:
+        """Whether a tail decision's first offer was explored (same rule as the rollup)."""
+        return _explored(row["probabilities"], row["choices"])
+
+    def decisions_total(self) -> list[sqlite3.Row]:
+        """All-time decisions per model version (rolled up part only), most first."""
+        return self._all(
+            "SELECT model_version, sum(decisions) AS decisions FROM rollup_decisions"
+            " GROUP BY model_version ORDER BY decisions DESC"
+        )
+
+    # -- feedback --------------------------------------------------------------------
+
+    def feedback_by_minute(self, first_minute: int) -> list[sqlite3.Row]:
+        """Per minute received, signal, on time or late, and delay bucket."""
+        return self._all(
+            "SELECT minute, signal, on_time, delay_bucket, count FROM rollup_feedback WHERE minute >= ?",
+            (first_minute,),
+        )
+
+    def feedback_tail(self, marks: Watermarks) -> tuple[list[tuple[int, str, int, int]], bool]:
+        """Feedback past the watermark as (minute, signal, on_time, delay bucket) rows."""
+        rows = self._all(
+            "SELECT f.received_at, f.signal, f.on_time, coalesce(d.activated_at, d.created_at) AS shown_at"
+            " FROM feedback f JOIN decisions d USING (event_id) WHERE f.id > ? ORDER BY f.id LIMIT ?",
+            (marks.feedback_id, self.tail_limit + 1),
+        )
+        found = [
+            (
+                int(r["received_at"] // 60),
+                r["signal"],
+                int(r["on_time"]),
+                delay_bucket(r["received_at"] - r["shown_at"]),
+            )
+            for r in rows[: self.tail_limit]
+        ]
+        return found, len(rows) <= self.tail_limit
+
+    def feedback_total(self) -> list[sqlite3.Row]:
+        """All-time feedback per signal (rolled up part only)."""
+        return self._all("SELECT signal, sum(count) AS count FROM rollup_feedback GROUP BY signal")
+
+    # -- offers and pacing -----------------------------------------------------------
+
+    def offers(self, first_hour: int, *, by: str, limit: int = 100) -> list[sqlite3.Row]:
+        """Offer figures from `first_hour` on, by ``category`` or ``action_id``, most shown first."""
+        column = {"category": "category", "offer": "action_id"}[by]  # allowlist: a column name
+        return self._all(
+            f"SELECT {column} AS name, sum(shown) AS shown, sum(clicked) AS clicked,"
+            " sum(positive) AS positive, sum(dismissed) AS dismissed, sum(purchased) AS purchased,"
+            f" sum(revenue) AS revenue FROM rollup_offers WHERE hour >= ? GROUP BY {column}"
+            " ORDER BY shown DESC LIMIT ?",
+            (first_hour, limit),
+        )
+
+    def pacing(self, first_minute: int) -> list[sqlite3.Row]:
+        """Pacing verdicts and reasons from `first_minute` on."""
+        return self._all(
+            "SELECT verdict, reason, sum(count) AS count FROM rollup_pacing WHERE minute >= ?"
+            " GROUP BY verdict, reason ORDER BY count DESC",
+            (first_minute,),
+        )
+
+    # -- drift and learning ----------------------------------------------------------
+
+    def features(self, first_minute: int, end_minute: int) -> list[sqlite3.Row]:
+        """Hashed feature counts per namespace and bucket over [first_minute, end_minute)."""
+        return self._all(
+            "SELECT namespace, bucket, sum(count) AS count, min(example) AS example FROM rollup_features"
+            " WHERE minute >= ? AND minute < ? GROUP BY namespace, bucket",
+            (first_minute, end_minute),
+        )
+
+    def reward_totals(self, first_minute: int, end_minute: int) -> sqlite3.Row:
+        """Ended decisions, reward sum and sum of squares over minutes [first_minute, end_minute)."""
+        return self._all(
+            "SELECT coalesce(sum(ended), 0) AS n, coalesce(sum(reward_sum), 0.0) AS total,"
+            " coalesce(sum(reward_sq), 0.0) AS squares, coalesce(sum(decisions), 0) AS decisions"
+            " FROM rollup_decisions WHERE minute >= ? AND minute < ?",
+            (first_minute, end_minute),
+        )[0]
+
+    def learning_estimates(self, first_hour: int) -> list[sqlite3.Row]:
+        """Estimated reward per hour for the logged, uniform and most-popular policies."""
+        return self._all(
+            "SELECT hour, policy, estimator, value, low, high, n, decisions, computed_at"
+            " FROM learning_estimates WHERE hour >= ? ORDER BY hour, policy",
+            (first_hour,),
+        )
+
+    def latest_drift(self) -> list[sqlite3.Row]:
+        """The newest drift check of each subject."""
+        return self._all(
+            "SELECT d.* FROM drift_checks d JOIN (SELECT subject, max(at) AS at FROM drift_checks"
+            " GROUP BY subject) latest USING (subject, at) ORDER BY d.kind, d.subject"
+        )
+
+    # -- learner ---------------------------------------------------------------------
+
+    def learner_lag(self, due_before: float) -> tuple[int, float | None]:
+        """Decisions due for learning that no published model has learned, and the newest snapshot time."""
+        due = self._all(
+            "SELECT count(*) FROM decisions WHERE learned_in IS NULL AND learn_at <= ?", (due_before,)
+        )[0][0]
+        last = self._all("SELECT max(created_at) FROM models WHERE kind != 'import'")[0][0]
+        return int(due), last
+
+
+def detail(row: sqlite3.Row) -> dict[str, object]:
+    """A drift check's JSON detail."""
+    loaded = orjson.loads(row["detail"])
+    return loaded if isinstance(loaded, dict) else {}

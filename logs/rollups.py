@@ -1,0 +1,432 @@
+"""Rollups: the log's aggregates, kept up to date by the learner as the log grows.
+
+The console and /metrics read these small tables instead of scanning the log, so a
+page costs the same with a thousand decisions or a million. Four passes, each behind
+a watermark kept in ``rollup_state`` and moved in the transaction that adds to the
+rollups (a crash redoes a page, never counts it twice):
+
+- new decisions (rowid watermark): decisions, exploration, context features;
+- new feedback (id watermark): feedback per signal, on time or late, and its delay;
+- new pacing verdicts (id watermark): pacing holds and no-offer reasons;
+- ended windows (a ``(closes_at, rowid)`` watermark that trails the clock by the
+  learner's grace): answered share, reward sum and sum of squares, and offers shown,
+  clicked, dismissed and bought. A minute's reward figures therefore only ever count
+  decisions whose window ended; the watermark says up to when.
+
+SQLite has one writer at a time, so rows become visible in rowid order and a rowid
+watermark never skips a row. A reward is computed with the rules in force when the
+window is rolled up (``reward_of``).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from logs import payloads
+from logs.db import retrying, transaction
+from logs.store import LogStore
+from policies.base import Feedback
+
+__all__ = [
+    "DELAY_EDGES_SECONDS",
+    "FEATURE_BUCKETS",
+    "RollProgress",
+    "Rollups",
+    "Watermarks",
+    "delay_bucket",
+    "feature_tokens",
+]
+
+RewardOf = Callable[[Sequence[Feedback], str], float]  # RewardRules.reward_for
+# A feedback delay falls in the first bucket whose edge it does not exceed; the last
+# bucket (index len(edges)) holds everything longer.
+DELAY_EDGES_SECONDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+FEATURE_BUCKETS = 32
+MAX_NAMESPACES = 16  # per decision: a storefront inventing namespaces cannot grow the table
+POSITIVE_SIGNALS = frozenset({"click", "save", "add_to_cart", "purchase"})
+_BIG_ROWID = 1 << 53  # past any rowid, and exact as the REAL the state table keeps
+_STATE = ("decisions_rowid", "feedback_id", "pacing_id", "ended_closes_at", "ended_rowid")
+
+
+@dataclass(frozen=True, slots=True)
+class Watermarks:
+    """How far each rollup has read; ``updated_at`` is when the chore last ran (None: never)."""
+
+    decisions_rowid: int = 0
+    feedback_id: int = 0
+    pacing_id: int = 0
+    ended_closes_at: float = float("-inf")  # every decision closed by then is in the reward rollups
+    ended_rowid: int = 0
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollProgress:
+    """Rows each pass added in one run; ``done`` is False when the run stopped at its row budget."""
+
+    decisions: int = 0
+    feedback: int = 0
+    pacing: int = 0
+    ended: int = 0
+    done: bool = True
+
+
+def delay_bucket(delay_seconds: float) -> int:
+    """Return the histogram bucket of a feedback delay (see DELAY_EDGES_SECONDS)."""
+    for index, edge in enumerate(DELAY_EDGES_SECONDS):
+        if delay_seconds <= edge:
+            return index
+    return len(DELAY_EDGES_SECONDS)
+
+
+def feature_tokens(context: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Return (namespace, feature name, token) for each feature of a context.
+
+    Strings, booleans and list items become ``name=value``; numbers fall into
+    power-of-two bins (``name~b``), so a shift in a price is seen without one bucket
+    per price.
+    """
+    found = []
+    for namespace in sorted(context)[:MAX_NAMESPACES]:
+        features = context[namespace]
+        if not isinstance(features, Mapping):
+            continue
+        for name, value in features.items():
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                if isinstance(item, bool | str):
+                    found.append((namespace, name, f"{name}={item}"))
+                elif isinstance(item, int | float) and math.isfinite(item):
+                    magnitude = int(math.log2(abs(item) + 1.0))
+                    found.append((namespace, name, f"{name}~{'-' if item < 0 else ''}{magnitude}"))
+    return found
+
+
+class Rollups:
+    """Keep the rollup tables in step with the log (the learner runs ``roll`` as a chore)."""
+
+    def __init__(self, store: LogStore):
+        self.store = store
+
+    def watermarks(self) -> Watermarks:
+        """Return how far the rollups have read the log."""
+        rows = retrying(
+            lambda: self.store.conn.execute("SELECT name, value, updated_at FROM rollup_state").fetchall(),
+            deadline_seconds=self.store.options.busy_timeout_seconds,
+        )
+        return _watermarks(rows)
+
+    def roll(
+        self,
+        *,
+        now: float,
+        grace_seconds: float,
+        reward_of: RewardOf,
+        max_rows: int = 50_000,
+        page: int = 2000,
+    ) -> RollProgress:
+        """Add what the log gained since the last run; at most `max_rows` rows per pass.
+
+        Windows count as ended up to ``now - grace_seconds``: feedback is stamped inside
+        its write transaction, so by then every on-time signal of those decisions is
+        visible.
+        """
+        counts = []
+        done = True
+        for step in (self._decisions_page, self._feedback_page, self._pacing_page):
+            added, finished = self._run(lambda s=step: s(page), max_rows)
+            counts.append(added)
+            done = done and finished
+        until = now - grace_seconds
+        added, finished = self._run(lambda: self._ended_page(until, reward_of, page), max_rows)
+        marks = self.watermarks()
+        if finished and until > marks.ended_closes_at:  # never back: a page would count twice
+            state = {"ended_closes_at": until, "ended_rowid": _BIG_ROWID}
+            retrying(
+                lambda: self._write(state, expect=marks, now=now),
+                deadline_seconds=self.store.options.busy_timeout_seconds,
+            )
+        return RollProgress(*counts, added, done and finished)
+
+    def _run(self, page: Callable[[], int], max_rows: int) -> tuple[int, bool]:
+        total = 0
+        while total < max_rows:
+            added = retrying(page, deadline_seconds=self.store.options.busy_timeout_seconds)
+            if added == 0:
+                return total, True
+            total += added
+        return total, False
+
+    # -- passes ----------------------------------------------------------------------
+
+    def _decisions_page(self, limit: int) -> int:
+        marks = self.watermarks()
+        rows = self.store.conn.execute(
+            "SELECT d.rowid, d.created_at, d.model_version, d.probabilities, d.choices, d.context,"
+            " d.context_ref, pc.codec AS context_codec, pc.body AS context_body, d.exploration_share,"
+            " d.served_baseline FROM decisions d LEFT JOIN payloads pc ON pc.digest = d.context_ref"
+            " WHERE d.rowid > ? ORDER BY d.rowid LIMIT ?",
+            (marks.decisions_rowid, limit),
+        ).fetchall()
+        if not rows:
+            return 0
+        by_minute: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+        features: Counter[tuple[int, str, int]] = Counter()
+        examples: dict[tuple[int, str, int], str] = {}
+        parsed: dict[bytes, list[tuple[str, str, int]]] = {}  # a shared context is hashed once
+        for row in rows:
+            minute = int(row["created_at"] // 60)
+            totals = by_minute[(minute, row["model_version"])]
+            totals[0] += 1
+            totals[1] += _explored(row["probabilities"], row["choices"])
+            totals[2] += int(bool(row["served_baseline"]))
+            totals[3] += float(row["exploration_share"] or 0.0)
+            shared = row["context_ref"]
+            tokens = parsed.get(shared) if shared is not None else None
+            if tokens is None:
+                tokens = _hashed(orjson.loads(payloads.read(row, "context")))
+                if shared is not None:
+                    parsed[shared] = tokens
+            for namespace, name, bucket in tokens:
+                key = (minute, namespace, bucket)
+                features[key] += 1
+                examples.setdefault(key, name)
+        last = rows[-1]["rowid"]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO rollup_decisions"
+                " (minute, model_version, decisions, explored, served_baseline, exploration_share_sum)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " decisions = decisions + excluded.decisions,"
+                " explored = explored + excluded.explored,"
+                " served_baseline = served_baseline + excluded.served_baseline,"
+                " exploration_share_sum = exploration_share_sum + excluded.exploration_share_sum",
+                [(m, v, *t) for (m, v), t in by_minute.items()],
+            )
+            conn.executemany(
+                "INSERT INTO rollup_features (minute, namespace, bucket, count, example)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                [(*key, n, examples[key]) for key, n in features.items()],
+            )
+
+        return len(rows) if self._commit({"decisions_rowid": last}, marks, write) else 0
+
+    def _feedback_page(self, limit: int) -> int:
+        marks = self.watermarks()
+        rows = self.store.conn.execute(
+            "SELECT f.id, f.signal, f.on_time, f.received_at,"
+            " coalesce(d.activated_at, d.created_at) AS shown_at"
+            " FROM feedback f JOIN decisions d USING (event_id) WHERE f.id > ? ORDER BY f.id LIMIT ?",
+            (marks.feedback_id, limit),
+        ).fetchall()
+        if not rows:
+            return 0
+        counts = Counter(
+            (
+                int(r["received_at"] // 60),
+                r["signal"],
+                int(r["on_time"]),
+                delay_bucket(r["received_at"] - r["shown_at"]),
+            )
+            for r in rows
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO rollup_feedback (minute, signal, on_time, delay_bucket, count)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                [(*key, n) for key, n in counts.items()],
+            )
+
+        return len(rows) if self._commit({"feedback_id": rows[-1]["id"]}, marks, write) else 0
+
+    def _pacing_page(self, limit: int) -> int:
+        marks = self.watermarks()
+        rows = self.store.conn.execute(
+            "SELECT id, at, verdict, reason FROM pacing_log WHERE id > ? ORDER BY id LIMIT ?",
+            (marks.pacing_id, limit),
+        ).fetchall()
+        if not rows:
+            return 0
+        counts = Counter((int(r["at"] // 60), r["verdict"], r["reason"]) for r in rows)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO rollup_pacing (minute, verdict, reason, count) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                [(*key, n) for key, n in counts.items()],
+            )
+
+        return len(rows) if self._commit({"pacing_id": rows[-1]["id"]}, marks, write) else 0
+
+    def _ended_page(self, until: float, reward_of: RewardOf, limit: int) -> int:
+        marks = self.watermarks()
+        after = (marks.ended_closes_at, marks.ended_rowid)
+        conn = self.store.conn
+        conn.execute("BEGIN")  # decisions and their feedback from one snapshot
+        try:
+            rows = conn.execute(
+                "SELECT d.rowid, d.closes_at, d.event_id, d.created_at, d.model_version, d.choices,"
+                " d.actions, d.actions_ref, pa.codec AS actions_codec, pa.body AS actions_body"
+                " FROM decisions d LEFT JOIN payloads pa ON pa.digest = d.actions_ref"
+                " WHERE d.closes_at >= ? AND (d.closes_at, d.rowid) > (?, ?) AND d.closes_at <= ?"
+                " ORDER BY d.closes_at, d.rowid LIMIT ?",
+                (after[0], *after, until, limit),
+            ).fetchall()
+            feedback = _feedback(conn, [r["event_id"] for r in rows])
+        finally:
+            conn.execute("COMMIT")
+        if not rows:
+            return 0
+        minutes: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
+        offers: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0.0])
+        sets: dict[bytes, dict[str, str]] = {}  # a shared candidate set is read once
+        for row in rows:
+            items = feedback.get(row["event_id"], [])
+            choices = [c["action_id"] for c in orjson.loads(row["choices"])]
+            reward = sum(reward_of(items, action_id) for action_id in choices)
+            totals = minutes[(int(row["created_at"] // 60), row["model_version"])]
+            totals[0] += 1
+            totals[1] += int(bool(items))
+            totals[2] += reward
+            totals[3] += reward * reward
+            shared = row["actions_ref"]
+            categories = sets.get(shared) if shared is not None else None
+            if categories is None:
+                categories = _categories(payloads.read(row, "actions"))
+                if shared is not None:
+                    sets[shared] = categories
+            hour = int(row["created_at"] // 3600)
+            for action_id in choices:
+                own = [f for f in items if f.action_id == action_id]
+                signals = {f.signal for f in own}
+                figures = offers[(hour, action_id, categories.get(action_id, ""))]
+                figures[0] += 1
+                figures[1] += int("click" in signals)
+                figures[2] += int(bool(signals & POSITIVE_SIGNALS))
+                figures[3] += int("dismiss" in signals)
+                figures[4] += int("purchase" in signals)
+                figures[5] += sum(f.value or 0.0 for f in own if f.signal == "purchase")
+        last = rows[-1]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO rollup_decisions (minute, model_version, ended, answered, reward_sum, reward_sq)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET ended = ended + excluded.ended,"
+                " answered = answered + excluded.answered, reward_sum = reward_sum + excluded.reward_sum,"
+                " reward_sq = reward_sq + excluded.reward_sq",
+                [(m, v, *t) for (m, v), t in minutes.items()],
+            )
+            conn.executemany(
+                "INSERT INTO rollup_offers"
+                " (hour, action_id, category, shown, clicked, positive, dismissed, purchased, revenue)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " shown = shown + excluded.shown,"
+                " clicked = clicked + excluded.clicked, positive = positive + excluded.positive,"
+                " dismissed = dismissed + excluded.dismissed, purchased = purchased + excluded.purchased,"
+                " revenue = revenue + excluded.revenue",
+                [(*key, *f) for key, f in offers.items()],
+            )
+
+        state = {"ended_closes_at": last["closes_at"], "ended_rowid": last["rowid"]}
+        return len(rows) if self._commit(state, marks, write) else 0
+
+    # -- state -----------------------------------------------------------------------
+
+    def _commit(
+        self, state: Mapping[str, float], expect: Watermarks, write: Callable[[sqlite3.Connection], None]
+    ) -> bool:
+        """Add to the rollups and move the watermark in one transaction, if nobody moved it first."""
+        return self._write(state, expect=expect, now=None, write=write)
+
+    def _write(
+        self,
+        state: Mapping[str, float],
+        *,
+        expect: Watermarks | None,
+        now: float | None,
+        write: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> bool:
+        with transaction(self.store.conn) as conn:
+            # A second roller (a bench beside a learner) must not add the same page twice.
+            if (
+                expect is not None
+                and _watermarks(conn.execute("SELECT * FROM rollup_state").fetchall()) != expect
+            ):
+                return False
+            if write is not None:
+                write(conn)
+            stamp = self.store.clock() if now is None else now
+            conn.executemany(
+                "INSERT INTO rollup_state (name, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [(name, float(value), stamp) for name, value in state.items()],
+            )
+        return True
+
+
+def _watermarks(rows: Sequence[sqlite3.Row]) -> Watermarks:
+    values = {row["name"]: row["value"] for row in rows if row["name"] in _STATE}
+    stamps = [row["updated_at"] for row in rows]
+    return Watermarks(
+        decisions_rowid=int(values.get("decisions_rowid", 0)),
+        feedback_id=int(values.get("feedback_id", 0)),
+        pacing_id=int(values.get("pacing_id", 0)),
+        ended_closes_at=float(values.get("ended_closes_at", float("-inf"))),
+        ended_rowid=int(values.get("ended_rowid", 0)),
+        updated_at=max(stamps) if stamps else None,
+    )
+
+
+def _explored(probabilities: str, choices: str) -> int:
+    """1 if the first offer was drawn below the most likely one (exploration), else 0."""
+    chosen = orjson.loads(choices)
+    if not chosen:
+        return 0
+    top = max(orjson.loads(probabilities), default=0.0)
+    return int(chosen[0]["probability"] < top - 1e-12)
+
+
+def _categories(actions: str | bytes) -> dict[str, str]:
+    """The ``offer`` namespace's category of each action (/v1/offers sets it; '' if none)."""
+    found = {}
+    for action in orjson.loads(actions):
+        offer = (action.get("features") or {}).get("offer")
+        category = offer.get("category") if isinstance(offer, Mapping) else None
+        found[action["id"]] = category if isinstance(category, str) else ""
+    return found
+
+
+def _hashed(context: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """(namespace, feature name, bucket) of each feature token of a context."""
+    return [
+        (namespace, name, zlib.crc32(token.encode()) % FEATURE_BUCKETS)
+        for namespace, name, token in feature_tokens(context)
+    ]
+
+
+def _feedback(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Feedback]]:
+    found: dict[str, list[Feedback]] = defaultdict(list)
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(
+            "SELECT event_id, action_id, signal, value, received_at FROM feedback"
+            f" WHERE on_time = 1 AND event_id IN ({marks}) ORDER BY id",
+            chunk,
+        ):
+            found[row["event_id"]].append(
+                Feedback(row["signal"], row["action_id"], row["value"], row["received_at"])
+            )
+    return found

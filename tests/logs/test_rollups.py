@@ -1,0 +1,216 @@
+"""Rollups: exact at any moment, reward figures only from ended windows, never counted twice."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logs.records import DecisionRecord
+from logs.rollups import Rollups, delay_bucket, feature_tokens
+from logs.store import LogStore
+from policies.base import Action, SlotChoice
+from policies.learning.rewards import RewardRules
+from service import loop_health
+
+T0 = 1_800_000_000.0  # a minute boundary
+WINDOW = 60.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def log(tmp_path: Path, clock: Clock) -> LogStore:
+    store = LogStore(tmp_path / "log.db", clock=clock)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def decide(
+    store: LogStore,
+    event_id: str,
+    at: float,
+    *,
+    version: str = "v1",
+    chosen: str = "a",
+    device: str = "mobile",
+    p: float = 0.5,
+) -> None:
+    actions = (
+        Action("a", {"offer": {"category": "tripod", "price": 30.0}}),
+        Action("b", {"offer": {"category": "bag", "price": 20.0}}),
+    )
+    store.record_decision(
+        DecisionRecord(
+            event_id=event_id,
+            created_at=at,
+            closes_at=at + WINDOW,
+            model_version=version,
+            request_sha256=event_id,
+            context={"shopper": {"device": device}},
+            actions=actions,
+            excluded=frozenset(),
+            probabilities=(0.5, 0.5) if p == 0.5 else (0.8, 0.2),
+            choices=(SlotChoice(0, chosen, p),),
+            slots=1,
+        )
+    )
+
+
+def roll(store: LogStore) -> None:
+    Rollups(store).roll(now=store.clock(), grace_seconds=0.0, reward_of=RewardRules().reward_for)
+
+
+def figures(store: LogStore) -> dict[str, loop_health.Figure]:
+    return loop_health.loop_health(store, window_minutes=10, grace_seconds=0.0).figures
+
+
+def test_counts_are_exact_before_and_after_the_rollup(log: LogStore, clock: Clock) -> None:
+    for k in range(5):
+        decide(log, f"e{k}", T0 + k)
+    clock.now = T0 + 10
+    log.record_feedback("e0", "click", None)
+    # nothing rolled up yet: the figures come from the log past the watermarks
+    before = figures(log)
+    assert before["decisions_per_minute"].value == pytest.approx(5 / 10)
+    assert before["feedback_per_minute"].value == pytest.approx(1 / 10)
+    roll(log)
+    decide(log, "e5", T0 + 11)  # after the rollup: counted from the tail
+    after = figures(log)
+    assert after["decisions_per_minute"].value == pytest.approx(6 / 10)
+    assert after["feedback_per_minute"].value == pytest.approx(1 / 10)
+    roll(log)
+    roll(log)  # rolling again adds nothing twice
+    assert figures(log)["decisions_per_minute"].value == pytest.approx(6 / 10)
+    total = log.conn.execute("SELECT sum(decisions) FROM rollup_decisions").fetchone()[0]
+    assert total == 6
+
+
+def test_reward_figures_wait_for_the_window_to_end(log: LogStore, clock: Clock) -> None:
+    for k in range(4):
+        decide(log, f"e{k}", T0 + k)
+    clock.now = T0 + 5
+    log.record_feedback("e0", "click", None)
+    log.record_feedback("e1", "purchase", 200.0)
+    roll(log)
+    early = figures(log)["feedback_share"]
+    assert early.value is None  # no window has ended: no share yet, rather than 2 of 4 answered
+    assert "ended" in early.window
+    clock.now = T0 + 2 + WINDOW  # e0, e1 and e2 have ended, e3 has not
+    roll(log)
+    share = figures(log)["feedback_share"]
+    assert share.value == pytest.approx(2 / 3)
+    assert share.as_of == pytest.approx(T0 + 2 + WINDOW)
+    assert not share.is_stale
+    row = log.conn.execute(
+        "SELECT sum(ended), sum(reward_sum), sum(reward_sq) FROM rollup_decisions"
+    ).fetchone()
+    rules = RewardRules()
+    rewards = [1.0, rules.signal_reward("purchase", 200.0), rules.default_reward]
+    assert tuple(row) == pytest.approx((3, sum(rewards), sum(r * r for r in rewards)))
+    clock.now = T0 + 3 + WINDOW + 120  # e3 ended silent; an old watermark would be stale
+    assert figures(log)["feedback_share"].is_stale
+    roll(log)
+    assert figures(log)["feedback_share"].value == pytest.approx(2 / 4)
+
+
+def test_late_feedback_and_delays(log: LogStore, clock: Clock) -> None:
+    decide(log, "e0", T0)
+    decide(log, "e1", T0)
+    clock.now = T0 + 3
+    log.record_feedback("e0", "click", None)
+    clock.now = T0 + WINDOW + 30
+    log.record_feedback("e1", "click", None)  # after the window: late
+    roll(log)
+    health = loop_health.loop_health(log, window_minutes=10, grace_seconds=0.0)
+    assert health.figures["late_feedback"].value == 1
+    counts = {row["le"]: row["count"] for row in health.delay_histogram}
+    assert counts[5.0] == 1 and counts[300.0] == 1
+    assert health.feedback_by_signal == {"click": 2}
+
+
+def test_offers_count_shown_clicked_and_revenue_once_windows_end(log: LogStore, clock: Clock) -> None:
+    decide(log, "e0", T0, chosen="a")
+    decide(log, "e1", T0, chosen="a")
+    decide(log, "e2", T0, chosen="b")
+    clock.now = T0 + 1
+    log.record_feedback("e0", "click", None)
+    log.record_feedback("e0", "purchase", 80.0)
+    log.record_feedback("e2", "dismiss", None)
+    roll(log)
+    assert loop_health.offers(log, grace_seconds=0.0).by_category == []  # nothing ended yet
+    clock.now = T0 + WINDOW + 1
+    roll(log)
+    view = loop_health.offers(log, grace_seconds=0.0)
+    by = {row["name"]: row for row in view.by_category}
+    assert by["tripod"]["shown"] == 2 and by["tripod"]["clicked"] == 1
+    assert by["tripod"]["revenue_per_shown"] == pytest.approx(40.0)
+    assert by["bag"]["dismiss_rate"] == pytest.approx(1.0)
+    assert {row["name"] for row in view.by_offer} == {"a", "b"}
+
+
+def test_exploration_share_and_learning_series(log: LogStore, clock: Clock) -> None:
+    decide(log, "e0", T0, chosen="a", p=0.8, version="v1")  # the most likely offer
+    decide(log, "e1", T0 + 1, chosen="b", p=0.2, version="v2")  # explored
+    clock.now = T0 + WINDOW + 5
+    log.record_feedback("e0", "click", None)  # late: not learned, not rewarded
+    roll(log)
+    assert figures(log)["exploration_share"].value == pytest.approx(0.5)
+    view = loop_health.learning(log, window_hours=1, grace_seconds=0.0)
+    assert [s.name for s in view.by_version] == ["v1", "v2"]
+    assert view.overall.value == pytest.approx(0.0)
+    assert view.overall.unit == "reward per decision"
+
+
+def test_feature_tokens_bin_numbers_and_keep_strings() -> None:
+    tokens = feature_tokens(
+        {"shopper": {"device": "mobile", "tags": ["a", "b"], "value": 100.0, "vip": True}}
+    )
+    assert ("shopper", "device", "device=mobile") in tokens
+    assert ("shopper", "tags", "tags=b") in tokens
+    assert ("shopper", "value", f"value~{int(math.log2(101))}") in tokens
+    assert delay_bucket(0.5) == 0 and delay_bucket(1e9) == 7
+
+
+def test_estimates_put_uniform_and_most_popular_beside_the_logged_policy(log: LogStore, clock: Clock) -> None:
+    from service.loop_chores import HealthChores
+
+    rng = np.random.default_rng(3)
+    hour = T0 - T0 % 3600
+    for k in range(600):  # the logged policy shows "a" (always clicked) 80% of the time
+        chosen = "a" if rng.random() < 0.8 else "b"
+        at = hour + k * 6.0
+        decide(log, f"e{k}", at, chosen=chosen, p=0.8 if chosen == "a" else 0.2)
+        if chosen == "a":
+            clock.now = at + 1
+            log.record_feedback(f"e{k}", "click", None)
+    chores = HealthChores(log, rules=RewardRules, window_seconds=lambda: WINDOW, grace_seconds=0.0)
+    clock.now = hour + 3600 + 30  # the hour's last windows are still open: nothing to estimate
+    chores.roll()
+    assert chores.estimate() == 0
+    clock.now = hour + 3600 + WINDOW + 1
+    chores.roll()
+    assert chores.estimate() == 1
+    assert chores.estimate() == 0  # done once
+    view = loop_health.learning(log, window_hours=3, grace_seconds=0.0)
+    assert len(view.compared) == 1
+    hour_row = view.compared[0]
+    logged, uniform, popular = hour_row["logged"], hour_row["uniform"], hour_row["most-popular"]
+    assert logged["n"] == 500 and hour_row["decisions"] == 600  # a bounded sample of the hour
+    assert logged["low"] <= 0.8 <= logged["high"]
+    assert uniform["low"] <= 0.5 <= uniform["high"]
+    assert popular["value"] > uniform["high"]
