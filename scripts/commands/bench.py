@@ -17,6 +17,7 @@ def bench() -> None:
 
     Example:
 
+    \b
         xsell bench estimators --events 1000000
     """
 
@@ -56,6 +57,7 @@ def bench_serve_command(
 
     Example:
 
+    \b
         xsell bench serve --quick
     """
     from scripts.devtools.bench_serve import render, run_serve_bench
@@ -89,6 +91,7 @@ def bench_estimators_command(events: int, repeats: int, bootstrap_samples: int, 
 
     Example:
 
+    \b
         xsell bench estimators --events 1000000 --bootstrap-samples 100
     """
     from scripts.devtools.bench import bench_estimators, bench_replay
@@ -127,6 +130,7 @@ def bench_learning_command(
 
     Example:
 
+    \b
         xsell bench learning --rounds 3600 --seeds 3
     """
     from scripts.devtools.learning_loop import compare_designs, render_comparison

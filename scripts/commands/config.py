@@ -20,6 +20,7 @@ def config() -> None:
 
     Example:
 
+    \b
         xsell config show
         xsell config set default_reward=-0.05 reward_window_seconds=1800
         xsell config reset default_reward
@@ -34,6 +35,7 @@ def config_show(as_json: bool) -> None:
 
     Example:
 
+    \b
         xsell config show --data-dir /srv/xsell
     """
     from scripts.config import in_force, render
@@ -51,6 +53,7 @@ def config_set(assignments: tuple[str, ...]) -> None:
 
     Example:
 
+    \b
         xsell config set learning_mode=apprentice exploration_share=0.1
     """
     from scripts.config import ConfigError, change, parse_assignments, render
@@ -71,6 +74,7 @@ def config_reset(names: tuple[str, ...]) -> None:
 
     Example:
 
+    \b
         xsell config reset default_reward learning_mode
     """
     from scripts.config import ConfigError, change, render

@@ -15,6 +15,7 @@ def faults() -> None:
 
     Example:
 
+    \b
         sudo xsell faults disk
     """
 

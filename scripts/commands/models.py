@@ -21,6 +21,7 @@ def models() -> None:
 
     Example:
 
+    \b
         xsell models list
         xsell models rollback --reason "offers went wrong after the catalog import"
     """
@@ -61,6 +62,7 @@ def models_list(limit: int, as_json: bool) -> None:
 
     Example:
 
+    \b
         xsell models list --limit 50
     """
     from scripts.models import render_overview
@@ -80,6 +82,7 @@ def models_activate(version: str, reason: str | None) -> None:
 
     Example:
 
+    \b
         xsell models activate v1200 --reason "known good"
     """
     _, registry, _ = _registry()
@@ -106,6 +109,7 @@ def models_rollback(to: str | None, reason: str | None, relearn: bool, freeze: b
 
     Example:
 
+    \b
         xsell models rollback --to v1200 --freeze --reason "dismissals doubled"
     """
     _, registry, settings = _registry()
@@ -130,6 +134,7 @@ def models_promote(version: str, reason: str | None) -> None:
 
     Example:
 
+    \b
         xsell models promote v1310 --reason "shadow SNIPS beat active for a week"
     """
     _, registry, _ = _registry()
@@ -144,6 +149,7 @@ def models_freeze(reason: str | None) -> None:
 
     Example:
 
+    \b
         xsell models freeze --reason "investigating a reward bug"
     """
     _, registry, _ = _registry()
@@ -159,6 +165,7 @@ def models_unfreeze(reason: str | None) -> None:
 
     Example:
 
+    \b
         xsell models unfreeze
     """
     _, registry, _ = _registry()
@@ -175,6 +182,7 @@ def models_export(version: str, file: str) -> None:
 
     Example:
 
+    \b
         xsell models export v1200 v1200.xsell-model
     """
     _, registry, _ = _registry()
@@ -197,6 +205,7 @@ def models_import(file: str) -> None:
 
     Example:
 
+    \b
         xsell models import v1200.xsell-model
     """
     _, registry, _ = _registry()

@@ -18,6 +18,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
 
     Example:
 
+    \b
         xsell serve --port 8000 --workers 4
     """
     from scripts.serve import supervise
@@ -35,6 +36,7 @@ def learn() -> None:
 
     Example:
 
+    \b
         xsell learn --data-dir /srv/xsell
     """
     from scripts.learn import run_learner
