@@ -16,6 +16,9 @@ import sqlite_utils
 __all__ = ["LogUnavailable", "connect", "retrying", "transaction"]
 
 T = TypeVar("T")
+# What a WAL file keeps on disk after a checkpoint reset it; without a limit it stays
+# as large as it ever grew (the disk budget leaves it out: logs/footprint.py).
+WAL_LIMIT_BYTES = 64 << 20
 
 
 class LogUnavailable(Exception):
@@ -48,6 +51,7 @@ def connect(
     # rank path only inserts, so this costs it nothing measurable (docs/offers.md).
     conn.execute("PRAGMA secure_delete = ON")
     conn.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint_pages)}")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
     return conn
 
 

@@ -9,7 +9,6 @@ model has learned yet.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from logs import payloads
 from logs.connection import StoreBase
 from logs.db import transaction
 
-__all__ = ["DAY_SECONDS", "Footprint", "LogFootprint", "auto_budget_bytes"]
+__all__ = ["DAY_SECONDS", "Footprint", "LogFootprint", "auto_budget_bytes", "budget_from_mb", "describe"]
 
 DAY_SECONDS = 86400.0
 # Pruning stops this far under the budget, so it runs now and then rather than at every decision.
@@ -30,7 +29,7 @@ PRUNE_TO_SHARE = 0.9
 class LogFootprint:
     """The log's size now and how fast it grows."""
 
-    used_bytes: int  # pages in use plus the WAL (free pages are reused before the file grows)
+    used_bytes: int  # pages of the database file in use (free pages are reused first)
     decisions: int
     decisions_per_day: float  # over the last day, or since the first decision if the log is younger
     budget_bytes: int
@@ -64,7 +63,11 @@ class Footprint(StoreBase):
     """Measure the log against its budget and prune it back under."""
 
     def used_bytes(self) -> int:
-        """Bytes the log occupies that would not be reused: pages in use, and the WAL."""
+        """Bytes of the database file in use (free pages are reused before the file grows).
+
+        The WAL is left out: checkpoints bound it, and logs.db caps what it keeps on
+        disk afterwards (WAL_LIMIT_BYTES), so it is headroom, not growth.
+        """
         pages, free, size = self.retry(
             lambda: (
                 self.conn.execute("PRAGMA page_count").fetchone()[0],
@@ -72,8 +75,7 @@ class Footprint(StoreBase):
                 self.conn.execute("PRAGMA page_size").fetchone()[0],
             )
         )
-        wal = Path(f"{self.path}-wal")
-        return int((pages - free) * size + (wal.stat().st_size if wal.exists() else 0))
+        return int((pages - free) * size)
 
     def footprint(self, budget_bytes: int | None = None) -> LogFootprint:
         """Return the log's size, growth and budget (`budget_bytes` None: the default budget)."""
@@ -170,7 +172,18 @@ class Footprint(StoreBase):
         return self.retry(write)
 
 
-def wal_bytes(path: Path) -> int:
-    """Size of the log's WAL file (0 when there is none)."""
-    wal = f"{path}-wal"
-    return os.path.getsize(wal) if os.path.exists(wal) else 0
+def budget_from_mb(megabytes: float) -> int | None:
+    """The budget a setting in megabytes names (0: None, the default budget)."""
+    return int(megabytes * 1_000_000) or None
+
+
+def describe(found: LogFootprint) -> str:
+    """One line for an operator: use, budget, bytes per decision and days left."""
+    days = found.days_until_budget
+    left = "it does not grow" if days is None else f"about {days:.1f} days until the budget is reached"
+    per = found.bytes_per_decision
+    each = f", {per:.0f} bytes a decision" if per else ""
+    return (
+        f"the log takes {found.used_bytes / 1e6:.1f} MB of its {found.budget_bytes / 1e6:.1f} MB budget"
+        f" ({found.decisions} decisions{each}, {found.decisions_per_day:.0f} a day): {left}"
+    )

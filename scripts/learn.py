@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from logs.footprint import budget_from_mb, describe
 from logs.store import Clock, LogStore
 from policies.learning.guardrail import Guardrail, GuardrailOptions
 from policies.learning.learner import Learner, LearnerOptions
@@ -20,6 +21,7 @@ from service.settings import Settings
 
 log = logging.getLogger("xsell.learn")
 RETENTION_SECONDS = 3600.0  # how often old decisions are deleted under a retention limit
+PRUNE_SECONDS = 60.0  # how often the log is pruned back under its disk budget (small batches)
 CHECKPOINT_SECONDS = 1.0  # how often the WAL is copied back, so web workers never do it
 
 
@@ -71,6 +73,16 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
             if any(removed.values()):
                 log.info("log retention (%d days) removed %s", days, removed)
 
+    budget = budget_from_mb(settings.log_budget_mb)
+
+    def prune() -> None:
+        # Decisions wait unlearned while nothing learns (logging only, frozen): past the
+        # budget they may go then, or the disk would fill.
+        learns = config.current().live.learns and not registry.learning_frozen()
+        removed = store.prune_to_budget(budget, keep_unlearned=learns)
+        if removed:
+            log.info("pruned the %d oldest decisions: %s", removed, describe(store.footprint(budget)))
+
     learner = Learner(
         store,
         registry,
@@ -80,7 +92,11 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
         guardrail=guardrail,
         after_snapshot=after_snapshot,
         live=config,
-        chores=[(RETENTION_SECONDS, retention), (CHECKPOINT_SECONDS, store.checkpoint)],
+        chores=[
+            (RETENTION_SECONDS, retention),
+            (PRUNE_SECONDS, prune),
+            (CHECKPOINT_SECONDS, store.checkpoint),
+        ],
         clock=clock,
     )
     return learner, store
@@ -108,6 +124,7 @@ def run_learner(settings: Settings) -> None:
             return
         learner, store = build_learner(settings)
         log.info("learner started on %s", settings.resolved_log_path)
+        log.info("%s", describe(store.footprint(budget_from_mb(settings.log_budget_mb))))
         try:
             learner.run(stop)
         finally:

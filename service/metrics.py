@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from logs.footprint import budget_from_mb
 from policies.learning.learner import SKIPPED_OVERSIZED_KEY
 from service.resources import Resources, resources
 
@@ -66,7 +67,21 @@ class LogCollector(Collector):
             "Logged decisions the learner skipped because they cost more than the XSELL_MAX_* limits",
             value=int(skipped or 0),
         )
+        yield from _footprint(self.res)
         yield from _live_settings(self.res)
+
+
+def _footprint(res: Resources) -> Iterator[Metric]:
+    """The log's disk use against its budget, and the days left at today's rate (logs/footprint.py)."""
+    found = res.store.footprint(budget_from_mb(res.settings.log_budget_mb))
+    yield GaugeMetricFamily("xsell_log_bytes", "Bytes the decision log takes", value=found.used_bytes)
+    yield GaugeMetricFamily("xsell_log_budget_bytes", "Bytes the log may take", value=found.budget_bytes)
+    days = found.days_until_budget
+    yield GaugeMetricFamily(
+        "xsell_log_days_until_budget",
+        "Days until the log reaches its budget at the last day's rate (+Inf: it does not grow)",
+        value=float("inf") if days is None else days,
+    )
 
 
 def _live_settings(res: Resources) -> Iterator[Metric]:

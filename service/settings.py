@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         "NORMAL", description="NORMAL survives process crashes; FULL also power loss."
     )
     busy_timeout_seconds: float = Field(30.0, gt=0, description="Wait this long for the write lock.")
+    log_budget_mb: float = Field(
+        0.0,
+        ge=0,
+        description="Disk the log may take; past it the learner deletes the oldest closed, learned "
+        "decisions. 0: what the log takes plus half the free space of its disk (it cannot fill it).",
+    )
 
     @field_validator("vw_args")
     @classmethod
