@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
 from logs.obd import ObdFormatError, read_obd
+from logs.replay import closed_decisions
 from logs.store import LogStore, StoreOptions
 from policies.base import ModelFormatError, Policy
 from policies.evaluation.candidates import Candidate, parse_candidate
@@ -62,17 +63,7 @@ def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | No
     # the rules in force for this log (its live overrides included), as the learner uses them
     rules = effective(settings, ModelIndex(store)).rules
     now = time.time()
-    decisions: list[LoggedDecision] = []
-    cursor = None
-    while limit is None or len(decisions) < limit:
-        page = store.replay_events(closed_before=now, after=cursor, limit=1000)
-        for event, _ in page:
-            rewards = tuple(rules.reward_for(event.feedback, c.action_id) for c in event.choices)
-            decisions.append(LoggedDecision(event, rewards))
-        if len(page) < 1000:
-            break
-        cursor = page[-1][1]
-    decisions = decisions[:limit] if limit is not None else decisions
+    decisions = closed_decisions(store, rules.slot_rewards, closed_before=now, limit=limit)
     total = store.conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
     closed = store.conn.execute("SELECT count(*) FROM decisions WHERE closes_at <= ?", (now,)).fetchone()[0]
     registry = ModelRegistry(model_dir, ModelIndex(store), keep_files=settings.model_keep)
@@ -114,11 +105,17 @@ def build_candidates(specs: Sequence[str], registry: ModelRegistry | None) -> li
 
 
 def run(
-    loaded: Loaded, specs: Sequence[str], options: EvaluationOptions
+    loaded: Loaded,
+    specs: Sequence[str],
+    options: EvaluationOptions,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[PolicyReport], LogSummary, RewardModelQuality | None]:
-    """Evaluate every candidate on the loaded decisions; also say how good the reward model was."""
+    """Evaluate every candidate on the loaded decisions; also say how good the reward model was.
+
+    `progress` hears of decisions replayed: each candidate replays every decision.
+    """
     candidates = build_candidates(specs or default_policies(loaded), loaded.registry)
-    evaluation = evaluate_log(loaded.decisions, candidates, options)
+    evaluation = evaluate_log(loaded.decisions, candidates, options, progress)
     return evaluation.reports, summarise(loaded.decisions), evaluation.reward_model
 
 

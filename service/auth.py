@@ -24,6 +24,7 @@ from typing import Literal
 
 from flask import Blueprint, Flask, request
 
+from service.exceptions import AuthError
 from service.resources import resources
 from service.settings import Settings
 
@@ -41,14 +42,6 @@ __all__ = [
 
 AccessMode = Literal["keys", "development", "open"]
 _storefront_blueprints: list[Blueprint] = []
-
-
-class AuthError(Exception):
-    """The request lacks a valid API key."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 class AccessRefused(Exception):

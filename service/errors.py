@@ -20,34 +20,20 @@ from policies.base import ModelFormatError
 from policies.deciding.features import TooCostly
 from policies.learning.registry import RegistryError, UnknownVersion
 from policies.offers.shortlist import UnknownProduct
+from service.exceptions import AuthError, InvalidField, ModelUnavailable, NotFound, UnsupportedBody
 
-__all__ = ["InvalidField", "ModelUnavailable", "NotFound", "UnsupportedBody", "error_response", "register"]
+# The service's exceptions live in the leaf module service.exceptions; named here too for their raisers.
+__all__ = [
+    "AuthError",
+    "InvalidField",
+    "ModelUnavailable",
+    "NotFound",
+    "UnsupportedBody",
+    "error_response",
+    "register",
+]
 
 log = logging.getLogger(__name__)
-
-
-class ModelUnavailable(Exception):
-    """No model can be served right now."""
-
-
-class InvalidField(ValueError):
-    """A request field is well-formed JSON but unusable; `field` names it."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-class UnsupportedBody(ValueError):
-    """A request body is not declared as JSON (415); a cross-site form could have sent it."""
-
-
-class NotFound(LookupError):
-    """A resource named in the path does not exist; `field` names the path parameter."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
 
 
 # domain exception -> (status, code, field it concerns)
@@ -179,8 +165,6 @@ def _auth(error: Exception) -> ResponseReturnValue:
 
 def register(app: Flask) -> None:
     """Install the handlers on `app`."""
-    from service.auth import AuthError  # auth needs resources, which need this module
-
     app.register_error_handler(AuthError, _auth)
     app.register_error_handler(ValidationError, _validation)
     app.register_error_handler(TooCostly, _too_costly)

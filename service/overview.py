@@ -72,9 +72,7 @@ def _recent_metrics(store: LogStore, rules: RewardRules) -> dict[str, dict[str, 
     events = store.recent_closed_events(limit=RECENT_EVENTS, created_after=float("-inf"))
     rewards: dict[str, list[float]] = defaultdict(list)
     for event in events:
-        rewards[event.model_version].append(
-            sum(rules.reward_for(event.feedback, c.action_id) for c in event.choices)
-        )
+        rewards[event.model_version].append(sum(rules.slot_rewards(event)))
     metrics = {}
     for version, values in rewards.items():
         array = np.asarray(values)

@@ -23,7 +23,7 @@ from policies.learning.rewards import RewardRules
 from policies.offers.pacing import PacingOptions
 from policies.offers.shortlist import OfferOptions
 from service.effective import ConfigSource
-from service.errors import ModelUnavailable
+from service.exceptions import ModelUnavailable
 from service.settings import Settings
 
 __all__ = ["Resources", "ServedModel", "open_log_and_registry", "resources", "shopper_key"]

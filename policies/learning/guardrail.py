@@ -163,6 +163,6 @@ class Guardrail:
 
 def _rewards(events: Sequence[LoggedEvent], rules: RewardRules) -> np.ndarray:
     return np.array(
-        [sum(rules.reward_for(e.feedback, c.action_id) for c in e.choices) for e in events],
+        [sum(rules.slot_rewards(e)) for e in events],
         dtype=np.float64,
     )

@@ -288,4 +288,4 @@ def _read(event: LoggedEvent) -> tuple[int, ...]:
 
 def rewards_for(event: LoggedEvent, rules: RewardRules) -> Sequence[float]:
     """Return the reward for each slot of an event, from its on-time feedback."""
-    return [rules.reward_for(event.feedback, choice.action_id) for choice in event.choices]
+    return list(rules.slot_rewards(event))

@@ -6,9 +6,13 @@ Plain data shared by ``policies.learning.registry`` (which acts on it) and ``log
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
+
+from policies.base import ModelCard
 
 __all__ = [
     "ActiveChanged",
@@ -37,6 +41,25 @@ class ModelVersion:
     path: str  # file name inside the model directory
     state: str  # candidate, active or retired
     note: str | None = None
+
+    @classmethod
+    def of_file(
+        cls, seq: int, path: Path, card: ModelCard, *, parent: str | None, state: str, note: str | None
+    ) -> ModelVersion:
+        """Return the registry record of a model file just written at `path` with its `card`."""
+        return cls(
+            seq=seq,
+            version=path.stem,
+            parent=parent,
+            kind=card.kind,
+            vw_args=card.vw_args,
+            created_at=time.time(),
+            events_learned=card.events_learned,
+            sha256=card.sha256,
+            path=path.name,
+            state=state,
+            note=note,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +131,17 @@ class RetentionPolicy:
     keep_recent: int = 50
     checkpoint_seconds: float = 600.0
     keep_checkpoints: int = 144
+
+    def prunable(self, versions: Sequence[ModelVersion], activated: set[str]) -> list[ModelVersion]:
+        """Return the retired versions (of `versions`, newest first) whose files need not be kept.
+
+        `activated` names every version an operator or the guardrail ever made active.
+        """
+        retired = [m for m in versions if m.state == "retired"]
+        checkpoints: dict[int, ModelVersion] = {}
+        for model in retired:
+            checkpoints[int(model.created_at // self.checkpoint_seconds)] = model  # oldest in its interval
+        kept_intervals = sorted(checkpoints, reverse=True)[: self.keep_checkpoints]
+        keep = {m.version for m in retired[: self.keep_recent]} | activated
+        keep |= {checkpoints[i].version for i in kept_intervals}
+        return [m for m in retired if m.version not in keep]

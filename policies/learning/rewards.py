@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from policies.base import Feedback
+from policies.base import Feedback, LoggedEvent
 
 __all__ = ["RAW_REWARD", "SIGNALS", "RewardRules"]
 
@@ -66,6 +66,14 @@ class RewardRules:
         if not rewards:
             return self._clip(self.default_reward)
         return self._clip(self._combine(rewards, latest=False))
+
+    def slot_rewards(self, event: LoggedEvent) -> tuple[float, ...]:
+        """Return the reward each slot of `event` earned (its choices, in slot order).
+
+        The one place a decision's rewards are computed, so the learner, the shadow, the
+        guardrail, the metrics and the evaluator cannot disagree about what a slot earned.
+        """
+        return tuple(self.reward_for(event.feedback, choice.action_id) for choice in event.choices)
 
     def _combine(self, rewards: Sequence[float], *, latest: bool) -> float:
         """Combine rewards in arrival order; under ``max`` raw rewards keep the latest."""

@@ -131,8 +131,9 @@ def report(
     reward, p_log, p_target = np.zeros(shape), np.ones(shape), np.zeros(shape)
     mask = np.zeros(shape, dtype=bool)
     for i, (event, probabilities, _) in enumerate(scored):
+        rewards = rules.slot_rewards(event)
         for k, choice in enumerate(event.choices):
-            reward[i, k] = rules.reward_for(event.feedback, choice.action_id)
+            reward[i, k] = rewards[k]
             p_log[i, k] = choice.probability
             p_target[i, k] = probabilities[k]
             mask[i, k] = True

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
+from logs.replay import closed_decisions
 from logs.store import LogStore
 from policies.deciding.baselines import UniformPolicy
 from policies.deciding.vw import check_vw_args
@@ -68,17 +69,9 @@ def run(store: LogStore, rules: RewardRules, record: EvaluationRecord) -> None:
 
 def load_decisions(store: LogStore, rules: RewardRules, start: float, end: float) -> list[LoggedDecision]:
     """Return the closed decisions made in [start, end), with their rewards."""
-    decisions: list[LoggedDecision] = []
-    cursor = None
-    now = time.time()
-    while True:
-        page = store.replay_events(closed_before=now, after=cursor, created_from=start, created_to=end)
-        for event, _ in page:
-            rewards = tuple(rules.reward_for(event.feedback, c.action_id) for c in event.choices)
-            decisions.append(LoggedDecision(event, rewards))
-        if len(page) < 1000:
-            return decisions
-        cursor = page[-1][1]
+    return closed_decisions(
+        store, rules.slot_rewards, closed_before=time.time(), created_from=start, created_to=end
+    )
 
 
 def _candidates(policies: Sequence[dict[str, str]]) -> list[Candidate]:
