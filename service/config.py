@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting
 from service.auth import guard_admin
 from service.errors import InvalidField
+from service.openapi import documented
 from service.resources import resources
 from service.responses import json_response
 from service.settings import Settings
@@ -71,12 +72,14 @@ def patch_values(body: BaseModel) -> tuple[dict[str, Any], list[str]]:
 
 
 @bp.get("/v1/config")
+@documented(ok=ConfigResponse, key="admin")
 def show_config() -> Response:
     """Return every setting in force, where it came from, and the reward rules."""
     return json_response(resources().config.current().describe())
 
 
 @bp.patch("/v1/config")
+@documented(json=ConfigPatch, ok=ConfigResponse, key="admin")
 def change_config() -> Response:
     """Change or reset live settings; nothing changes unless every one is usable. 200 with the result."""
     body = ConfigPatch.model_validate_json(request.get_data() or b"{}")

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, request
 
 from policies.learning.rewards import RAW_REWARD
 from service.auth import guard_storefront
+from service.openapi import documented
 from service.resources import resources
 from service.responses import json_response
 from service.schemas import FeedbackRequest, FeedbackResponse, RewardRequest
@@ -15,6 +16,7 @@ guard_storefront(bp)
 
 
 @bp.post("/v1/events/<path:event_id>/feedback")
+@documented(json=FeedbackRequest, ok=FeedbackResponse, key="storefront", errors=(404, 409))
 def feedback(event_id: str) -> Response:
     """Record a shopper signal (click, save, add_to_cart, purchase, dismiss)."""
     body = FeedbackRequest.model_validate_json(request.get_data())
@@ -22,6 +24,7 @@ def feedback(event_id: str) -> Response:
 
 
 @bp.post("/v1/events/<path:event_id>/reward")
+@documented(json=RewardRequest, ok=FeedbackResponse, key="storefront", errors=(404, 409))
 def reward(event_id: str) -> Response:
     """Set a raw reward for an offer directly; it overrides signals for that offer."""
     body = RewardRequest.model_validate_json(request.get_data())

@@ -10,6 +10,7 @@ from flask import Blueprint, Response
 
 from logs.db import LogUnavailable
 from service.errors import ModelUnavailable
+from service.openapi import documented
 from service.resources import resources
 from service.responses import json_response
 
@@ -21,12 +22,14 @@ _PATH = re.compile(r"(?<![\w.~-])/[^\s'\":,()]+")
 
 
 @bp.get("/healthz")
+@documented()
 def healthz() -> Response:
     """Answer 200 while the process is alive."""
     return json_response({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented(errors=(503,))
 def readyz() -> Response:
     """Answer 200 only when the log is writable and a model is loaded."""
     res = resources()

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from logs.footprint import budget_from_mb
 from policies.learning.learner import SKIPPED_OVERSIZED_KEY
+from service.openapi import documented
 from service.resources import Resources, resources
 
 bp = Blueprint("metrics", __name__)
@@ -105,6 +106,7 @@ def _live_settings(res: Resources) -> Iterator[Metric]:
 
 
 @bp.get("/metrics")
+@documented()
 def metrics() -> Response:
     """Return Prometheus metrics about decisions, feedback and model changes."""
     registry = CollectorRegistry()

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from flask import Blueprint, Response, request
 
 from service.auth import guard_admin
+from service.openapi import ModelsQuery, documented
 from service.overview import models_overview
 from service.resources import resources
 from service.responses import json_response
@@ -21,6 +22,7 @@ guard_admin(bp)
 
 
 @bp.get("/v1/models")
+@documented(query=ModelsQuery, key="admin")
 def list_models() -> Response:
     """List model versions with their recent online metrics, the change history and the shadow."""
     res = resources()
@@ -29,6 +31,7 @@ def list_models() -> Response:
 
 
 @bp.post("/v1/models/<version>/activate")
+@documented(json=ActivateRequest, key="admin", errors=(404, 409))
 def activate(version: str) -> Response:
     """Serve `version` from now on (its file is checked before anything changes)."""
     body = ActivateRequest.model_validate_json(request.get_data() or b"{}")
@@ -37,6 +40,7 @@ def activate(version: str) -> Response:
 
 
 @bp.post("/v1/models/<version>/promote")
+@documented(json=ActivateRequest, key="admin", errors=(404, 409))
 def promote(version: str) -> Response:
     """Make a candidate (a shadow or an imported model) the active version."""
     body = ActivateRequest.model_validate_json(request.get_data() or b"{}")
@@ -45,6 +49,7 @@ def promote(version: str) -> Response:
 
 
 @bp.post("/v1/models/rollback")
+@documented(json=RollbackRequest, key="admin", errors=(404, 409))
 def rollback() -> Response:
     """Serve an earlier version again; the learner continues from it. Says what was chosen and why.
 
@@ -66,6 +71,7 @@ def rollback() -> Response:
 
 
 @bp.post("/v1/learning")
+@documented(json=FreezeRequest, key="admin")
 def learning() -> Response:
     """Freeze or unfreeze learning (serving goes on with the active model)."""
     body = FreezeRequest.model_validate_json(request.get_data() or b"{}")

@@ -20,6 +20,7 @@ from policies.offers.shortlist import (
 from service import pipeline
 from service.auth import guard_storefront
 from service.limits import check_cost
+from service.openapi import CatalogQuery, documented
 from service.resources import resources, shopper_key
 from service.responses import json_response
 from service.schemas import OfferConfidence, OfferOut, OffersRequest, OffersResponse
@@ -38,6 +39,7 @@ def search_tokens(text: str | None) -> tuple[str, ...]:
 
 
 @bp.post("/v1/offers")
+@documented(json=OffersRequest, ok=OffersResponse, key="storefront")
 def offers() -> Response:
     """Find, rank and explain cross-sell offers for a cart; log the decision before answering."""
     body = OffersRequest.model_validate_json(request.get_data())
@@ -135,6 +137,7 @@ def _no_offer(reason: str) -> Response:
 
 
 @bp.get("/v1/catalog")
+@documented(query=CatalogQuery, key="storefront")
 def catalog() -> Response:
     """Browse products, a page at a time, optionally of one category."""
     limit = max(1, min(request.args.get("limit", default=50, type=int) or 50, 500))

@@ -10,15 +10,17 @@ from logs.records import DecisionRecord
 from service import pipeline
 from service.auth import guard_storefront
 from service.limits import check_cost
+from service.openapi import documented
 from service.resources import resources
 from service.responses import json_response
-from service.schemas import RankRequest
+from service.schemas import RankRequest, RankResponse
 
 bp = Blueprint("rank", __name__)
 guard_storefront(bp)
 
 
 @bp.post("/v1/rank")
+@documented(json=RankRequest, ok=RankResponse, key="storefront", errors=(409,))
 def rank() -> Response:
     """Rank the candidate offers and log the decision before answering."""
     body = RankRequest.model_validate_json(request.get_data())

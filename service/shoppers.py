@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 
 from logs.shopper_store import Preferences
 from service.auth import guard_storefront
+from service.openapi import documented
 from service.resources import resources, shopper_key
 from service.responses import json_response
 from service.schemas import PreferencesRequest, PreferencesResponse
@@ -31,6 +32,7 @@ def _body(preferences: Preferences) -> dict:
 
 
 @bp.get(f"/v1/shoppers/{SHOPPER_ID}/preferences")
+@documented(ok=PreferencesResponse, key="storefront")
 def get_preferences(shopper_id: str) -> Response:
     """Return the shopper's preferences (defaults if they set none)."""
     res = resources()
@@ -38,6 +40,7 @@ def get_preferences(shopper_id: str) -> Response:
 
 
 @bp.post(f"/v1/shoppers/{SHOPPER_ID}/preferences")
+@documented(json=PreferencesRequest, ok=PreferencesResponse, key="storefront")
 def set_preferences(shopper_id: str) -> Response:
     """Mute categories, set offer frequency (off/fewer/normal), opt out of personalisation."""
     body = PreferencesRequest.model_validate_json(request.get_data() or b"{}")
@@ -55,6 +58,7 @@ def set_preferences(shopper_id: str) -> Response:
 
 
 @bp.delete(f"/v1/shoppers/{SHOPPER_ID}")
+@documented(key="storefront")
 def erase(shopper_id: str) -> Response:
     """Erase everything xsell holds on this shopper; their decisions stay, anonymised.
 

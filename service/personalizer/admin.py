@@ -24,6 +24,7 @@ from policies.learning.registry import ModelVersion, RegistryError
 from service.auth import guard_admin
 from service.effective import EffectiveConfig
 from service.errors import InvalidField, ModelUnavailable, NotFound
+from service.openapi import PageQuery, documented
 from service.personalizer import drop_api_version, evaluations, flavour, importance
 from service.personalizer.formats import duration, iso, seconds
 from service.personalizer.schemas import (
@@ -53,12 +54,14 @@ bp.url_value_preprocessor(drop_api_version)
 
 
 @bp.get("/configurations/service")
+@documented(ok=ServiceConfiguration, key="admin")
 def get_service_configuration() -> Response:
     """The configuration in force, in Personalizer's names."""
     return personalizer_json(_configuration_body(resources().config.current()))
 
 
 @bp.put("/configurations/service")
+@documented(json=ServiceConfiguration, key="admin")
 def update_service_configuration() -> Response:
     """Change live settings; fields left out keep their values. 200 with the result.
 
@@ -126,6 +129,7 @@ def _configuration_body(config: EffectiveConfig) -> dict[str, Any]:
 
 
 @bp.get("/configurations/policy")
+@documented(ok=PolicyBody, key="admin")
 def get_policy() -> Response:
     """The learning settings of the model being served."""
     res = resources()
@@ -133,6 +137,7 @@ def get_policy() -> Response:
 
 
 @bp.put("/configurations/policy")
+@documented(json=PolicyBody, key="admin")
 def update_policy() -> Response:
     """Serve a new, untrained model with these VW arguments (roll back to undo). 200."""
     body = PolicyBody.model_validate_json(request.get_data())
@@ -143,6 +148,7 @@ def update_policy() -> Response:
 
 
 @bp.delete("/configurations/policy")
+@documented(ok=PolicyBody, key="admin")
 def reset_policy() -> Response:
     """Serve a new, untrained model with the configured default arguments. 200."""
     res = resources()
@@ -152,6 +158,7 @@ def reset_policy() -> Response:
 
 
 @bp.post("/configurations/applyFromEvaluation")
+@documented(json=ApplyFromEvaluation, status=204, key="admin", errors=(404,))
 def apply_from_evaluation() -> Response:
     """Serve, untrained, the best policy an evaluation found (or the one named). 204."""
     body = ApplyFromEvaluation.model_validate_json(request.get_data())
@@ -187,6 +194,7 @@ def _start_fresh(res: Resources, arguments: str, reason: str, field: str) -> Non
 
 
 @bp.get("/model")
+@documented(key="admin")
 def export_model() -> Response:
     """The active model as an xsell export (model file, card and registry record)."""
     res = resources()
@@ -199,6 +207,7 @@ def export_model() -> Response:
 
 
 @bp.put("/model")
+@documented(status=204, key="admin", errors=(400, 413))
 def import_model() -> Response:
     """Import an xsell export and serve it at once, as Personalizer's import did. 204."""
     res = resources()
@@ -217,6 +226,7 @@ def import_model() -> Response:
 
 
 @bp.delete("/model")
+@documented(status=204, key="admin")
 def reset_model() -> Response:
     """Forget what was learned: serve a new, untrained model with the same arguments. 204."""
     res = resources()
@@ -225,6 +235,7 @@ def reset_model() -> Response:
 
 
 @bp.get("/model/properties")
+@documented(key="admin")
 def model_properties() -> Response:
     """When the first model was made and when the served one was."""
     res = resources()
@@ -245,6 +256,7 @@ def _active(res: Resources) -> ModelVersion:
 
 
 @bp.delete("/logs")
+@documented(status=204, key="admin")
 def delete_logs() -> Response:
     """Delete every logged decision with its feedback. 204."""
     resources().store.purge(older_than=float("inf"))
@@ -252,6 +264,7 @@ def delete_logs() -> Response:
 
 
 @bp.get("/logs/properties")
+@documented(key="admin")
 def log_properties() -> Response:
     """The time range the log covers."""
     found = resources().store.decision_time_range()
@@ -264,6 +277,7 @@ def log_properties() -> Response:
 
 
 @bp.post("/evaluations")
+@documented(json=EvaluationRequest, status=201, key="admin", errors=(409,))
 def create_evaluation_v1() -> Response:
     """v1.0: submit an evaluation; 201 with it, Location naming where to read it."""
     body = EvaluationRequest.model_validate_json(request.get_data())
@@ -274,6 +288,7 @@ def create_evaluation_v1() -> Response:
 
 
 @bp.put("/evaluations/<path:evaluation_id>")
+@documented(json=EvaluationRequest, key="admin", errors=(409,))
 def create_evaluation(evaluation_id: str) -> Response:
     """Preview API: submit an evaluation under the caller's id; 200 with it."""
     if len(evaluation_id) > 256:
@@ -283,6 +298,7 @@ def create_evaluation(evaluation_id: str) -> Response:
 
 
 @bp.get("/evaluations")
+@documented(query=PageQuery, key="admin")
 def list_evaluations() -> Response:
     """Every evaluation, newest first (preview: ``{"value": [...]}`` paged by top and skip)."""
     res = resources()
@@ -297,6 +313,7 @@ def list_evaluations() -> Response:
 
 
 @bp.get("/evaluations/<path:evaluation_id>")
+@documented(key="admin", errors=(404,))
 def get_evaluation(evaluation_id: str) -> Response:
     """One evaluation with its result once it has finished."""
     res = resources()
@@ -305,6 +322,7 @@ def get_evaluation(evaluation_id: str) -> Response:
 
 
 @bp.delete("/evaluations/<path:evaluation_id>")
+@documented(status=204, key="admin", errors=(404,))
 def delete_evaluation(evaluation_id: str) -> Response:
     """Delete an evaluation and its result. 204."""
     if not EvaluationStore(resources().store).delete(evaluation_id):
@@ -344,6 +362,7 @@ def _evaluation(res: Resources, evaluation_id: str) -> EvaluationRecord:
 
 
 @bp.put("/featureImportances/<path:importance_id>")
+@documented(json=FeatureImportanceRequest, key="admin", errors=(409,))
 def create_feature_importance(importance_id: str) -> Response:
     """Measure how each feature relates to reward over a time range; 200 with the result."""
     body = FeatureImportanceRequest.model_validate_json(request.get_data())
@@ -354,12 +373,14 @@ def create_feature_importance(importance_id: str) -> Response:
 
 
 @bp.get("/featureImportances/<path:importance_id>")
+@documented(key="admin", errors=(404,))
 def get_feature_importance(importance_id: str) -> Response:
     """One feature importance report."""
     return personalizer_json(importance.find(resources(), importance_id))
 
 
 @bp.get("/featureImportances")
+@documented(query=PageQuery, key="admin")
 def list_feature_importances() -> Response:
     """Every feature importance report, newest first."""
     found = importance.list_all(resources(), skip=_int_arg("skip", 0), top=_int_arg("top", None))
@@ -367,6 +388,7 @@ def list_feature_importances() -> Response:
 
 
 @bp.delete("/featureImportances/<path:importance_id>")
+@documented(status=204, key="admin", errors=(404,))
 def delete_feature_importance(importance_id: str) -> Response:
     """Delete a feature importance report. 204."""
     importance.delete(resources(), importance_id)

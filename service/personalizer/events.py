@@ -23,6 +23,7 @@ from service import pipeline
 from service.auth import guard_storefront
 from service.errors import InvalidField
 from service.limits import check_cost
+from service.openapi import documented
 from service.personalizer import drop_api_version
 from service.personalizer.features import to_namespaces
 from service.personalizer.schemas import (
@@ -43,6 +44,7 @@ bp.url_value_preprocessor(drop_api_version)
 
 
 @bp.post("/rank")
+@documented(json=PersonalizerRankRequest, status=201, key="storefront", errors=(409,))
 def rank() -> Response:
     """Rank the actions for one slot; 201 with the ranking and the rewardActionId."""
     body = PersonalizerRankRequest.model_validate_json(request.get_data())
@@ -62,6 +64,7 @@ def rank() -> Response:
 
 
 @bp.post("/multislot/rank")
+@documented(json=MultiSlotRankRequest, status=201, key="storefront", errors=(409,))
 def rank_multi_slot() -> Response:
     """Choose one action per slot; 201 with each slot's rewardActionId."""
     body = MultiSlotRankRequest.model_validate_json(request.get_data())
@@ -81,6 +84,7 @@ def rank_multi_slot() -> Response:
 
 
 @bp.post("/events/<path:event_id>/reward")
+@documented(json=PersonalizerRewardRequest, status=204, key="storefront", errors=(404,))
 def reward(event_id: str) -> Response:
     """Record the reward of the event's rewardActionId; 204."""
     body = PersonalizerRewardRequest.model_validate_json(request.get_data())
@@ -89,6 +93,7 @@ def reward(event_id: str) -> Response:
 
 
 @bp.post("/multislot/events/<path:event_id>/reward")
+@documented(json=MultiSlotRewardRequest, status=204, key="storefront", errors=(404,))
 def reward_multi_slot(event_id: str) -> Response:
     """Record a reward per slot; 204. Every slot is checked before any is recorded."""
     body = MultiSlotRewardRequest.model_validate_json(request.get_data())
@@ -104,6 +109,7 @@ def reward_multi_slot(event_id: str) -> Response:
 
 @bp.post("/events/<path:event_id>/activate")
 @bp.post("/multislot/events/<path:event_id>/activate")
+@documented(status=204, key="storefront", errors=(404,))
 def activate(event_id: str) -> Response:
     """Say a deferred event was shown: its reward wait starts now and it will be learned; 204."""
     res = resources()
