@@ -410,3 +410,14 @@ def m011_rollups_drift(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX drift_checks_latest ON drift_checks (subject, at)")
+    db.execute(
+        """
+        CREATE TABLE rollup_totals (        -- all-time counts per model version, per signal
+            name TEXT NOT NULL,             -- decisions, feedback
+            key TEXT NOT NULL,              -- the model version, the signal
+            count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (name, key)
+        )
+        """
+    )
+    db.execute("CREATE INDEX rollup_totals_top ON rollup_totals (name, count)")

@@ -69,11 +69,12 @@ class RollupReader:
         """Whether a tail decision's first offer was explored (same rule as the rollup)."""
         return _explored(row["probabilities"], row["choices"])
 
-    def decisions_total(self) -> list[sqlite3.Row]:
-        """All-time decisions per model version (rolled up part only), most first."""
+    def decisions_total(self, limit: int = 50) -> list[sqlite3.Row]:
+        """All-time decisions of the `limit` model versions with the most (rolled up part only)."""
         return self._all(
-            "SELECT model_version, sum(decisions) AS decisions FROM rollup_decisions"
-            " GROUP BY model_version ORDER BY decisions DESC"
+            "SELECT key AS model_version, count AS decisions FROM rollup_totals WHERE name = 'decisions'"
+            " ORDER BY count DESC LIMIT ?",
+            (limit,),
         )
 
     # -- feedback --------------------------------------------------------------------
@@ -105,7 +106,7 @@ class RollupReader:
 
     def feedback_total(self) -> list[sqlite3.Row]:
         """All-time feedback per signal (rolled up part only)."""
-        return self._all("SELECT signal, sum(count) AS count FROM rollup_feedback GROUP BY signal")
+        return self._all("SELECT key AS signal, count FROM rollup_totals WHERE name = 'feedback'")
 
     # -- offers and pacing -----------------------------------------------------------
 

@@ -212,6 +212,10 @@ class Rollups:
                 " exploration_share_sum = exploration_share_sum + excluded.exploration_share_sum",
                 [(m, v, *t) for (m, v), t in by_minute.items()],
             )
+            versions: Counter[str] = Counter()
+            for (_, version), totals in by_minute.items():
+                versions[version] += int(totals[0])
+            _add_totals(conn, "decisions", versions)
             conn.executemany(
                 "INSERT INTO rollup_features (minute, namespace, bucket, count, example)"
                 " VALUES (?, ?, ?, ?, ?)"
@@ -248,6 +252,10 @@ class Rollups:
                 " ON CONFLICT DO UPDATE SET count = count + excluded.count",
                 [(*key, n) for key, n in counts.items()],
             )
+            signals: Counter[str] = Counter()
+            for (_, signal, _, _), n in counts.items():
+                signals[signal] += n
+            _add_totals(conn, "feedback", signals)
 
         return len(rows) if self._commit({"feedback_id": rows[-1]["id"]}, marks, write) else 0
 
@@ -374,6 +382,14 @@ class Rollups:
                 [(name, float(value), stamp) for name, value in state.items()],
             )
         return True
+
+
+def _add_totals(conn: sqlite3.Connection, name: str, counts: Mapping[str, int]) -> None:
+    conn.executemany(
+        "INSERT INTO rollup_totals (name, key, count) VALUES (?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        [(name, key, n) for key, n in counts.items()],
+    )
 
 
 def _watermarks(rows: Sequence[sqlite3.Row]) -> Watermarks:

@@ -16,6 +16,7 @@ from policies.learning.learner import Learner, LearnerOptions
 from policies.learning.shadow import Shadow, auto_promote, live_report
 from service.effective import ConfigSource
 from service.limits import feature_limits
+from service.loop_chores import learner_chores
 from service.resources import open_log_and_registry
 from service.settings import Settings
 
@@ -96,6 +97,8 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
             (RETENTION_SECONDS, retention),
             (PRUNE_SECONDS, prune),
             (CHECKPOINT_SECONDS, store.checkpoint),
+            # rollups for the console and /metrics, policy estimates, drift checks
+            *learner_chores(store, config, grace_seconds=settings.learner_grace_seconds),
         ],
         clock=clock,
     )

@@ -16,6 +16,7 @@ import gunicorn
 
 from logs.catalog_store import CatalogStore
 from scripts.demo_store import load_demo
+from service import http_metrics
 from service.auth import AccessMode, AccessRefused, access_mode, storefront_routes
 from service.resources import open_log_and_registry
 from service.settings import Settings
@@ -162,7 +163,8 @@ def supervise(settings: Settings) -> int:
         return 2
     announce_access(settings, mode)
     prepare(settings)
-    env = {**os.environ, **settings.to_env()}
+    # every gunicorn worker's request figures in one place, for /metrics and the console
+    env = {**os.environ, **settings.to_env(), **http_metrics.multiprocess_env(settings.data_dir)}
     server = _spawn(gunicorn_command(settings), env)
     learner = _spawn(learner_command(), env)
     log.info(

@@ -15,6 +15,7 @@ from service import (
     errors,
     feedback,
     health,
+    http_metrics,
     intake,
     metrics,
     models,
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["xsell"] = Resources.open(settings, clock=clock)
     errors.register(app)
+    http_metrics.instrument(app)  # request latency per route, answers by status and error code
     intake.register(app)  # 415 for bodies not sent as JSON, 413 for over-long chunked ones
     for blueprint in (
         rank.bp,

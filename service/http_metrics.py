@@ -15,13 +15,24 @@ import os
 import re
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-__all__ = ["LATENCY", "NO_OFFER", "REQUESTS", "collect", "error_counts", "instrument", "scope"]
+__all__ = [
+    "LATENCY",
+    "NO_OFFER",
+    "REQUESTS",
+    "collect",
+    "error_counts",
+    "instrument",
+    "multiprocess_env",
+    "no_offer_counts",
+    "scope",
+]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _OWN = CollectorRegistry()
@@ -61,6 +72,10 @@ def instrument(app: Flask) -> None:
         if started is not None:
             LATENCY.labels(rule, method).observe(time.perf_counter() - started)
         REQUESTS.labels(rule, method, str(response.status_code), _error_code(response)).inc()
+        if rule == "/v1/offers" and response.status_code == 200:
+            reason = _no_offer_reason(response)
+            if reason:
+                NO_OFFER.labels(reason).inc()
         return response
 
 
@@ -76,6 +91,31 @@ def _error_code(response: Response) -> str:
     if isinstance(code, dict):  # Personalizer: {"error": {"code": ..., "message": ...}}
         code = code.get("code")
     return code if isinstance(code, str) and _CODE.fullmatch(code) else "other"
+
+
+def _no_offer_reason(response: Response) -> str:
+    """The ``no_offer`` reason of an offers answer, else '' (a byte search first: most have none)."""
+    if response.direct_passthrough:
+        return ""
+    data = response.get_data()
+    if b'"no_offer"' not in data or b'"no_offer":null' in data:
+        return ""
+    body = response.get_json(silent=True)
+    reason = body.get("no_offer") if isinstance(body, dict) else None
+    return reason if isinstance(reason, str) and _CODE.fullmatch(reason) else ("other" if reason else "")
+
+
+def multiprocess_env(data_dir: Path) -> dict[str, str]:
+    """Prepare an empty directory for every worker's figures; return the variable that points there.
+
+    Emptied at each start, so the figures count from the service's start (workers
+    that restart meanwhile keep theirs: their files stay).
+    """
+    directory = data_dir / "prometheus"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return {MULTIPROC_ENV: str(directory.resolve())}
 
 
 def scope() -> str:

@@ -16,6 +16,7 @@ from logs.health_store import HealthStore
 from logs.rollup_queries import RollupReader
 from logs.rollups import RollProgress, Rollups
 from logs.store import LogStore
+from policies.deciding.live_config import InForceSource
 from policies.evaluation.candidates import MostPopular, uniform
 from policies.evaluation.dataset import LoggedDecision
 from policies.evaluation.estimators import SelfNormalizedIPS
@@ -23,11 +24,12 @@ from policies.evaluation.replay import EvaluationOptions, evaluate_log
 from policies.learning.drift import DriftMonitor, DriftOptions, DriftResult, RewardTotals
 from policies.learning.rewards import RewardRules
 
-__all__ = ["HealthChores", "RollupDriftSource"]
+__all__ = ["HealthChores", "RollupDriftSource", "learner_chores"]
 
 log = logging.getLogger(__name__)
 Rules = Callable[[], RewardRules]  # the reward rules in force now
 Window = Callable[[], float]  # the reward window in force now, seconds
+Chore = tuple[float, Callable[[], object]]  # (every_seconds, job), as the Learner takes them
 
 
 class RollupDriftSource:
@@ -121,7 +123,7 @@ class HealthChores:
 
     def chores(
         self, *, roll_seconds: float = 5.0, estimate_seconds: float = 60.0, drift_seconds: float = 60.0
-    ):
+    ) -> list[Chore]:
         """The (every_seconds, job) pairs the learner runs between steps."""
         return [
             (roll_seconds, self.roll),
@@ -143,3 +145,27 @@ def _estimates(decisions: Sequence[LoggedDecision]) -> list[tuple[str, str, floa
                 (report.policy, estimate.estimator, estimate.value, estimate.low, estimate.high, estimate.n)
             )
     return rows
+
+
+def learner_chores(store: LogStore, config: InForceSource, *, grace_seconds: float) -> list[Chore]:
+    """The health chores as the learner runs them, reading the configuration in force."""
+    chores = HealthChores(
+        store,
+        rules=lambda: config.current().rules,
+        window_seconds=lambda: config.current().live.reward_window_seconds,
+        grace_seconds=grace_seconds,
+    )
+    return [(every, _guarded(job)) for every, job in chores.chores()]
+
+
+def _guarded(job: Callable[[], object]) -> Callable[[], object]:
+    """Run a health chore so that its failure is logged, never stops learning."""
+
+    def run() -> object:
+        try:
+            return job()
+        except Exception:
+            log.exception("health chore %s failed; learning goes on", getattr(job, "__name__", job))
+            return None
+
+    return run

@@ -18,7 +18,8 @@ from prometheus_client.registry import Collector
 
 from logs.footprint import budget_from_mb
 from policies.learning.learner import SKIPPED_OVERSIZED_KEY
-from service.openapi import documented
+from service import http_metrics
+from service.loop_metrics import LoopCollector, decision_counts, feedback_counts
 from service.resources import Resources, resources
 
 bp = Blueprint("metrics", __name__)
@@ -35,14 +36,11 @@ class LogCollector(Collector):
         decisions = CounterMetricFamily(
             "xsell_decisions", "Decisions logged, by the model version that served", labels=["model_version"]
         )
-        for version, count in conn.execute(
-            "SELECT model_version, count(*) FROM decisions"
-            " GROUP BY model_version ORDER BY count(*) DESC LIMIT 50"
-        ):
+        for version, count in decision_counts(self.res.store):  # rollups: no scan of the log
             decisions.add_metric([version], count)
         yield decisions
         feedback = CounterMetricFamily("xsell_feedback", "Feedback recorded, by signal", labels=["signal"])
-        for signal, count in conn.execute("SELECT signal, count(*) FROM feedback GROUP BY signal"):
+        for signal, count in feedback_counts(self.res.store).items():
             feedback.add_metric([signal], count)
         yield feedback
         changes = CounterMetricFamily("xsell_model_changes", "Changes of the active model", labels=["action"])
@@ -106,9 +104,13 @@ def _live_settings(res: Resources) -> Iterator[Metric]:
 
 
 @bp.get("/metrics")
-@documented()
 def metrics() -> Response:
     """Return Prometheus metrics about decisions, feedback and model changes."""
     registry = CollectorRegistry()
-    registry.register(LogCollector(resources()))
+    res = resources()
+    registry.register(LogCollector(res))
+    # loop health and drift from the rollups; latency and errors from every worker
+    registry.register(LoopCollector(res.store, grace_seconds=res.settings.learner_grace_seconds))
+    for collector in http_metrics.collect():
+        registry.register(collector)
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
