@@ -21,7 +21,6 @@ from policies.learning.learner import SKIPPED_OVERSIZED_KEY
 from service import http_metrics
 from service.loop_metrics import LoopCollector, decision_counts, feedback_counts
 from service.openapi import documented
-from service.openapi import documented
 from service.resources import Resources, resources
 
 bp = Blueprint("metrics", __name__)
@@ -106,7 +105,6 @@ def _live_settings(res: Resources) -> Iterator[Metric]:
 
 
 @bp.get("/metrics")
-@documented()
 @documented()
 def metrics() -> Response:
     """Return Prometheus metrics about decisions, feedback and model changes."""
