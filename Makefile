@@ -21,7 +21,15 @@ $(VENV)/.installed-dev: pyproject.toml constraints/dev.txt | $(BIN)/python
 serve: $(VENV)/.installed
 	$(BIN)/xsell serve
 
-test: $(VENV)/.installed-dev
+# The console's browser tests drive Debian's Chromium (Playwright never downloads one).
+CHROMIUM := /usr/bin/chromium
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y chromium || (apt-get update && apt-get install -y chromium)'
+
+test: $(VENV)/.installed-dev | $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow"
 

@@ -12,6 +12,7 @@ from flask import Flask, Response
 from service import (
     bench,
     config,
+    console,
     errors,
     feedback,
     health,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
     ):
         app.register_blueprint(blueprint)
     personalizer.register(app)
+    app.register_blueprint(console.bp)  # the operator console, /console/
     if settings.bench_endpoints:
         app.register_blueprint(bench.bp)
     worker = str(os.getpid())

@@ -23,6 +23,8 @@ __all__ = ["Request", "register"]
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # (view function, blueprint names start with) of the routes whose body is not JSON
 BINARY_ROUTES = frozenset({("import_model", "personalizer_admin")})
+# Blueprints whose forms are HTML forms, each POST proven by a CSRF token (service/console/)
+FORM_BLUEPRINTS = frozenset({"console"})
 UTF8 = frozenset({"utf-8", "utf8"})
 COMMON_JSON = frozenset({"application/json", "application/json; charset=utf-8"})
 
@@ -51,6 +53,8 @@ def require_json() -> None:
         return  # what nearly every call sends, answered without parsing it
     view = request.endpoint.rsplit(".", 1)[-1]
     if any(view == name and request.endpoint.startswith(bp) for name, bp in BINARY_ROUTES):
+        return
+    if request.blueprint in FORM_BLUEPRINTS:
         return
     has_body = (
         bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()

@@ -1,0 +1,254 @@
+"""Console actions (POST): sign in and out, change the served model, run and apply evaluations, settings.
+
+Every action but sign-in needs the session's CSRF token. A model change or an applied
+evaluation needs a reason and is shown on a confirmation page first; only the
+confirmed form (``confirmed=yes``) changes anything. Changes go through the same
+registry functions as ``xsell models`` and the admin API, so the history records them
+alike (actor ``console:<key digest>``); settings through the same code as
+``PATCH /v1/config``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, redirect, request, url_for
+from pydantic import ValidationError
+
+from logs.evaluation_store import EvaluationRecord, EvaluationStore
+from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting
+from policies.learning.registry import RegistryError, UnknownVersion
+from service.config import ConfigPatch, patch_values
+from service.console import bp, data, notice_redirect, page, safe_next, session
+from service.console.session import SignInRefused, clear_cookie, csrf_ok, set_cookie, sign_in
+from service.personalizer import evaluations as evaluation_runs
+from service.resources import resources
+
+__all__: list[str] = []
+
+MODEL_ACTIONS = ("activate", "rollback", "promote", "freeze", "unfreeze")
+MAX_REASON = 500
+MAX_POLICIES = 10
+MAX_FIELD = 1000
+
+
+def _form(name: str, limit: int = MAX_FIELD) -> str:
+    return request.form.get(name, "").strip()[:limit]
+
+
+def _refuse_without_csrf() -> Response | None:
+    if not csrf_ok(session()):
+        return page("error.html", status=403, message="this form has no valid CSRF token: reload the page")
+    return None
+
+
+@bp.post("/signin")
+def signin_post() -> Response:
+    """Trade an admin key for a session cookie; refuse storefront and unknown keys."""
+    target = safe_next(request.form.get("next"))
+    try:
+        token = sign_in(resources(), request.form.get("key", "")[:MAX_FIELD])
+    except SignInRefused as refused:
+        return page("signin.html", status=refused.status, next=target, error=str(refused))
+    response = redirect(target, code=303)
+    set_cookie(response, token)
+    return response  # type: ignore[return-value]
+
+
+@bp.post("/signout")
+def signout() -> Response:
+    """End this browser's session."""
+    if (refused := _refuse_without_csrf()) is not None:
+        return refused
+    response = redirect(url_for("console.signin"), code=303)
+    clear_cookie(response)
+    return response  # type: ignore[return-value]
+
+
+@bp.post("/models/change")
+def model_change() -> Response:
+    """Confirm, then make, a model change: activate, roll back, promote, freeze or unfreeze learning."""
+    if (refused := _refuse_without_csrf()) is not None:
+        return refused
+    res = resources()
+    action, version, reason = _form("action", 20), _form("version", 200), _form("reason", MAX_REASON)
+    if action not in MODEL_ACTIONS:
+        return page("error.html", status=422, message=f"action: one of {', '.join(MODEL_ACTIONS)}")
+    if not reason:
+        return page("error.html", status=422, message="reason: say why, for the change history")
+    if action in ("activate", "promote") and not version:
+        return page("error.html", status=422, message=f"version: name the version to {action}")
+    try:
+        summary = _describe(action, version, reason)
+        if request.form.get("confirmed") != "yes":
+            fields = {"action": action, "version": version, "reason": reason}
+            return page(
+                "confirm.html", summary=summary, target=url_for("console.model_change"), fields=fields
+            )
+        actor = session().actor
+        registry = res.registry
+        if action == "activate":
+            registry.activate(version, actor=actor, reason=reason)
+        elif action == "promote":
+            registry.promote(version, actor=actor, reason=reason)
+        elif action == "rollback":
+            registry.explained_rollback(
+                to=version or None,
+                actor=actor,
+                reason=reason,
+                older_than_seconds=res.settings.rollback_default_seconds,
+            )
+        else:
+            registry.freeze_learning(action == "freeze", actor=actor, reason=reason)
+    except (RegistryError, UnknownVersion) as error:
+        return page("error.html", status=409, message=f"refused: {error}")
+    res.served.refresh()  # this worker serves the change at once; the others within their poll
+    return notice_redirect("console.models", f"done: {summary}")
+
+
+def _describe(action: str, version: str, reason: str) -> str:
+    res = resources()
+    active = res.registry.active()
+    serving = active.version if active else "nothing"
+    if action == "rollback":
+        target, why = res.registry.choose_rollback(
+            to=version or None, older_than_seconds=res.settings.rollback_default_seconds
+        )
+        return f"roll back from {serving} to {target.version} ({why}); reason: {reason}"
+    if action in ("activate", "promote"):
+        res.registry.find(version)  # UnknownVersion before the confirmation, not after
+        return f"{action} {version} (serving {serving} now); reason: {reason}"
+    return f"{action} learning (serving {serving} goes on); reason: {reason}"
+
+
+def _utc_field(name: str) -> float:
+    text = _form(name, 40)
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise ValueError(f"{name}: a UTC date and time such as 2026-11-29T20:00, not {text[:40]!r}") from None
+
+
+def _policies(text: str) -> list[dict[str, str]]:
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, bar, arguments = line.partition("|")
+        if not bar or not name.strip() or not arguments.strip():
+            raise ValueError(f"policies line {number}: write 'name | VW arguments'")
+        found.append({"name": name.strip()[:100], "arguments": arguments.strip()[:MAX_FIELD]})
+    if len(found) > MAX_POLICIES:
+        raise ValueError(f"policies: at most {MAX_POLICIES}")
+    return found
+
+
+@bp.post("/evaluations")
+def evaluation_start() -> Response:
+    """Start an offline evaluation of candidate policies over a time range; show it running."""
+    if (refused := _refuse_without_csrf()) is not None:
+        return refused
+    res = resources()
+    try:
+        start, end = _utc_field("start"), _utc_field("end")
+        if end <= start:
+            raise ValueError("end: must be after start")
+        record = EvaluationRecord(
+            id=uuid.uuid4().hex,
+            name=_form("name", 100) or "console evaluation",
+            status="Running",
+            start_time=start,
+            end_time=end,
+            created_at=time.time(),
+            request={"policies": _policies(request.form.get("policies", "")[: MAX_POLICIES * MAX_FIELD])},
+            result=None,
+            error=None,
+        )
+        evaluation_runs.start(res.store, res.live_rules(), record)
+    except ValueError as error:
+        now = res.store.clock()
+        return page(
+            "evaluations.html",
+            status=422,
+            records=data.evaluations(res),
+            error=str(error),
+            default_start=now - 86400,
+            default_end=now,
+            active="evaluations",
+        )
+    return redirect(url_for("console.evaluation", evaluation_id=record.id), code=303)  # type: ignore[return-value]
+
+
+@bp.post("/evaluations/<evaluation_id>/apply")
+def evaluation_apply(evaluation_id: str) -> Response:
+    """Confirm, then serve untrained the policy an evaluation found best (as applyFromEvaluation does)."""
+    if (refused := _refuse_without_csrf()) is not None:
+        return refused
+    res = resources()
+    record = EvaluationStore(res.store).find(evaluation_id[:256])
+    reason = _form("reason", MAX_REASON)
+    if record is None or record.result is None:
+        return page("error.html", status=409, message="that evaluation has no result to apply")
+    wanted = _form("policy", 100) or record.result.get("optimalPolicy")
+    rows = [p for p in record.result["policies"] if p["policySource"] == "Custom" and p["name"] == wanted]
+    if not rows:
+        return page(
+            "error.html", status=409, message="the evaluation found no policy better than the online one"
+        )
+    if not reason:
+        return page("error.html", status=422, message="reason: say why, for the change history")
+    summary = (
+        f"serve {wanted!r} ({rows[0]['arguments']}) untrained, from evaluation {record.name!r};"
+        f" reason: {reason}"
+    )
+    if request.form.get("confirmed") != "yes":
+        fields: dict[str, Any] = {"policy": wanted, "reason": reason}
+        return page(
+            "confirm.html",
+            summary=summary,
+            target=url_for("console.evaluation_apply", evaluation_id=record.id),
+            fields=fields,
+        )
+    try:
+        res.registry.start_fresh(
+            rows[0]["arguments"],
+            actor=session().actor,
+            reason=f"applied {wanted!r} from evaluation {record.id!r}: {reason}",
+        )
+    except (ValueError, RegistryError) as error:
+        return page("error.html", status=409, message=f"refused: {error}")
+    res.served.refresh()
+    return notice_redirect("console.models", f"done: {summary}")
+
+
+@bp.post("/settings")
+def settings_change() -> Response:
+    """Change or reset live settings through the same checks as PATCH /v1/config: all or none."""
+    if (refused := _refuse_without_csrf()) is not None:
+        return refused
+    res = resources()
+    body: dict[str, Any] = {}
+    for name in LIVE_SETTINGS:
+        if request.form.get(f"reset.{name}") == "yes":
+            body[name] = None
+        elif (value := _form(f"value.{name}", 200)) and value != request.form.get(f"was.{name}"):
+            body[name] = value
+    problems: dict[str, str] = {}
+    try:
+        values, reset = patch_values(ConfigPatch.model_validate(body))
+        if values or reset:
+            res.config.change(values, reset=reset)
+    except ValidationError as error:
+        for item in error.errors(include_url=False):
+            problems[".".join(str(p) for p in item["loc"])] = item["msg"]
+    except InvalidSetting as error:
+        problems[error.field] = error.problem
+    if problems:
+        return page(
+            "settings.html", status=422, config=data.settings(res), errors=problems, active="settings"
+        )
+    changed = ", ".join(sorted(body)) or "nothing"
+    return notice_redirect("console.settings", f"changed: {changed}")
