@@ -41,6 +41,11 @@ def bench() -> None:
     show_default=True,
     help="Load generator: wrk when installed (apt-get install wrk), else Python clients.",
 )
+@click.option(
+    "--soak",
+    type=click.FloatRange(1),
+    help="Instead: rank for this many seconds and report workers' and learner's memory at start and end.",
+)
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers (default XSELL_WORKERS).")
 @click.option("--threads", type=click.IntRange(1, 64), help="Threads per worker (default XSELL_THREADS).")
 @json_option("Print one JSON object instead of the table.")
@@ -49,6 +54,7 @@ def bench_serve_command(
     seconds: float,
     clients: int,
     load: str,
+    soak: float | None,
     workers: int | None,
     threads: int | None,
     as_json: bool,
@@ -59,10 +65,17 @@ def bench_serve_command(
 
     \b
         xsell bench serve --quick
+        xsell bench serve --soak 600 --clients 8
     """
     from scripts.devtools.bench_serve import render, run_serve_bench
 
     settings = settings_from(workers=workers, threads=threads)
+    if soak is not None:
+        from scripts.devtools.bench_soak import render_soak, run_soak
+
+        found = run_soak(seconds=soak, clients=clients, workers=settings.workers, threads=settings.threads)
+        click.echo(json.dumps(found, indent=2) if as_json else render_soak(found))
+        return
     result = run_serve_bench(
         seconds=5.0 if quick else seconds,
         clients=clients,

@@ -27,6 +27,7 @@ import numpy as np
 
 from scripts.devtools import wrk
 from scripts.devtools.bench import bench_estimators
+from scripts.devtools.bench_footprint import bytes_per_decision
 from scripts.devtools.service_process import start_service, stop_service
 from scripts.http import JsonClient
 
@@ -195,6 +196,7 @@ def run_serve_bench(
             log_path = Path(data_dir) / "xsell.db"
             fresh = _freshness(url, log_path, trials=10, click_after_seconds=0.0)
             fresh_late = _freshness(url, log_path, trials=10, click_after_seconds=3.0)
+            served_footprint = _served_bytes_per_decision(log_path)
             pids = re.search(r"gunicorn pid (\d+), learner pid (\d+)", log.read_text())
             memory = {}
             if pids:
@@ -207,6 +209,8 @@ def run_serve_bench(
             stop_service(service)
     baseline = figures[0]
     estimators = bench_estimators(1_000_000, repeats=1)
+    same = bytes_per_decision(2000)
+    distinct = bytes_per_decision(2000, distinct_contexts=True)
     return {
         "evaluator_events_per_second": {t.name: round(t.events_per_second) for t in estimators[1:]},
         "load_generator": (
@@ -238,8 +242,29 @@ def run_serve_bench(
             "median": round(float(np.median(fresh_late)), 3),
             "p95": round(float(np.percentile(fresh_late, 95)), 3),
         },
+        "log_bytes_per_decision": {
+            "served": served_footprint,
+            "issue_19_body": same["bytes_per_decision"],
+            "issue_19_body_distinct_contexts": distinct["bytes_per_decision"],
+            "issue_19_body_bytes": same["body_bytes"],
+        },
         **memory,
     }
+
+
+def _served_bytes_per_decision(path: Path) -> float | None:
+    """Pages in use over decisions logged, in the log this run's load wrote."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        decisions = conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
+        pages = (
+            conn.execute("PRAGMA page_count").fetchone()[0]
+            - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        )
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+    return round(pages * size / decisions, 1) if decisions else None
 
 
 def render(result: dict[str, Any]) -> str:
@@ -271,6 +296,12 @@ def render(result: dict[str, Any]) -> str:
         f"{name} {rate / 1e6:.1f} M" for name, rate in result["evaluator_events_per_second"].items()
     )
     lines.append(f"evaluator events/s on 1,000,000 decisions: {speeds}")
+    footprint = result["log_bytes_per_decision"]
+    lines.append(
+        f"log bytes per decision: {footprint['served']} as served above; the issue #19 body"
+        f" ({footprint['issue_19_body_bytes']} bytes, same offers): {footprint['issue_19_body']},"
+        f" with a context of its own each time: {footprint['issue_19_body_distinct_contexts']}"
+    )
     if "worker_rss_mb" in result:
         lines.append(f"memory: workers {result['worker_rss_mb']} MB, learner {result['learner_rss_mb']} MB")
     return "\n".join(lines)
