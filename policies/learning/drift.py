@@ -55,7 +55,9 @@ class DriftOptions:
 
     recent_minutes: int = 15
     reference_minutes: int = 24 * 60
-    min_decisions: int = 200  # per window, for the feature check
+    # per window, for the feature check: with k buckets filled, PSI from noise alone is about
+    # (k - 1) * (1/n_recent + 1/n_reference), under 0.04 for 32 buckets and 1,000 decisions
+    min_decisions: int = 1000
     min_ended: int = 200  # per window, for the reward check
     psi_warn: float = 0.1
     psi_alarm: float = 0.2

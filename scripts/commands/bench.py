@@ -158,3 +158,33 @@ def bench_learning_command(
         purchase_share=(0.6, 0.1, 0.6, 0.1, 0.6, 0.1),
     )
     click.echo(render_comparison(found))
+
+
+@bench.command("console")
+@click.option(
+    "--decisions",
+    type=click.IntRange(1000),
+    default=1_000_000,
+    show_default=True,
+    help="Decisions in the log.",
+)
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True, help="Median of this many.")
+@json_option("Print one JSON object instead of the table.")
+def bench_console_command(decisions: int, repeats: int, as_json: bool) -> None:
+    """Time every console page and loop-health figure against a log of a million decisions.
+
+    Builds the log with bulk inserts (in a temporary directory), runs the learner's
+    rollup, estimate and drift chores over it, then times each figure and page
+    (target: under 300 ms) beside GET /healthz and one full scan of the log.
+
+    Example:
+
+    \b
+        xsell bench console
+        xsell bench console --decisions 100000 --json
+    """
+    from scripts.devtools.bench_console import as_dict, render, run_console_bench
+
+    logging.disable(logging.INFO)  # the app logs every model it loads
+    found = run_console_bench(decisions, repeats=repeats)
+    click.echo(json.dumps(as_dict(found), indent=2) if as_json else render(found))

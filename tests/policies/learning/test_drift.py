@@ -19,7 +19,9 @@ from service.loop_chores import HealthChores
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % 3600
 WINDOW = 60.0
 PER_MINUTE = 20
-OPTIONS = DriftOptions(recent_minutes=15, reference_minutes=60, min_decisions=200, min_ended=200)
+OPTIONS = DriftOptions(
+    recent_minutes=15, reference_minutes=60, min_decisions=200, min_ended=200
+)  # 20 a minute
 
 
 class Clock:
