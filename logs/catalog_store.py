@@ -1,7 +1,12 @@
-"""CatalogStore: products, relations and their reviews, in the log's SQLite file."""
+"""CatalogStore: products, relations and their reviews, in the log's SQLite file.
+
+Rows the bundled demo store wrote carry ``demo = 1``, so a real catalog never mixes
+with it: the first real import removes exactly those (scripts/catalog_import.py).
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 
@@ -11,7 +16,11 @@ from logs.db import retrying, transaction
 from logs.store import LogStore
 from policies.offers.catalog import Product, Relation
 
-__all__ = ["CatalogStore"]
+__all__ = ["DEMO_STATE_KEY", "UNKNOWN_SKUS_COUNTER", "CatalogStore"]
+
+DEMO_STATE_KEY = "catalog_demo"  # in `control`: unset, "loaded" or "removed"
+UNKNOWN_SKUS_COUNTER = "offers_unknown_cart_skus"
+RELATION_SOURCES = ("rule", "co-purchase")
 
 
 class CatalogStore:
@@ -24,20 +33,29 @@ class CatalogStore:
     def _deadline(self) -> float:
         return self.store.options.busy_timeout_seconds
 
-    def upsert_products(self, products: Iterable[Product]) -> int:
+    def upsert_products(self, products: Iterable[Product], *, demo: bool = False) -> int:
         """Insert or update products by sku; return how many were written."""
         rows = [
-            (p.sku, p.title, p.category, p.family, p.price, orjson.dumps(list(p.tags)).decode(), p.stock)
+            (
+                p.sku,
+                p.title,
+                p.category,
+                p.family,
+                p.price,
+                orjson.dumps(list(p.tags)).decode(),
+                p.stock,
+                demo,
+            )
             for p in products
         ]
 
         def write() -> int:
             with transaction(self.store.conn) as conn:
                 conn.executemany(
-                    "INSERT INTO products (sku, title, category, family, price, tags, stock)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sku) DO UPDATE SET title = excluded.title,"
+                    "INSERT INTO products (sku, title, category, family, price, tags, stock, demo)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sku) DO UPDATE SET title = excluded.title,"
                     " category = excluded.category, family = excluded.family, price = excluded.price,"
-                    " tags = excluded.tags, stock = excluded.stock",
+                    " tags = excluded.tags, stock = excluded.stock, demo = excluded.demo",
                     rows,
                 )
             return len(rows)
@@ -95,15 +113,38 @@ class CatalogStore:
 
         retrying(write, deadline_seconds=self._deadline)
 
-    def replace_relations(self, relations: Sequence[Relation]) -> None:
-        """Replace every relation (rules and mined) at once; reviews are kept."""
+    def all_products(self) -> dict[str, Product]:
+        """Return every product by sku (an import compares the file against these)."""
+        return {r["sku"]: _product(r) for r in self._read("SELECT * FROM products ORDER BY sku", [])}
+
+    def delete_products(self, skus: Iterable[str]) -> tuple[int, int]:
+        """Delete products and the sku relations that name them; return (products, relations) deleted."""
+        wanted = [(sku,) for sku in dict.fromkeys(skus)]
+
+        def write() -> tuple[int, int]:
+            with transaction(self.store.conn) as conn:
+                before = conn.total_changes
+                conn.executemany("DELETE FROM products WHERE sku = ?", wanted)
+                products = conn.total_changes - before
+                conn.executemany(
+                    "DELETE FROM relations WHERE level = 'sku' AND (anchor = ?1 OR complement = ?1)", wanted
+                )
+                return products, conn.total_changes - before - products
+
+        return retrying(write, deadline_seconds=self._deadline)
+
+    def replace_relations(
+        self, relations: Sequence[Relation], *, sources: Sequence[str] = RELATION_SOURCES, demo: bool = False
+    ) -> None:
+        """Replace the relations of `sources` (by default all) with `relations`; reviews are kept."""
+        marks = ", ".join("?" * len(sources))
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
-                conn.execute("DELETE FROM relations")
+                conn.execute(f"DELETE FROM relations WHERE source IN ({marks})", list(sources))
                 conn.executemany(
                     "INSERT OR REPLACE INTO relations (anchor, complement, level, source, strength, reason,"
-                    " support, confidence, lift) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " support, confidence, lift, demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             r.anchor,
@@ -115,6 +156,7 @@ class CatalogStore:
                             r.support,
                             r.confidence,
                             r.lift,
+                            demo,
                         )
                         for r in relations
                     ],
@@ -180,10 +222,101 @@ class CatalogStore:
         """Return how many products the catalog holds."""
         return int(self._read("SELECT count(*) AS n FROM products", [])[0]["n"])
 
+    def demo_counts(self) -> tuple[int, int]:
+        """Return how many products and relations came from the demo store."""
+        row = self._read(
+            "SELECT (SELECT count(*) FROM products WHERE demo = 1) AS p,"
+            " (SELECT count(*) FROM relations WHERE demo = 1) AS r",
+            [],
+        )[0]
+        return int(row["p"]), int(row["r"])
+
+    def demo_skus(self) -> set[str]:
+        """Return the skus of products the demo store wrote."""
+        return {r["sku"] for r in self._read("SELECT sku FROM products WHERE demo = 1", [])}
+
+    def mark_demo(self, skus: Iterable[str], rule_pairs: Iterable[tuple[str, str]]) -> None:
+        """Mark products (and the relations naming them, and these rule pairs) as the demo's.
+
+        For logs whose demo store was loaded before rows carried the mark.
+        """
+        wanted = [(sku,) for sku in skus]
+        pairs = list(rule_pairs)
+
+        def write() -> None:
+            with transaction(self.store.conn) as conn:
+                conn.executemany("UPDATE products SET demo = 1 WHERE sku = ?", wanted)
+                conn.executemany(
+                    "UPDATE relations SET demo = 1 WHERE level = 'sku' AND (anchor = ?1 OR complement = ?1)",
+                    wanted,
+                )
+                conn.executemany(
+                    "UPDATE relations SET demo = 1 WHERE level = 'category' AND source = 'rule'"
+                    " AND anchor = ? AND complement = ?",
+                    pairs,
+                )
+
+        retrying(write, deadline_seconds=self._deadline)
+
+    def remove_demo(self) -> tuple[int, int]:
+        """Delete the demo store's products and relations; return how many of each went.
+
+        Their order history lives on only as popularity, which goes with the products.
+        """
+
+        def write() -> tuple[int, int]:
+            with transaction(self.store.conn) as conn:
+                products = conn.execute("DELETE FROM products WHERE demo = 1").rowcount
+                relations = conn.execute("DELETE FROM relations WHERE demo = 1").rowcount
+                _set_control(conn, DEMO_STATE_KEY, "removed")
+            return products, relations
+
+        return retrying(write, deadline_seconds=self._deadline)
+
+    def demo_state(self) -> str | None:
+        """Return "loaded" or "removed" once the demo store was ever loaded, else None."""
+        rows = self._read("SELECT value FROM control WHERE key = ?", [DEMO_STATE_KEY])
+        return str(rows[0]["value"]) if rows else None
+
+    def set_demo_state(self, state: str) -> None:
+        """Record that the demo store was loaded (or removed), so it is never loaded again."""
+
+        def write() -> None:
+            with transaction(self.store.conn) as conn:
+                _set_control(conn, DEMO_STATE_KEY, state)
+
+        retrying(write, deadline_seconds=self._deadline)
+
+    def count_unknown_skus(self, lines: int) -> None:
+        """Add cart lines that named a sku the catalog lacks to the count /metrics reports."""
+
+        def write() -> None:
+            with transaction(self.store.conn) as conn:
+                conn.execute(
+                    "INSERT INTO counters (name, value) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                    (UNKNOWN_SKUS_COUNTER, lines),
+                )
+
+        retrying(write, deadline_seconds=self._deadline)
+
+    def unknown_skus_counted(self) -> int:
+        """Return how many cart lines ever named a sku the catalog lacks."""
+        rows = self._read("SELECT value FROM counters WHERE name = ?", [UNKNOWN_SKUS_COUNTER])
+        return int(rows[0]["value"]) if rows else 0
+
     def _read(self, sql: str, params: Sequence[object]) -> list:
         return retrying(
             lambda: self.store.conn.execute(sql, list(params)).fetchall(), deadline_seconds=self._deadline
         )
+
+
+def _set_control(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (key, value, time.time()),
+    )
 
 
 def _product(row) -> Product:

@@ -273,6 +273,22 @@ def apply(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m009_demo_catalog_counters(db: sqlite_utils.Database) -> None:
+    # The demo store must never mix with a real catalog: its rows are marked so the
+    # first real import (or `xsell catalog clear --demo`) removes exactly them.
+    db.execute("ALTER TABLE products ADD COLUMN demo INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE relations ADD COLUMN demo INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        """
+        CREATE TABLE counters (             -- counts every worker adds to, read by /metrics
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        )
+        """
+    )
+
+
+@migrations()
 def m010_shared_payloads(db: sqlite_utils.Database) -> None:
     # What decisions repeat (candidate sets, contexts) is stored once, named by a
     # content hash of its exact JSON (logs/payloads.py). New decisions keep '' in

@@ -1,8 +1,9 @@
 """The bundled demo store: a seeded catalog, complement rules and order history.
 
-`make serve` loads it into an empty log so the offers API works with no data of
-your own. Everything is generated from one seed, so every install gets the same
-store.
+`make serve` loads it into an empty catalog on the first start only, so the offers
+API works with no data of your own; the first real import (or `xsell catalog clear
+--demo`) removes it with its relations and order popularity, and it never comes back.
+Everything is generated from one seed, so every install gets the same store.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from policies.offers.catalog import Product
 from policies.offers.relations import MiningThresholds, read_rules
 from scripts.relations import build_relations
 
-__all__ = ["RULES_PATH", "demo_orders", "demo_products", "load_demo"]
+__all__ = [
+    "RULES_PATH",
+    "demo_orders",
+    "demo_products",
+    "load_demo",
+    "load_demo_on_first_start",
+    "remove_demo",
+]
 
 RULES_PATH = Path(__file__).parent / "demo" / "complements.toml"
 
@@ -98,9 +106,44 @@ def demo_orders(products: list[Product], *, orders: int = 6000, seed: int = 7) -
 
 
 def load_demo(catalog: CatalogStore) -> int:
-    """Load the demo store into an empty catalog; return how many products were loaded."""
+    """Load the demo store, every row marked as the demo's; return how many products were loaded."""
     products = demo_products()
-    catalog.upsert_products(products)
+    catalog.upsert_products(products, demo=True)
     # about 40 orders per camera model: sku pairs need a lower support than the default
-    build_relations(catalog, demo_orders(products), RULES_PATH, MiningThresholds(min_support=0.0005))
+    thresholds = MiningThresholds(min_support=0.0005)
+    build_relations(catalog, demo_orders(products), RULES_PATH, thresholds, drop_rules=True, demo=True)
+    catalog.set_demo_state("loaded")
     return len(products)
+
+
+def load_demo_on_first_start(catalog: CatalogStore) -> int:
+    """Load the demo store if the catalog is empty and never held it; return products loaded (0: not)."""
+    if catalog.count() or catalog.demo_state() is not None:
+        return 0
+    return load_demo(catalog)
+
+
+def demo_skus(catalog: CatalogStore) -> set[str]:
+    """Return the skus of the demo store's products in the catalog.
+
+    A log whose demo was loaded before rows were marked has its demo products found
+    by content: a product identical to a demo product (sku, title, category, family
+    and price all equal) is the demo's.
+    """
+    marked = catalog.demo_skus()
+    if marked or catalog.demo_state() is not None or not catalog.count():
+        return marked
+    mine = {_fingerprint(p) for p in demo_products()}
+    return {p.sku for p in catalog.all_products().values() if _fingerprint(p) in mine}
+
+
+def remove_demo(catalog: CatalogStore) -> tuple[int, int]:
+    """Remove the demo store's products and relations; return how many of each went."""
+    skus = demo_skus(catalog)
+    if skus:  # marks unmarked (older) demo rows, and the demo's rule pairs with them
+        catalog.mark_demo(skus, [(r.anchor, r.complement) for r in read_rules(RULES_PATH)])
+    return catalog.remove_demo()
+
+
+def _fingerprint(product: Product) -> tuple[str, str, str, str, float]:
+    return (product.sku, product.title, product.category, product.family, product.price)

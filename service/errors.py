@@ -19,7 +19,6 @@ from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
 from policies.deciding.features import TooCostly
 from policies.learning.registry import RegistryError, UnknownVersion
-from policies.offers.shortlist import UnknownProduct
 from service.exceptions import AuthError, InvalidField, ModelUnavailable, NotFound, UnsupportedBody
 
 # The service's exceptions live in the leaf module service.exceptions; named here too for their raisers.
@@ -42,7 +41,6 @@ _DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     EventConflict: (409, "event_conflict", "event_id"),
     UnknownAction: (422, "unknown_action", "action_id"),
     UnknownVersion: (404, "unknown_version", "version"),
-    UnknownProduct: (422, "unknown_sku", "cart"),
     RegistryError: (409, "model_change_refused", "version"),
     LogUnavailable: (503, "log_unavailable", None),
     ModelUnavailable: (503, "model_unavailable", None),

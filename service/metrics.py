@@ -68,6 +68,11 @@ class LogCollector(Collector):
             value=int(skipped or 0),
         )
         yield from _footprint(self.res)
+        yield CounterMetricFamily(
+            "xsell_offers_unknown_cart_skus",
+            "Cart lines naming a sku the catalog does not have (left out; offers came from the other lines)",
+            value=self.res.catalog.unknown_skus_counted(),
+        )
         yield from _live_settings(self.res)
 
 

@@ -287,6 +287,9 @@ class OffersRequest(BaseModel):
     event_id: EventId | None = None
     cart: Annotated[list[CartLineIn], Field(max_length=MAX_CART_LINES)] = Field(default_factory=list)
     viewed: Annotated[list[Sku], Field(max_length=50)] = Field(default_factory=list)
+    bought: Annotated[list[Sku], Field(max_length=50)] = Field(
+        default_factory=list, description="Skus this shopper bought before, newest first"
+    )
     search: str | None = Field(None, max_length=200, description="Reduced to tokens; never stored verbatim")
     device: Annotated[str, StringConstraints(max_length=32)] | None = None
     locale: Annotated[str, StringConstraints(max_length=16)] | None = None
@@ -328,6 +331,10 @@ class OffersResponse(BaseModel):
     offers: list[OfferOut]
     no_offer: str | None = Field(
         None, description="Why nothing is offered: cart_full, checkout_cart_full, ..."
+    )
+    unknown_skus: list[str] = Field(
+        default_factory=list,
+        description="Cart skus the catalog does not have: left out, the answer uses the other lines",
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 MODEL_BASED = {"DM", "DR", "SNDR"}
+PROGRESS_STEP = 1000  # decisions between progress reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +100,13 @@ def evaluate_log(
     decisions: Sequence[LoggedDecision],
     candidates: Sequence[Candidate],
     options: EvaluationOptions | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Return the logged policy's report followed by one per candidate, and the reward model's quality.
 
     Decisions are replayed in the order they were made, so progressive candidates
-    learn only from the past.
+    learn only from the past. `progress`, when given, hears of decisions replayed
+    (each candidate replays them all), so a long evaluation can show how far it is.
     """
     options = options or EvaluationOptions()
     check_decisions(decisions)
@@ -112,7 +115,7 @@ def evaluate_log(
     q_hat = model.predictions if model else None
     reports = [on_policy(ordered, options.interval)]
     for candidate in candidates:
-        batch = replay(ordered, candidate, q_hat)
+        batch = replay(ordered, candidate, q_hat, progress)
         if batch is None:
             reports.append(PolicyReport(candidate.name, (), 0, "no decisions were logged after it existed"))
             continue
@@ -123,7 +126,10 @@ def evaluate_log(
 
 
 def replay(
-    decisions: Sequence[LoggedDecision], candidate: Candidate, q_hat: Sequence[np.ndarray] | None
+    decisions: Sequence[LoggedDecision],
+    candidate: Candidate,
+    q_hat: Sequence[np.ndarray] | None,
+    progress: Callable[[int], None] | None = None,
 ) -> EvalBatch | None:
     """Score every decision the candidate covers; return the arrays the estimators need."""
     slots = max(len(d.event.choices) for d in decisions)
@@ -133,6 +139,10 @@ def replay(
             distributions = candidate.slot_distributions(decision)
             rows.append(_row(decision, distributions, None if q_hat is None else q_hat[index]))
         candidate.observe(decision)
+        if progress is not None and (index + 1) % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
+    if progress is not None:
+        progress(len(decisions) % PROGRESS_STEP)
     if not rows:
         return None
     shape = (len(rows), slots)

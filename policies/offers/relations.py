@@ -16,9 +16,10 @@ other cameras added.
 from __future__ import annotations
 
 import itertools
+import string
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from policies.offers.catalog import Product, Relation
 
 __all__ = ["MiningThresholds", "RulesError", "mine_co_purchases", "read_rules"]
 
-DEFAULT_REASON = "Often bought with the {anchor} in your cart"
+DEFAULT_REASON = "Often bought with the {anchor} {where}"
+PROGRESS_STEP = 1000  # orders between progress reports
+REASON_PLACEHOLDERS = frozenset({"anchor", "where", "family"})
 
 
 class RulesError(ValueError):
@@ -42,27 +45,45 @@ class MiningThresholds:
 
 
 def mine_co_purchases(
-    orders: Iterable[Sequence[str]], products: Mapping[str, Product], thresholds: MiningThresholds
+    orders: Iterable[Sequence[str]],
+    products: Mapping[str, Product],
+    thresholds: MiningThresholds,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Relation]:
-    """Return sku→sku and category→category relations that pass the thresholds."""
-    baskets = [sorted({sku for sku in order if sku in products}) for order in orders]
-    baskets = [b for b in baskets if b]
+    """Return sku→sku and category→category relations that pass the thresholds.
+
+    `progress`, when given, is told how many orders each pass has got through
+    (two passes: skus, then categories), so a long build can show how far it is.
+    """
+    tell = progress or (lambda done: None)
+    all_baskets = [sorted({sku for sku in order if sku in products}) for order in orders]
+    baskets = [b for b in all_baskets if b]
     total = len(baskets)
     if total == 0:
+        tell(2 * len(all_baskets))
         return []
-    relations = _pairs(baskets, total, thresholds, level="sku")
+    tell(len(all_baskets) - total)  # orders of unknown skus only: nothing to count
+    relations = _pairs(baskets, total, thresholds, level="sku", tell=tell)
+    tell(len(all_baskets) - total)
     category_baskets = [sorted({products[sku].category for sku in b}) for b in baskets]
-    relations += _pairs(category_baskets, total, thresholds, level="category")
+    relations += _pairs(category_baskets, total, thresholds, level="category", tell=tell)
     return relations
 
 
 def _pairs(
-    baskets: list[list[str]], total: int, thresholds: MiningThresholds, *, level: str
+    baskets: list[list[str]],
+    total: int,
+    thresholds: MiningThresholds,
+    *,
+    level: str,
+    tell: Callable[[int], None],
 ) -> list[Relation]:
     singles: Counter[str] = Counter(item for basket in baskets for item in basket)
-    pairs: Counter[tuple[str, str]] = Counter(
-        pair for basket in baskets for pair in itertools.permutations(basket, 2)
-    )
+    pairs: Counter[tuple[str, str]] = Counter()
+    for start in range(0, len(baskets), PROGRESS_STEP):
+        chunk = baskets[start : start + PROGRESS_STEP]
+        pairs.update(pair for basket in chunk for pair in itertools.permutations(basket, 2))
+        tell(len(chunk))
     found = []
     for (a, b), both in pairs.items():
         support = both / total
@@ -96,8 +117,11 @@ def read_rules(path: Path) -> list[Relation]:
     [[rule]]
     anchor = "camera"            # a category in the cart
     complements = ["memory_card", "tripod", "camera_bag"]
-    reason = "Stores the photos from the {anchor} in your cart"   # optional
+    reason = "Stores the photos from the {anchor} {where}"   # optional
     strength = 0.8               # optional, in (0, 1]
+
+    `{anchor}` becomes the title of the product that prompted the offer and `{where}`
+    what prompted it: "in your cart", "you viewed" or "you bought before".
     """
     try:
         data = tomllib.loads(path.read_text())
@@ -119,8 +143,22 @@ def read_rules(path: Path) -> list[Relation]:
         if not isinstance(strength, int | float) or not 0 < strength <= 1:
             raise RulesError(f"{path}: rule {index} ({anchor}) strength must be in (0, 1]")
         reason = rule.get("reason", DEFAULT_REASON)
-        if "{anchor}" not in reason:
+        if not isinstance(reason, str) or "{anchor}" not in reason:
             raise RulesError(f"{path}: rule {index} ({anchor}) reason must mention {{anchor}}")
+        unknown = _placeholders(reason) - REASON_PLACEHOLDERS
+        if unknown:
+            raise RulesError(
+                f"{path}: rule {index} ({anchor}) reason may use only {{anchor}} and {{where}},"
+                f" not {', '.join('{' + name + '}' for name in sorted(unknown))}"
+            )
         for complement in complements:
             relations.append(Relation(anchor, complement, "category", "rule", float(strength), reason))
     return relations
+
+
+def _placeholders(template: str) -> set[str]:
+    """Return the names a reason template fills in; a stray brace counts as an unknown name."""
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError:
+        return {"(unbalanced brace)"}

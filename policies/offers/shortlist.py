@@ -2,15 +2,16 @@
 
 The bandit only ranks what this module lets through. Each rule here is a promise
 to the shopper: nothing already in the cart, no second item of a kind the cart
-already has, nothing out of stock, nothing an operator blocked, and fewer or no
-offers when the cart is already full.
+already has, nothing out of stock, nothing an operator blocked, fewer or no offers
+when the cart is already full, and a reason that names what really prompted the
+offer (an item in the cart, one viewed, or one bought before).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from policies.base import Action, Features
 from policies.offers.catalog import Product, Relation
@@ -21,7 +22,7 @@ __all__ = [
     "OfferOptions",
     "OfferRequest",
     "Shortlist",
-    "UnknownProduct",
+    "Trigger",
     "candidate_action",
     "confidence",
     "context_features",
@@ -30,14 +31,11 @@ __all__ = [
 
 POPULAR_REASON = "Popular with shoppers in {family}"
 
-
-class UnknownProduct(LookupError):
-    """A cart line names a sku the catalog does not have."""
-
-    def __init__(self, index: int, sku: str):
-        super().__init__(f"cart[{index}].sku {sku!r} is not in the catalog")
-        self.index, self.sku = index, sku
-        self.field = f"cart.{index}.sku"
+Trigger = Literal["cart", "viewed", "bought", "popular"]
+# What `{where}` in a reason becomes; reasons written before `{where}` existed say
+# "in your cart", which is rewritten for the other triggers.
+WHERE: dict[str, str] = {"cart": "in your cart", "viewed": "you viewed", "bought": "you bought before"}
+_Anchor = tuple[Product, Trigger]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +49,7 @@ class CartLine:
 class OfferRequest:
     cart: tuple[CartLine, ...]
     viewed: tuple[str, ...] = ()
+    bought: tuple[str, ...] = ()  # skus this shopper bought before, newest first
     search_tokens: tuple[str, ...] = ()
     device: str | None = None
     locale: str | None = None
@@ -71,16 +70,26 @@ class OfferOptions:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A product that may be offered, and the relation (and cart item) that suggested it."""
+    """A product that may be offered, the relation that suggested it and what prompted it.
+
+    `trigger` says where the anchor came from: the cart, a viewed product, a product
+    bought before, or (``popular``) no anchor at all.
+    """
 
     product: Product
     relation: Relation
     anchor_title: str
+    trigger: Trigger = "cart"
 
     @property
     def reason(self) -> str:
-        return self.relation.reason.format(
-            anchor=self.anchor_title, family=self.product.family.replace("_", " ")
+        """Return the relation's sentence about this anchor, worded for what triggered it."""
+        template = self.relation.reason
+        where = WHERE.get(self.trigger, "")
+        if "{where}" not in template and self.trigger in ("viewed", "bought"):
+            template = template.replace("in your cart", where)
+        return template.format(
+            anchor=self.anchor_title, family=self.product.family.replace("_", " "), where=where
         )
 
 
@@ -89,7 +98,9 @@ class Shortlist:
     candidates: tuple[Candidate, ...]
     max_offers: int
     no_offer_reason: str | None  # a code when nothing may be offered
-    cart: tuple[Product, ...] = ()  # the cart's products, in cart order
+    cart: tuple[Product, ...] = ()  # the known cart lines' products, in cart order
+    lines: tuple[CartLine, ...] = ()  # the known cart lines (what the answer is based on)
+    unknown_skus: tuple[str, ...] = ()  # cart skus the catalog does not have, in cart order
 
 
 class CatalogView(Protocol):
@@ -105,33 +116,58 @@ def shortlist(
 ) -> Shortlist:
     """Return the candidates the bandit may rank, or why there is nothing to offer.
 
-    Raises
-    ------
-    UnknownProduct
-        A cart line names an unknown sku (viewed skus that are unknown are ignored:
-        product pages outlive products).
+    Cart lines whose sku the catalog does not have are left out and reported in
+    `unknown_skus`: a storefront's catalog and xsell's drift apart, and one stale
+    line must not cost the shopper every offer. Unknown viewed or bought skus are
+    ignored (product pages and orders outlive products).
     """
-    known = catalog.products([line.sku for line in request.cart] + list(request.viewed))
-    for index, line in enumerate(request.cart):
-        if line.sku not in known:
-            raise UnknownProduct(index, line.sku)
-    cart = [known[line.sku] for line in request.cart]
-    viewed = [known[sku] for sku in request.viewed if sku in known]
-    lines = len(request.cart)
-    if lines >= options.max_cart_lines:
-        return Shortlist((), 0, "cart_full", tuple(cart))
+    known = catalog.products(
+        [line.sku for line in request.cart] + list(request.viewed) + list(request.bought)
+    )
+    lines = tuple(line for line in request.cart if line.sku in known)
+    unknown = tuple(line.sku for line in request.cart if line.sku not in known)
+    cart = tuple(known[line.sku] for line in lines)
+
+    def verdict(candidates: tuple[Candidate, ...], max_offers: int, reason: str | None) -> Shortlist:
+        return Shortlist(candidates, max_offers, reason, cart, lines, unknown)
+
+    # Fullness counts every line the shopper sees, known to xsell or not.
+    if len(request.cart) >= options.max_cart_lines:
+        return verdict((), 0, "cart_full")
     max_offers = requested
     if request.stage == "checkout":
-        if lines > options.checkout_max_lines:
-            return Shortlist((), 0, "checkout_cart_full", tuple(cart))
+        if len(request.cart) > options.checkout_max_lines:
+            return verdict((), 0, "checkout_cart_full")
         max_offers = min(requested, options.checkout_max_offers)
+    candidates = _candidates(request, catalog, options, cart, known)
+    if not candidates:
+        return verdict((), 0, "nothing_relevant")
+    return verdict(candidates, max_offers, None)
 
+
+def _anchors(request: OfferRequest, cart: Sequence[Product], known: dict[str, Product]) -> list[_Anchor]:
+    """Return the products offers may start from, each once, cart first, then bought, then viewed."""
+    anchors: dict[str, _Anchor] = {p.sku: (p, "cart") for p in cart}
+    for trigger, skus in (("bought", request.bought), ("viewed", request.viewed)):
+        for sku in skus:
+            if sku in known and sku not in anchors:
+                anchors[sku] = (known[sku], trigger)
+    return list(anchors.values())
+
+
+def _candidates(
+    request: OfferRequest,
+    catalog: CatalogView,
+    options: OfferOptions,
+    cart: Sequence[Product],
+    known: dict[str, Product],
+) -> tuple[Candidate, ...]:
     in_cart = {p.sku for p in cart}
     covered = {p.category for p in cart}  # a kind the cart already has is not offered again
     blocked = catalog.blocked_pairs()
     candidates: dict[str, Candidate] = {}
 
-    def consider(product: Product, relation: Relation, anchor: Product | None) -> None:
+    def consider(product: Product, relation: Relation, anchor: Product | None, trigger: Trigger) -> None:
         if product.sku in in_cart or product.category in covered or not product.in_stock:
             return
         if product.category in request.avoid or product.family in request.avoid:
@@ -143,24 +179,24 @@ def shortlist(
         ):
             return
         title = anchor.title if anchor else product.family
-        candidate = Candidate(product, relation, title)
+        candidate = Candidate(product, relation, title, trigger)
         current = candidates.get(product.sku)
         if current is None or _rank_key(candidate) > _rank_key(current):
             candidates[product.sku] = candidate
 
-    anchors = cart + [p for p in viewed if p.sku not in in_cart]
+    anchors = _anchors(request, cart, known)
     if request.personalised and anchors:
         by_anchor = _relations_by_anchor(
-            catalog.relations([a.sku for a in anchors] + [a.category for a in anchors])
+            catalog.relations([a.sku for a, _ in anchors] + [a.category for a, _ in anchors])
         )
-        for anchor in anchors:
+        for anchor, trigger in anchors:
             relations = by_anchor.get(anchor.sku, []) + by_anchor.get(anchor.category, [])
             usable = [r for r in relations if r.status != "blocked"]
             skus = [r.complement for r in usable if r.level == "sku"]
             products = catalog.products(skus)
             for relation in usable:
                 if relation.level == "sku" and relation.complement in products:
-                    consider(products[relation.complement], relation, anchor)
+                    consider(products[relation.complement], relation, anchor, trigger)
             categories = [r for r in usable if r.level == "category"]
             in_categories = catalog.in_categories(
                 [r.complement for r in categories], per_category=options.per_category
@@ -168,22 +204,19 @@ def shortlist(
             for relation in categories:
                 for product in in_categories:
                     if product.category == relation.complement:
-                        consider(product, relation, anchor)
+                        consider(product, relation, anchor, trigger)
     if not candidates:
         # Cold start (empty cart, nothing related) or personalisation off: broad relevance.
-        families = sorted({p.family for p in anchors if p.family}) if request.personalised else []
+        families = sorted({a.family for a, _ in anchors if a.family}) if request.personalised else []
         for product in catalog.popular(limit=options.max_candidates * 2, families=families):
             fallback = Relation(product.family, product.sku, "sku", "popularity", 0.2, POPULAR_REASON)
-            consider(product, fallback, None)
+            consider(product, fallback, None, "popular")
     # One product per kind: three camera bags are not three offers. The strongest
     # relation wins; among equals, the most popular product (the catalog's order).
     per_kind: dict[str, Candidate] = {}
     for candidate in sorted(candidates.values(), key=_rank_key, reverse=True):
         per_kind.setdefault(candidate.product.category, candidate)
-    ordered = list(per_kind.values())[: options.max_candidates]
-    if not ordered:
-        return Shortlist((), 0, "nothing_relevant", tuple(cart))
-    return Shortlist(tuple(ordered), max_offers, None, tuple(cart))
+    return tuple(list(per_kind.values())[: options.max_candidates])
 
 
 def _rank_key(candidate: Candidate) -> tuple[int, float]:
@@ -197,17 +230,21 @@ def _relations_by_anchor(relations: Sequence[Relation]) -> dict[str, list[Relati
     return grouped
 
 
-def context_features(request: OfferRequest, cart: Sequence[Product]) -> Features:
-    """Return what the bandit may know about the shopper and cart (no ids, no raw text)."""
+def context_features(request: OfferRequest, found: Shortlist) -> Features:
+    """Return what the bandit may know about the shopper and cart (no ids, no raw text).
+
+    Only the known cart lines count: an unknown sku has no category or price band.
+    """
+    cart = found.cart
     value = sum(
         (line.price if line.price is not None else p.price) * line.quantity
-        for line, p in zip(request.cart, cart, strict=True)
+        for line, p in zip(found.lines, cart, strict=True)
     )
     features: dict[str, dict] = {
         "cart": {
             "categories": sorted({p.category for p in cart}),
             "families": sorted({p.family for p in cart if p.family}),
-            "lines": len(request.cart),
+            "lines": len(found.lines),
             "value_band": _band(value),
         },
         "session": {"stage": request.stage},

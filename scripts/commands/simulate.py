@@ -41,6 +41,7 @@ def simulate(
 
     Example:
 
+    \b
         xsell simulate --rounds 5000 --vw-args "--cb_explore_adf --squarecb -q ::"
         xsell simulate --url http://127.0.0.1:8000 --rounds 3000
         xsell simulate --requests 5000     # shoppers on the demo store, over HTTP
@@ -79,20 +80,26 @@ def simulate(
             for index, rate in enumerate(rates):
                 click.echo(f"rounds {index * 500 + 1:>6}-{(index + 1) * 500:<6} click rate {rate:.3f}")
         return
+    from scripts.commands.progress import progress
+
     candidates = vw_args or EXPLORATION_CANDIDATES
     rows = []
-    for args in candidates:
-        results = [simulate_in_process(args, rounds=rounds, seed=seed) for seed in range(seeds)]
-        rows.append(
-            {
-                "vw_args": args,
-                "online_reward": sum(r.online_reward for r in results) / seeds,
-                "final_value": sum(r.final_value for r in results) / seeds,
-                "uniform_value": sum(r.uniform_value for r in results) / seeds,
-                "best_value": sum(r.best_value for r in results) / seeds,
-                "seconds": sum(r.seconds for r in results),
-            }
-        )
+    with progress(len(candidates) * seeds, "simulating") as advance:
+        for args in candidates:
+            results = []
+            for seed in range(seeds):
+                results.append(simulate_in_process(args, rounds=rounds, seed=seed))
+                advance(1)
+            rows.append(
+                {
+                    "vw_args": args,
+                    "online_reward": sum(r.online_reward for r in results) / seeds,
+                    "final_value": sum(r.final_value for r in results) / seeds,
+                    "uniform_value": sum(r.uniform_value for r in results) / seeds,
+                    "best_value": sum(r.best_value for r in results) / seeds,
+                    "seconds": sum(r.seconds for r in results),
+                }
+            )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -93,7 +93,13 @@ def test_a_full_cart_or_busy_checkout_gets_no_offer(client) -> None:
         "bicycle-01",
     ]
     full = offers(client, cart=[{"sku": s, "qty": 1} for s in skus])
-    assert full == {"event_id": None, "model_version": None, "offers": [], "no_offer": "cart_full"}
+    assert full == {
+        "event_id": None,
+        "model_version": None,
+        "offers": [],
+        "no_offer": "cart_full",
+        "unknown_skus": [],
+    }
     busy = offers(client, cart=[{"sku": s, "qty": 1} for s in skus[:4]], stage="checkout")
     assert busy["no_offer"] == "checkout_cart_full"
     light = offers(client, cart=[{"sku": "phone-01", "qty": 1}], stage="checkout", max_offers=3)
@@ -133,7 +139,8 @@ def test_feedback_on_an_offer_names_its_sku(client) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        ({"cart": [{"sku": "no-such-sku", "qty": 1}]}, 422, "cart.0.sku"),
+        ({"cart": [{"sku": "bad sku", "qty": 1}]}, 422, "cart.0.sku"),
+        ({"bought": ["x"] * 51}, 422, "bought"),
         ({"cart": [{"sku": "phone-01", "qty": -1}]}, 422, "cart.0.qty"),
         ({"cart": [{"sku": "phone-01", "qty": 0}]}, 422, "cart.0.qty"),
         ({"cart": [{"qty": 1}]}, 422, "cart.0.sku"),
@@ -174,3 +181,50 @@ def test_a_pinned_pair_is_preferred_over_stronger_relations(tmp_path: Path) -> N
         [offer] = offers(client, cart=[{"sku": "camera-04", "qty": 1}])["offers"]
         assert offer["category"] == "camera_battery"
     app.extensions["xsell"].store.close()
+
+
+def unknown_counted(client: FlaskClient) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    [line] = [x for x in text.splitlines() if x.startswith("xsell_offers_unknown_cart_skus_total ")]
+    return float(line.split()[1])
+
+
+def test_unknown_cart_skus_are_left_out_reported_and_counted(shop, client) -> None:
+    before = unknown_counted(client)
+    cart = [{"sku": "gone-1", "qty": 1}, {"sku": "camera-01", "qty": 1}, {"sku": "gone-2", "qty": 3}]
+    answer = offers(client, cart=cart, max_offers=3)
+    assert answer["unknown_skus"] == ["gone-1", "gone-2"]
+    assert len(answer["offers"]) == 3  # answered from the known camera line
+    photo = {"memory_card", "camera_bag", "tripod", "camera_battery"}
+    assert {o["category"] for o in answer["offers"]} <= photo
+    record = shop.extensions["xsell"].store.find_decision(answer["event_id"])
+    assert record.context["cart"]["categories"] == ["camera"] and record.context["cart"]["lines"] == 1
+    assert unknown_counted(client) == before + 2
+    only_unknown = offers(client, cart=[{"sku": "gone-3", "qty": 1}], max_offers=2)
+    assert only_unknown["unknown_skus"] == ["gone-3"] and len(only_unknown["offers"]) == 2  # popular
+    assert unknown_counted(client) == before + 3
+    known = offers(client, cart=[{"sku": "camera-01", "qty": 1}])
+    assert known["unknown_skus"] == [] and unknown_counted(client) == before + 3
+
+
+def test_reasons_say_what_triggered_the_offer(shop, client) -> None:
+    camera = catalog(shop).products(["camera-01"])["camera-01"]
+    laptop = catalog(shop).products(["laptop-01"])["laptop-01"]
+    viewed = offers(client, viewed=["camera-01"], max_offers=3)["offers"]
+    assert len(viewed) == 3
+    for offer in viewed:
+        assert f"the {camera.title} you viewed" in offer["reason"] and "cart" not in offer["reason"]
+    bought = offers(client, bought=["laptop-01"], max_offers=2)["offers"]
+    assert len(bought) == 2
+    for offer in bought:
+        assert f"the {laptop.title} you bought before" in offer["reason"] and "cart" not in offer["reason"]
+    both = offers(client, cart=[{"sku": "laptop-01", "qty": 1}], viewed=["camera-01"], max_offers=6)["offers"]
+    photo = {"memory_card", "camera_bag", "tripod", "camera_battery"}
+    assert {o["category"] in photo for o in both} == {True, False}  # offers from each trigger
+    for offer in both:
+        if offer["category"] in photo:
+            assert f"the {camera.title} you viewed" in offer["reason"]
+        else:
+            assert f"the {laptop.title} in your cart" in offer["reason"]
+    in_cart = offers(client, cart=[{"sku": "laptop-01", "qty": 1}], viewed=["laptop-01"])["offers"]
+    assert "in your cart" in in_cart[0]["reason"]  # in the cart and viewed: the cart is what counts

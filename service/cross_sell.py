@@ -1,0 +1,184 @@
+"""The offers path without Flask: pace, shortlist, rank, explain, log.
+
+`service/offers.py` parses the HTTP body and serialises the answer; everything in
+between is here, so the path can be read, tested and reused (the console, a batch
+job) without a request context. SQL stays in logs/, the rules in policies/offers/.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from logs.records import DecisionRecord
+from policies.offers.pacing import PacingVerdict, pace
+from policies.offers.shortlist import (
+    OfferRequest,
+    Shortlist,
+    candidate_action,
+    confidence,
+    context_features,
+    shortlist,
+)
+from service import pipeline
+from service.limits import check_cost
+from service.resources import Resources, shopper_key
+
+__all__ = ["Offer", "OfferAnswer", "OfferAsk", "offer", "search_tokens"]
+
+log = logging.getLogger(__name__)
+_TOKEN = re.compile(r"[a-z0-9]{2,}")
+
+
+def search_tokens(text: str | None) -> tuple[str, ...]:
+    """Reduce free text to at most 8 distinct lowercase tokens: features, not the query."""
+    if not text:
+        return ()
+    return tuple(dict.fromkeys(_TOKEN.findall(text.lower())))[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAsk:
+    """One request for offers, as the edge parsed it.
+
+    `fingerprint_fields` returns the request's fields that identify a retry (called
+    only when the storefront chose the event id).
+    """
+
+    wanted: OfferRequest
+    max_offers: int
+    event_id: str | None = None
+    shopper_id: str | None = None
+    fingerprint_fields: Callable[[], dict[str, Any]] = dict
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    slot: int
+    sku: str
+    title: str
+    price: float
+    category: str
+    reason: str
+    confidence_level: str
+    confidence_score: float
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswer:
+    """The offers (or the code saying why there are none) and the cart skus xsell does not know."""
+
+    event_id: str | None
+    model_version: str | None
+    offers: tuple[Offer, ...]
+    no_offer: str | None = None
+    unknown_skus: tuple[str, ...] = ()
+
+
+def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
+    """Find, rank and explain cross-sell offers for a cart; log the decision before answering."""
+    wanted = ask.wanted
+    key = shopper_key(res, ask.shopper_id) if ask.shopper_id else None
+    requested = ask.max_offers
+    verdict: PacingVerdict | None = None
+    if key is not None:
+        preferences = res.shoppers.preferences(key)
+        verdict = _pacing(res, key, preferences.frequency, requested)
+        if verdict.max_offers == 0:
+            res.shoppers.record_verdict(key, "none", verdict.reason)
+            return OfferAnswer(None, None, (), verdict.reason)
+        requested = verdict.max_offers
+        wanted = replace(
+            wanted,
+            personalised=preferences.personalised,
+            avoid=frozenset(preferences.muted) | verdict.tired_categories,
+        )
+    found = shortlist(wanted, res.catalog, res.offer_options, requested)
+    if found.unknown_skus:
+        _count_unknown(res, found.unknown_skus)
+    if found.no_offer_reason is not None:
+        if key is not None:
+            res.shoppers.record_verdict(key, "none", found.no_offer_reason)
+        return OfferAnswer(None, None, (), found.no_offer_reason, found.unknown_skus)
+    decision = _decide(res, ask, wanted, found, key)
+    answer = _explain(found, decision)
+    if key is not None and verdict is not None:
+        shown = [(o.sku, o.category) for o in answer]
+        res.shoppers.record_shown(key, decision.event_id, shown, verdict="offer", reason=verdict.reason)
+    return OfferAnswer(decision.event_id, decision.model_version, answer, None, found.unknown_skus)
+
+
+def _pacing(res: Resources, key: str, frequency: str, requested: int) -> PacingVerdict:
+    now = res.store.clock()
+    rules = res.pacing_options
+    # a cool-down can outlast a session: read back as far as the longest one
+    since = now - max(rules.session_seconds, rules.max_cooldown_seconds)
+    history = res.shoppers.recent_events(key, since=since)
+    return pace(history, frequency=frequency, requested=requested, now=now, options=rules)
+
+
+def _count_unknown(res: Resources, skus: tuple[str, ...]) -> None:
+    """Count unknown cart lines for /metrics; a busy log must not cost the shopper the answer."""
+    try:
+        res.catalog.count_unknown_skus(len(skus))
+    except Exception:  # the count is a diagnostic, the offers are what the shopper waits for
+        log.warning("could not count %d unknown cart skus", len(skus), exc_info=True)
+
+
+def _decide(
+    res: Resources, ask: OfferAsk, wanted: OfferRequest, found: Shortlist, key: str | None
+) -> DecisionRecord:
+    # opted out: nothing about them beyond the stage
+    personal = wanted.personalised
+    context = context_features(wanted, found) if personal else {"session": {"stage": wanted.stage}}
+
+    def fingerprint_body() -> dict[str, Any]:
+        fields = ask.fingerprint_fields()
+        fields["search_tokens"] = list(wanted.search_tokens)
+        fields["shopper_key"] = key  # a retry is the same request from the same shopper
+        return fields
+
+    actions = tuple(candidate_action(c) for c in found.candidates)
+    # The storefront does not choose these features, but the catalog's tags could be many.
+    check_cost(res, context, actions, context_field="body", actions_field="candidates")
+    return pipeline.decide(
+        res,
+        pipeline.RankInput(
+            event_id=ask.event_id,
+            context=context,
+            actions=actions,
+            excluded=frozenset(),
+            slots=min(found.max_offers, len(found.candidates)),
+            fingerprint=pipeline.retry_fingerprint(ask.event_id, fingerprint_body),
+        ),
+    )
+
+
+def _explain(found: Shortlist, decision: DecisionRecord) -> tuple[Offer, ...]:
+    by_sku = {c.product.sku: c for c in found.candidates}
+    probability = dict(zip((a.id for a in decision.actions), decision.probabilities, strict=True))
+    answer = []
+    for choice in decision.choices:
+        candidate = by_sku.get(choice.action_id)
+        if candidate is None:  # a retry after the catalog changed: the logged answer stands
+            continue
+        level, score = confidence(candidate, probability[choice.action_id])
+        product = candidate.product
+        answer.append(
+            Offer(
+                slot=choice.slot + 1,
+                sku=product.sku,
+                title=product.title,
+                price=product.price,
+                category=product.category,
+                reason=candidate.reason,
+                confidence_level=level,
+                confidence_score=score,
+                probability=choice.probability,
+            )
+        )
+    return tuple(answer)
