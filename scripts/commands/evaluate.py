@@ -25,11 +25,6 @@ from scripts.log_location import located_settings, log_flag_given, log_options
     help="A directory in the Open Bandit Dataset's CSV layout instead.",
 )
 @click.option(
-    "--archive",
-    type=click.Path(file_okay=False),
-    help="A directory of archived days (XSELL_LOG_ARCHIVE_DIR: decisions-YYYY-MM-DD.parquet) instead.",
-)
-@click.option(
     "--policy",
     "policies",
     multiple=True,
@@ -59,7 +54,6 @@ from scripts.log_location import located_settings, log_flag_given, log_options
 def evaluate(
     model_dir: str | None,
     obd: str | None,
-    archive: str | None,
     policies: tuple[str, ...],
     interval: str,
     level: float,
@@ -85,12 +79,10 @@ def evaluate(
     \b
         xsell evaluate --log var/xsell.db --policy uniform --policy "vw:--cb_explore_adf --epsilon 0.05 -q ::"
         xsell evaluate --obd obd/random/all --json
-        xsell evaluate --archive var/archive --policy uniform
     """
     from scripts.evaluate import (
         EXPECTED_ERRORS,
         EvaluationFailed,
-        load_archive,
         load_log,
         load_obd,
         options_from,
@@ -101,8 +93,6 @@ def evaluate(
 
     if log_flag_given() and obd:
         raise click.UsageError("give --log or --obd, not both")
-    if archive and obd:
-        raise click.UsageError("give --archive or --obd, not both")
     options = options_from(
         interval=interval,
         level=level,
@@ -115,8 +105,6 @@ def evaluate(
     try:
         if obd:
             loaded = load_obd(Path(obd), limit=limit)
-        elif archive:  # the log beside it (if any) gives the reward rules and the registry
-            loaded = load_archive(Path(archive), located_settings(must_exist=False), limit=limit)
         else:
             settings = located_settings()
             log = settings.resolved_log_path
