@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,14 +102,16 @@ class Footprint(StoreBase):
         keep_unlearned: bool = True,
         batch: int = 200,
         max_batches: int = 50,
-        before_delete: Callable[[Sequence[str]], None] | None = None,
+        created_before: float = math.inf,
+        closed_by: float = math.inf,
     ) -> int:
         """Delete the oldest closed decisions until the log is under its budget; return how many.
 
         Stops at `max_batches` (the next call goes on) or when nothing more may go:
         a decision whose window is open, or that no model learned when `keep_unlearned`
-        (False when nothing learns, as in logging_only mode), stays. `before_delete`
-        gets each batch's event ids first (the archive).
+        (False when nothing learns, as in logging_only mode), stays; so does one made
+        from `created_before` on or closed after `closed_by` (what the archive holds:
+        logs/archive.py).
         """
         found = self.footprint(budget_bytes)
         if found.used_bytes <= found.budget_bytes or not found.bytes_per_decision:
@@ -119,20 +121,26 @@ class Footprint(StoreBase):
         removed = 0
         while removed < wanted and max_batches > 0:
             max_batches -= 1
-            ids = self._prunable(min(batch, wanted - removed), keep_unlearned=keep_unlearned)
+            ids = self._prunable(
+                min(batch, wanted - removed),
+                keep_unlearned=keep_unlearned,
+                created_before=created_before,
+                closed_by=closed_by,
+            )
             if not ids:
                 break
-            if before_delete is not None:
-                before_delete(ids)
             removed += self.delete_decisions(ids)
         return removed
 
-    def _prunable(self, limit: int, *, keep_unlearned: bool) -> list[str]:
+    def _prunable(
+        self, limit: int, *, keep_unlearned: bool, created_before: float, closed_by: float
+    ) -> list[str]:
         learned = " AND learned_in IS NOT NULL" if keep_unlearned else ""
         rows = self.retry(
             lambda: self.conn.execute(
-                f"SELECT event_id FROM decisions WHERE closes_at <= ?{learned} ORDER BY created_at LIMIT ?",
-                (self.clock(), limit),
+                "SELECT event_id FROM decisions WHERE closes_at <= ? AND created_at < ?"
+                f"{learned} ORDER BY created_at LIMIT ?",
+                (min(self.clock(), closed_by), created_before, limit),
             ).fetchall()
         )
         return [r[0] for r in rows]

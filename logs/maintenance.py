@@ -71,6 +71,20 @@ class Maintenance(StoreBase):
         )
         return int(row[0])
 
+    def decisions_open_between(self, start: float, end: float, *, now: float) -> int:
+        """Return how many decisions made in [start, end) have a reward window still open at `now`.
+
+        A deferred decision never activated (closes_at = +inf) is not counted: it may never close.
+        """
+        row = self.retry(
+            lambda: self.conn.execute(
+                "SELECT count(*) FROM decisions WHERE created_at >= ? AND created_at < ?"
+                " AND closes_at > ? AND closes_at < 9e999",
+                (start, end, now),
+            ).fetchone()
+        )
+        return int(row[0])
+
     def decision_time_range(self) -> tuple[float, float] | None:
         """Return when the oldest and the newest logged decisions were made, if any."""
         row = self.retry(

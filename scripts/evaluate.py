@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from logs.archive import ArchiveUnavailable, read_archive
 from logs.db import LogUnavailable
 from logs.model_index import ModelIndex
 from logs.obd import ObdFormatError, read_obd
@@ -28,6 +29,7 @@ __all__ = [
     "EvaluationFailed",
     "Loaded",
     "describe_reward_model",
+    "load_archive",
     "load_log",
     "load_obd",
     "render_table",
@@ -70,6 +72,29 @@ def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | No
     return Loaded(str(path), decisions, int(total - closed), registry)
 
 
+def load_archive(directory: Path, settings: Settings, *, limit: int | None) -> Loaded:
+    """Read decisions archived to Parquet (logs/archive.py) as the log would give them.
+
+    Rewards follow the rules in force for the log `settings` name, if there is one
+    (its models are then candidates too), else the settings' own rules.
+    """
+    if not directory.is_dir():
+        raise EvaluationFailed(f"{directory}: no such directory")
+    rules, registry = settings.reward_rules(), None
+    log = settings.resolved_log_path
+    if log.is_file():
+        store = LogStore(log, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous))
+        if store.has_schema():
+            rules = effective(settings, ModelIndex(store)).rules
+            models = settings.model_dir or log.parent / "models"
+            registry = ModelRegistry(models, ModelIndex(store), keep_files=settings.model_keep)
+    try:
+        decisions = read_archive(directory, rules.slot_rewards, limit=limit)
+    except ArchiveUnavailable as error:
+        raise EvaluationFailed(str(error)) from error
+    return Loaded(str(directory), decisions, 0, registry)
+
+
 def load_obd(directory: Path, *, limit: int | None) -> Loaded:
     """Read a log in the Open Bandit Dataset's layout."""
     return Loaded(str(directory), read_obd(directory, limit=limit), 0, None)
@@ -105,17 +130,11 @@ def build_candidates(specs: Sequence[str], registry: ModelRegistry | None) -> li
 
 
 def run(
-    loaded: Loaded,
-    specs: Sequence[str],
-    options: EvaluationOptions,
-    progress: Callable[[int], None] | None = None,
+    loaded: Loaded, specs: Sequence[str], options: EvaluationOptions
 ) -> tuple[list[PolicyReport], LogSummary, RewardModelQuality | None]:
-    """Evaluate every candidate on the loaded decisions; also say how good the reward model was.
-
-    `progress` hears of decisions replayed: each candidate replays every decision.
-    """
+    """Evaluate every candidate on the loaded decisions; also say how good the reward model was."""
     candidates = build_candidates(specs or default_policies(loaded), loaded.registry)
-    evaluation = evaluate_log(loaded.decisions, candidates, options, progress)
+    evaluation = evaluate_log(loaded.decisions, candidates, options)
     return evaluation.reports, summarise(loaded.decisions), evaluation.reward_model
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from logs.archive import Archive
 from logs.footprint import budget_from_mb, describe
 from logs.store import Clock, LogStore
 from policies.learning.guardrail import Guardrail, GuardrailOptions
@@ -67,9 +68,16 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
                 found = live_report(store, registry, args, config.current().rules)
                 auto_promote(registry, found, settings.auto_promote_min_events)
 
+    archive = None
+    if settings.log_archive_dir is not None:  # every closed day goes to Parquet before deletion
+        archive = Archive(settings.log_archive_dir, lambda event: config.current().rules.slot_rewards(event))
+        archive.check()
+
     def retention() -> None:
         days = config.current().live.log_retention_days
         if days > 0:
+            if archive is not None:
+                archive.write_closed_days(store)
             removed = store.purge(older_than=time.time() - days * 86400)
             if any(removed.values()):
                 log.info("log retention (%d days) removed %s", days, removed)
@@ -80,7 +88,11 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
         # Decisions wait unlearned while nothing learns (logging only, frozen): past the
         # budget they may go then, or the disk would fill.
         learns = config.current().live.learns and not registry.learning_frozen()
-        removed = store.prune_to_budget(budget, keep_unlearned=learns)
+        archived = {}
+        if archive is not None:  # only what is in a file may go
+            archive.write_closed_days(store)
+            archived = dict(zip(("created_before", "closed_by"), archive.archived(store), strict=True))
+        removed = store.prune_to_budget(budget, keep_unlearned=learns, **archived)
         if removed:
             log.info("pruned the %d oldest decisions: %s", removed, describe(store.footprint(budget)))
 

@@ -204,6 +204,11 @@ class Settings(BaseSettings):
         description="Disk the log may take; past it the learner deletes the oldest closed, learned "
         "decisions. 0: what the log takes plus half the free space of its disk (it cannot fill it).",
     )
+    log_archive_dir: Path | None = Field(
+        None,
+        description="Every closed day of decisions is written here as Parquet before pruning or retention "
+        "deletes it (pip install 'xsell[archive]'); `xsell evaluate --archive DIR` reads it.",
+    )
 
     @field_validator("vw_args")
     @classmethod

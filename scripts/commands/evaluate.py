@@ -25,6 +25,11 @@ from scripts.log_location import located_settings, log_flag_given, log_options
     help="A directory in the Open Bandit Dataset's CSV layout instead.",
 )
 @click.option(
+    "--archive",
+    type=click.Path(file_okay=False),
+    help="A directory of archived days (XSELL_LOG_ARCHIVE_DIR: decisions-YYYY-MM-DD.parquet) instead.",
+)
+@click.option(
     "--policy",
     "policies",
     multiple=True,
@@ -54,6 +59,7 @@ from scripts.log_location import located_settings, log_flag_given, log_options
 def evaluate(
     model_dir: str | None,
     obd: str | None,
+    archive: str | None,
     policies: tuple[str, ...],
     interval: str,
     level: float,
@@ -76,13 +82,14 @@ def evaluate(
 
     Example:
 
-    \b
         xsell evaluate --log var/xsell.db --policy uniform --policy "vw:--cb_explore_adf --epsilon 0.05 -q ::"
         xsell evaluate --obd obd/random/all --json
+        xsell evaluate --archive var/archive --policy uniform
     """
     from scripts.evaluate import (
         EXPECTED_ERRORS,
         EvaluationFailed,
+        load_archive,
         load_log,
         load_obd,
         options_from,
@@ -93,6 +100,8 @@ def evaluate(
 
     if log_flag_given() and obd:
         raise click.UsageError("give --log or --obd, not both")
+    if archive and obd:
+        raise click.UsageError("give --archive or --obd, not both")
     options = options_from(
         interval=interval,
         level=level,
@@ -105,18 +114,14 @@ def evaluate(
     try:
         if obd:
             loaded = load_obd(Path(obd), limit=limit)
+        elif archive:  # the log beside it (if any) gives the reward rules and the registry
+            loaded = load_archive(Path(archive), located_settings(must_exist=False), limit=limit)
         else:
             settings = located_settings()
             log = settings.resolved_log_path
             models = Path(model_dir) if model_dir else settings.model_dir or log.parent / "models"
             loaded = load_log(log, models, settings, limit=limit)
-        from scripts.commands.progress import progress
-        from scripts.evaluate import default_policies
-
-        # every candidate replays every decision
-        steps = len(loaded.decisions) * (len(policies or default_policies(loaded)) or 1)
-        with progress(steps, "replaying decisions") as advance:
-            reports, summary, quality = run(loaded, policies, options, advance)
+        reports, summary, quality = run(loaded, policies, options)
     except (EvaluationFailed, *EXPECTED_ERRORS) as error:
         raise click.ClickException(str(error)) from error
     table = render_table(loaded, reports, options, quality)
