@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 
 from logs.db import retrying, transaction
@@ -181,6 +181,31 @@ class ModelIndex:
                     )
 
         retrying(write, deadline_seconds=self._deadline)
+
+    def update_control(self, key: str, change: Callable[[str | None], str | None]) -> str | None:
+        """Set a switch to ``change(current value)``, read and written in one write transaction.
+
+        BEGIN IMMEDIATE takes the log's write lock before the read, so no other process
+        can write the switch in between: concurrent partial updates never undo each
+        other. `change` may run again on a retry; it must only compute. Returns the value set.
+        """
+
+        def write() -> str | None:
+            with transaction(self.store.conn) as conn:
+                row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
+                value = change(row[0] if row else None)
+                if value is None:
+                    conn.execute("DELETE FROM control WHERE key = ?", (key,))
+                else:
+                    conn.execute(
+                        "INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT (key) DO UPDATE"
+                        " SET value = excluded.value, updated_at = excluded.updated_at",
+                        (key, value, time.time()),
+                    )
+                return value
+
+        return retrying(write, deadline_seconds=self._deadline)
 
     def control(self, key: str) -> str | None:
         """Return an operator switch's value, or None when unset."""

@@ -24,7 +24,7 @@ from policies.deciding.live_config import (
     LiveConfig,
     Overrides,
     read_overrides,
-    write_overrides,
+    update_overrides,
 )
 from policies.learning.rewards import RewardRules
 from service.settings import Settings
@@ -68,7 +68,7 @@ def effective(settings: Settings, store: ControlStore) -> EffectiveConfig:
 
 
 def _in_force(settings: Settings, overrides: Overrides) -> EffectiveConfig:
-    # Checked when saved (write_overrides) and when read back: no second validation here.
+    # Checked when saved (update_overrides) and when read back: no second validation here.
     in_force = settings.model_copy(update=dict(overrides.values))
     given = settings.model_fields_set
     sources: dict[str, Source] = {
@@ -118,8 +118,7 @@ class ConfigSource:
         for name in reset:
             if name not in LIVE_SETTINGS:
                 raise InvalidSetting(name, f"is not a live setting (live: {', '.join(LIVE_SETTINGS)})")
-        kept = {k: v for k, v in read_overrides(self.store).values.items() if k not in reset}
-        saved = write_overrides(self.store, {**kept, **values})
+        saved = update_overrides(self.store, values, reset=reset)  # one read-modify-write in the log
         found = _in_force(self.settings, saved)
         with self._lock:
             self._cached, self._read_at = found, time.monotonic()

@@ -21,6 +21,7 @@ from policies.learning.learner import SKIPPED_OVERSIZED_KEY
 from service import http_metrics
 from service.loop_metrics import LoopCollector, decision_counts, feedback_counts
 from service.openapi import documented
+from service.personalizer import unmatched as personalizer_unmatched
 from service.resources import Resources, resources
 
 bp = Blueprint("metrics", __name__)
@@ -73,6 +74,14 @@ class LogCollector(Collector):
             "Cart lines naming a sku the catalog does not have (left out; offers came from the other lines)",
             value=self.res.catalog.unknown_skus_counted(),
         )
+        unmatched = CounterMetricFamily(
+            "xsell_personalizer_unmatched",
+            "Personalizer rewards and activations for an unknown event, or a slot the event did not rank",
+            labels=["call"],
+        )
+        for call, count in personalizer_unmatched.counts(self.res).items():
+            unmatched.add_metric([call], count)
+        yield unmatched
         yield from _live_settings(self.res)
 
 

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         ge=0,
         description="`rollback` without --to goes back to a trained model at least this much older.",
     )
+    personalizer_reset_policy: Literal["xsell", "personalizer"] = Field(
+        "xsell",
+        description="What the Personalizer API's reset_policy restores: xsell's XSELL_VW_ARGS, or "
+        "Personalizer's own default arguments exactly (docs/personalizer.md).",
+    )
 
     # shadow and promotion
     shadow_vw_args: str | None = Field(
@@ -176,8 +181,8 @@ class Settings(BaseSettings):
     reward_purchase_value_scale: float = Field(0.005, ge=0, description="Added per unit of order value.")
     reward_dismiss: float = Field(-0.1, description="Reward of a dismissal (a small penalty).")
     default_reward: float = Field(0.0, description="Reward of an event with no feedback.")
-    reward_aggregation: Literal["max", "sum", "earliest"] = Field(
-        "max", description="How several signals combine (max, sum, or earliest: the first counts)."
+    reward_aggregation: Literal["max", "sum", "average", "earliest"] = Field(
+        "max", description="How several signals combine (max, sum, average, or earliest: the first counts)."
     )
     learning_mode: Literal["online", "apprentice", "logging_only"] = Field(
         "online",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, Protocol
 
@@ -35,12 +35,13 @@ __all__ = [
     "StaticConfig",
     "check_live_setting",
     "read_overrides",
+    "update_overrides",
     "write_overrides",
 ]
 
 CONTROL_KEY = "live_config"
 LEARNING_MODES = ("online", "apprentice", "logging_only")
-REWARD_AGGREGATIONS = ("max", "sum", "earliest")
+REWARD_AGGREGATIONS = ("max", "sum", "average", "earliest")
 LearningMode = Literal["online", "apprentice", "logging_only"]
 # Longer than any sensible window, short enough for datetime arithmetic and ISO durations.
 MAX_SECONDS = 3650 * 86_400.0
@@ -57,10 +58,15 @@ class InvalidSetting(ValueError):
 
 
 class ControlStore(Protocol):
-    """Where operator switches are kept (``logs.model_index.ModelIndex``)."""
+    """Where operator switches are kept (``logs.model_index.ModelIndex``).
+
+    ``update_control`` reads a switch and writes what `change` makes of it in one
+    write transaction, so two processes changing different settings at once both land.
+    """
 
     def set_control(self, key: str, value: str | None) -> None: ...
     def control(self, key: str) -> str | None: ...
+    def update_control(self, key: str, change: Callable[[str | None], str | None]) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,7 @@ class LiveConfig:
 
     reward_window_seconds: float
     default_reward: float
-    reward_aggregation: Literal["max", "sum", "earliest"]
+    reward_aggregation: Literal["max", "sum", "average", "earliest"]
     learning_mode: LearningMode = "online"
     exploration_share: float = 0.0
     log_retention_days: int = -1  # -1 keeps the log forever
@@ -158,7 +164,10 @@ class Overrides:
 
 def read_overrides(store: ControlStore) -> Overrides:
     """Return the saved overrides; a value the service can no longer run with is dropped."""
-    text = store.control(CONTROL_KEY)
+    return _parse_overrides(store.control(CONTROL_KEY))
+
+
+def _parse_overrides(text: str | None) -> Overrides:
     if text is None:
         return Overrides({})
     saved = json.loads(text)
@@ -186,6 +195,33 @@ def write_overrides(store: ControlStore, values: Mapping[str, Any]) -> Overrides
     stamped = Overrides(checked, time.time())
     store.set_control(CONTROL_KEY, json.dumps({**checked, "updated_at": stamped.updated_at}, sort_keys=True))
     return stamped
+
+
+def update_overrides(
+    store: ControlStore, values: Mapping[str, Any], *, reset: Iterable[str] = ()
+) -> Overrides:
+    """Override the settings in `values` and drop those in `reset`, keeping every other override.
+
+    The saved overrides are read and rewritten in one write transaction of the log:
+    two partial updates arriving at once at different workers both land, whatever
+    their order (a read here and a write later could undo the other's change).
+
+    Raises
+    ------
+    InvalidSetting
+        For the first value the service cannot run with; nothing is saved then.
+    """
+    checked = {name: check_live_setting(name, value) for name, value in values.items()}
+    dropped = frozenset(reset)
+    stamped: list[Overrides] = []
+
+    def change(text: str | None) -> str:
+        kept = {k: v for k, v in _parse_overrides(text).values.items() if k not in dropped}
+        stamped[:] = [Overrides({**kept, **checked}, time.time())]
+        return json.dumps({**stamped[0].values, "updated_at": stamped[0].updated_at}, sort_keys=True)
+
+    store.update_control(CONTROL_KEY, change)
+    return stamped[0]
 
 
 class InForce(Protocol):

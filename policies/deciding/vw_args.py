@@ -99,12 +99,17 @@ class Option:
     value: Callable[[str], str] | None
     uses: frozenset[str]
     repeatable: bool = False
+    vw_name: str | None = None  # the option VW gets in its place (None: this one)
 
 
 # The allowlist: VW's long option name -> Option. Nothing else reaches VW.
 ALLOWED: dict[str, Option] = {
-    # the contextual-bandit reduction (issue #18 adds ccb_explore_adf here and in REQUIRED_REDUCTIONS)
+    # the contextual-bandit reduction
     "cb_explore_adf": Option(None, _EXPLORATION),
+    # Personalizer's multi-slot policy form. xsell learns every decision, multi-slot
+    # included, one conditional cb_explore_adf example per slot (policies/deciding/vw.py),
+    # which is the reduction VW's ccb_explore_adf applies; so VW gets --cb_explore_adf.
+    "ccb_explore_adf": Option(None, frozenset({POLICY}), vw_name="cb_explore_adf"),
     "cb_type": Option(_choice("ips", "dr", "mtr", "dm"), _EXPLORATION),
     # exploration algorithms and their parameters
     "epsilon": Option(_number(0, 1), _EXPLORATION),
@@ -152,7 +157,7 @@ ALLOWED: dict[str, Option] = {
 }
 SHORT_NAMES = {"q": "quadratic", "l": "learning_rate", "b": "bit_precision"}
 # A policy (and a model file) must use one of these reductions.
-REQUIRED_REDUCTIONS = ("cb_explore_adf",)
+REQUIRED_REDUCTIONS = ("cb_explore_adf", "ccb_explore_adf")
 _REFUSED = "is not allowed (xsell accepts learning options only: see docs/models.md)"
 
 
@@ -171,7 +176,8 @@ class VWArgs:
         tokens: list[str] = []
         for name, value in self.options:
             if name not in leave_out:
-                tokens += [f"--{name}"] if value is None else [f"--{name}", value]
+                flag = f"--{ALLOWED[name].vw_name or name}"
+                tokens += [flag] if value is None else [flag, value]
         return tokens
 
 
@@ -304,5 +310,8 @@ def _check_repeats(options: list[tuple[str, str | None]]) -> None:
 
 
 def _require_reduction(parsed: VWArgs, where: str) -> None:
-    if not parsed.names() & set(REQUIRED_REDUCTIONS):
+    given = parsed.names() & set(REQUIRED_REDUCTIONS)
+    if not given:
         raise ValueError(f"{where} must include --{' or --'.join(REQUIRED_REDUCTIONS)}")
+    if len(given) > 1:
+        raise ValueError(f"{where} must include only one of --{' or --'.join(REQUIRED_REDUCTIONS)}")

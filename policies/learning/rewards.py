@@ -11,10 +11,11 @@ Defaults, and why:
 - silence (no feedback before the event closes): ``default_reward`` = 0.0.
 
 Several signals for the same offer are aggregated with ``max`` by default (a click
-then a purchase is worth the purchase, not both), ``sum``, or ``earliest`` (the first
-one counts, as Personalizer's "earliest"). A raw reward posted directly overrides the
-signals for that offer; several raw rewards combine as the latest one (``max``), their
-sum (``sum``, Personalizer's "sum") or the first one (``earliest``).
+then a purchase is worth the purchase, not both), ``sum``, ``average`` (their mean),
+or ``earliest`` (the first one counts, as Personalizer's "earliest"). A raw reward
+posted directly overrides the signals for that offer; several raw rewards combine as
+the latest one (``max``), their sum (``sum``, Personalizer's "sum"), their mean
+(``average``, Personalizer's "average") or the first one (``earliest``).
 Every result is clipped to [``min_reward``, ``max_reward``].
 """
 
@@ -43,7 +44,7 @@ class RewardRules:
     purchase_value_scale: float = 0.005
     dismiss: float = -0.1
     default_reward: float = 0.0
-    aggregation: Literal["max", "sum", "earliest"] = "max"
+    aggregation: Literal["max", "sum", "average", "earliest"] = "max"
     min_reward: float = -1.0
     max_reward: float = 2.0
 
@@ -79,6 +80,8 @@ class RewardRules:
         """Combine rewards in arrival order; under ``max`` raw rewards keep the latest."""
         if self.aggregation == "sum":
             return sum(rewards)
+        if self.aggregation == "average":
+            return sum(rewards) / len(rewards)
         if self.aggregation == "earliest":
             return rewards[0]
         return rewards[-1] if latest else max(rewards)

@@ -26,10 +26,11 @@ class ApiVersionConverter(BaseConverter):
 
 def register(app: Flask) -> None:
     """Serve the Personalizer routes under every prefix the SDKs use."""
-    from service.personalizer import admin, events  # blueprints need the app's resources
+    # blueprints need the app's resources
+    from service.personalizer import configuration, events, model, reports
 
     app.url_map.converters["apiversion"] = ApiVersionConverter
-    for blueprint in (events.bp, admin.bp):
+    for blueprint in (events.bp, configuration.bp, model.bp, reports.bp):
         app.register_blueprint(
             blueprint, url_prefix="/personalizer/<apiversion:api_version>", name=f"{blueprint.name}_versioned"
         )

@@ -6,6 +6,12 @@ other. This module only translates: feature objects become namespaces, a slot's
 ``excludedActions`` and ``baselineAction`` become the core request's per-slot
 controls (the same ones /v1/rank offers, logged with the decision), and
 ``deferActivation`` keeps the decision out of learning until it is activated.
+
+Where Personalizer was lenient, this edge is too, and the core stays strict: a
+reused event id gets a decision of its own under a derived id (``event_ids.py``);
+a reward or activation for an unknown event, or a reward for a slot the event did
+not rank, is answered 204 and counted as unmatched (``unmatched.py``). ``/v1``
+keeps answering those 409, 404 and 400.
 """
 
 from __future__ import annotations
@@ -21,10 +27,9 @@ from policies.base import Action
 from policies.learning.rewards import RAW_REWARD
 from service import pipeline
 from service.auth import guard_storefront
-from service.errors import InvalidField
 from service.limits import check_cost
 from service.openapi import documented
-from service.personalizer import drop_api_version
+from service.personalizer import drop_api_version, event_ids, unmatched
 from service.personalizer.features import to_namespaces
 from service.personalizer.schemas import (
     MultiSlotRankRequest,
@@ -49,7 +54,10 @@ def rank() -> Response:
     """Rank the actions for one slot; 201 with the ranking and the rewardActionId."""
     body = PersonalizerRankRequest.model_validate_json(request.get_data())
     # Personalizer ignored excluded ids it was not given; so does this.
-    decision = _decide(body, slots=1, excluded=frozenset(body.excluded_actions))
+    decision = event_ids.decide_reusing(
+        body.event_id,
+        lambda event_id: _decide(body, event_id, slots=1, excluded=frozenset(body.excluded_actions)),
+    )
     chosen = decision.choices[0].action_id
     ranking = sorted(
         (
@@ -59,7 +67,7 @@ def rank() -> Response:
         key=lambda r: (r["id"] != chosen, -r["probability"]),
     )
     return personalizer_json(
-        {"eventId": decision.event_id, "ranking": ranking, "rewardActionId": chosen}, 201
+        {"eventId": event_ids.sent_id(decision.event_id), "ranking": ranking, "rewardActionId": chosen}, 201
     )
 
 
@@ -68,42 +76,56 @@ def rank() -> Response:
 def rank_multi_slot() -> Response:
     """Choose one action per slot; 201 with each slot's rewardActionId."""
     body = MultiSlotRankRequest.model_validate_json(request.get_data())
-    decision = _decide(
-        body,
-        slots=len(body.slots),
-        baseline=tuple(s.baseline_action for s in body.slots),
-        slot_ids=tuple(s.id for s in body.slots),
-        slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),
+    decision = event_ids.decide_reusing(
+        body.event_id,
+        lambda event_id: _decide(
+            body,
+            event_id,
+            slots=len(body.slots),
+            baseline=tuple(s.baseline_action for s in body.slots),
+            slot_ids=tuple(s.id for s in body.slots),
+            slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),
+        ),
     )
     chosen = [c.action_id for c in decision.choices]
     slots = [
         {"id": slot.id, "rewardActionId": chosen[k] if k < len(chosen) else None}
         for k, slot in enumerate(body.slots)
     ]
-    return personalizer_json({"eventId": decision.event_id, "slots": slots}, 201)
+    return personalizer_json({"eventId": event_ids.sent_id(decision.event_id), "slots": slots}, 201)
 
 
 @bp.post("/events/<path:event_id>/reward")
 @documented(json=PersonalizerRewardRequest, status=204, key="storefront", errors=(404,))
 def reward(event_id: str) -> Response:
-    """Record the reward of the event's rewardActionId; 204."""
+    """Record the reward of the event's rewardActionId; 204 (an unknown event: counted as unmatched)."""
     body = PersonalizerRewardRequest.model_validate_json(request.get_data())
-    _record_reward(event_id, None, body.value)
+    res = resources()
+    decision = event_ids.latest(res.store, event_id)
+    if decision is None:
+        unmatched.record(res, "reward", event_id, value=body.value)
+    else:
+        _record_reward(decision.event_id, None, body.value)
     return no_content()
 
 
 @bp.post("/multislot/events/<path:event_id>/reward")
 @documented(json=MultiSlotRewardRequest, status=204, key="storefront", errors=(404,))
 def reward_multi_slot(event_id: str) -> Response:
-    """Record a reward per slot; 204. Every slot is checked before any is recorded."""
+    """Record a reward per slot; 204. A slot the event did not rank is counted as unmatched."""
     body = MultiSlotRewardRequest.model_validate_json(request.get_data())
-    decision = _decision(event_id)
+    res = resources()
+    decision = event_ids.latest(res.store, event_id)
+    if decision is None:
+        for item in body.reward:
+            unmatched.record(res, "reward", event_id, slot_id=item.slot_id, value=item.value)
+        return no_content()
     by_slot = dict(zip(decision.slot_ids or (), (c.action_id for c in decision.choices), strict=False))
-    for k, item in enumerate(body.reward):
-        if item.slot_id not in by_slot:
-            raise InvalidField(f"reward[{k}].slotId", f"slot {item.slot_id!r} was not ranked in this event")
     for item in body.reward:
-        _record_reward(event_id, by_slot[item.slot_id], item.value)
+        if item.slot_id in by_slot:
+            _record_reward(decision.event_id, by_slot[item.slot_id], item.value)
+        else:
+            unmatched.record(res, "slot", event_id, slot_id=item.slot_id, value=item.value)
     return no_content()
 
 
@@ -113,16 +135,23 @@ def reward_multi_slot(event_id: str) -> Response:
 def activate(event_id: str) -> Response:
     """Say a deferred event was shown: its reward wait starts now and it will be learned; 204."""
     res = resources()
-    res.store.activate(
-        event_id,
-        window_seconds=res.config.current().live.reward_window_seconds,
-        first_learn_seconds=res.settings.first_learn_seconds,
-    )
+    decision = event_ids.latest(res.store, event_id)
+    try:
+        if decision is None:
+            raise UnknownEvent(event_id)
+        res.store.activate(
+            decision.event_id,
+            window_seconds=res.config.current().live.reward_window_seconds,
+            first_learn_seconds=res.settings.first_learn_seconds,
+        )
+    except UnknownEvent:  # never logged, or purged since
+        unmatched.record(res, "activate", event_id)
     return no_content()
 
 
 def _decide(
     body: PersonalizerRankRequest | MultiSlotRankRequest,
+    event_id: str | None,
     *,
     slots: int,
     excluded: frozenset[str] = frozenset(),
@@ -138,7 +167,7 @@ def _decide(
     return pipeline.decide(
         res,
         pipeline.RankInput(
-            event_id=body.event_id,
+            event_id=event_id,
             context=context,
             actions=actions,
             excluded=excluded & ids,
@@ -159,23 +188,19 @@ def _actions(actions: Sequence[RankableAction]) -> tuple[Action, ...]:
     )
 
 
-def _decision(event_id: str) -> DecisionRecord:
-    decision = resources().store.find_decision(event_id)
-    if decision is None:
-        raise UnknownEvent(event_id)
-    return decision
-
-
 def _record_reward(event_id: str, action_id: str | None, value: float) -> None:
     res = resources()
     # Every reward within the wait time counts (a later one is learned as a
     # correction), so "sum" sums them all. Each call is its own reward (Personalizer
     # summed repeated rewards under "sum"), so none is folded into an earlier one with
     # the same value.
-    res.store.record_feedback(
-        event_id,
-        RAW_REWARD,
-        value,
-        action_id=action_id,
-        dedupe_key=f"{RAW_REWARD}:{uuid.uuid4().hex}",
-    )
+    try:
+        res.store.record_feedback(
+            event_id,
+            RAW_REWARD,
+            value,
+            action_id=action_id,
+            dedupe_key=f"{RAW_REWARD}:{uuid.uuid4().hex}",
+        )
+    except UnknownEvent:  # purged between the lookup and now
+        unmatched.record(res, "reward", event_ids.sent_id(event_id), value=value)

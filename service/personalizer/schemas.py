@@ -166,7 +166,7 @@ class ServiceConfiguration(_Body):
 
     reward_wait_time: timedelta | None = Field(None, description="ISO 8601 duration, 1 ms to 10 years")
     default_reward: float | None = None
-    reward_aggregation: Literal["earliest", "sum", "max"] | None = None
+    reward_aggregation: Literal["earliest", "sum", "average", "max"] | None = None
     exploration_percentage: float | None = Field(None, description="0 to 1")
     model_export_frequency: timedelta | None = Field(None, description="ISO 8601 duration, 0 to 10 years")
     log_retention_days: int | None = Field(None, description="-1 (keep forever) or 1 to 36500")

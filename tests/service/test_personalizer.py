@@ -91,13 +91,22 @@ def test_feature_objects_become_namespaces_in_the_log(pclient: FlaskClient) -> N
     assert tripod.features == {"default": {"kind": "support", "tags": ["photo", "video"]}}
 
 
-def test_a_retry_returns_the_same_answer_and_a_reused_id_is_a_conflict(pclient: FlaskClient) -> None:
+def test_a_retry_returns_the_same_answer_and_a_reused_id_gets_a_decision_of_its_own(
+    pclient: FlaskClient,
+) -> None:
     first = pclient.post(f"{V1}/rank", json=rank_body(eventId="order-7"))
     again = pclient.post(f"{V1}/rank", json=rank_body(eventId="order-7"))
     assert first.get_json() == again.get_json()
+    # Personalizer answered 201; the first decision stays as logged, the second is logged beside it
     other = pclient.post(f"{V1}/rank", json={"actions": ACTIONS[:2], "eventId": "order-7"})
-    assert other.status_code == 409
-    assert error_of(other)["code"] == "Conflict"
+    assert other.status_code == 201
+    assert other.get_json()["eventId"] == "order-7"
+    store = store_of(pclient)
+    assert [a.id for a in store.find_decision("order-7").actions] == [a["id"] for a in ACTIONS]
+    assert [a.id for a in store.find_decision("order-7\x1e2").actions] == ["sd-card", "tripod"]
+    retried = pclient.post(f"{V1}/rank", json={"actions": ACTIONS[:2], "eventId": "order-7"})
+    assert retried.get_json() == other.get_json()  # a retry of the second gets the second
+    assert store.conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0] == 2
 
 
 def test_unknown_fields_are_ignored(pclient: FlaskClient) -> None:
@@ -141,11 +150,8 @@ def test_a_body_that_is_not_json_is_a_400(pclient: FlaskClient) -> None:
     assert error_of(response)["innerError"]["code"] == "invalid_json"
 
 
-def test_unknown_routes_and_events_are_404_in_personalizers_shape(pclient: FlaskClient) -> None:
+def test_unknown_routes_are_404_in_personalizers_shape(pclient: FlaskClient) -> None:
     assert error_of(pclient.get(f"{V1}/nothing-here"))["code"] == "ResourceNotFound"
-    missing = pclient.post(f"{V1}/events/never-ranked/reward", json={"value": 1})
-    assert missing.status_code == 404
-    assert error_of(missing)["code"] == "ResourceNotFound"
 
 
 # -- reward, activation, event ids ---------------------------------------------------------
@@ -202,7 +208,7 @@ def test_a_deferred_event_is_learned_only_after_activation(tmp_path: Path) -> No
         "SELECT value FROM feedback WHERE event_id = 'shown' AND on_time = 1"
     ).fetchall()
     assert [r["value"] for r in on_time] == [0.8]  # the reward sent before activation does not count
-    assert client.post(f"{V1}/events/unknown/activate").status_code == 404
+    assert client.post(f"{V1}/events/unknown/activate").status_code == 204  # as Personalizer: unmatched
 
 
 def test_the_reward_wait_time_sets_when_events_close(tmp_path: Path) -> None:
@@ -249,13 +255,18 @@ def test_multi_slot_answers_one_distinct_action_per_slot_honouring_slot_exclusio
     assert [r["action_id"] for r in feedback] == [chosen[1]]
 
 
-def test_a_reward_for_an_unknown_slot_records_nothing(pclient: FlaskClient) -> None:
-    pclient.post(f"{V1}/multislot/rank", json={**MULTI, "eventId": "ms"})
+def test_a_reward_for_a_slot_the_event_did_not_rank_is_unmatched_and_the_others_count(
+    pclient: FlaskClient,
+) -> None:
+    ranked = pclient.post(f"{V1}/multislot/rank", json={**MULTI, "eventId": "ms"}).get_json()
     body = {"reward": [{"slotId": "main", "value": 1}, {"slotId": "nope", "value": 1}]}
     response = pclient.post(f"{V1}/multislot/events/ms/reward", json=body)
-    assert response.status_code == 400
-    assert error_of(response)["target"] == "reward[1].slotId"
-    assert store_of(pclient).conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0
+    assert response.status_code == 204  # as Personalizer answered
+    rows = store_of(pclient).conn.execute("SELECT action_id FROM feedback").fetchall()
+    assert [r["action_id"] for r in rows] == [ranked["slots"][0]["rewardActionId"]]
+    assert 'xsell_personalizer_unmatched_total{call="slot"} 1.0' in pclient.get("/metrics").get_data(
+        as_text=True
+    )
 
 
 # -- learning modes and exploration ---------------------------------------------------------

@@ -134,6 +134,8 @@ POLICIES = [
     "--cb_explore_adf --epsilon 0.1 --cubic abc --interactions ab -q ::",
     "--cb_explore_adf --epsilon 0.1 --ignore x --keep so --noconstant -b 20",
     "--cb_explore_adf --epsilon 0.1 --l1 1e-7 --l2 1e-6 --quiet",
+    # Personalizer's multi-slot form: xsell's own per-slot learning, so VW gets --cb_explore_adf (#18)
+    "--ccb_explore_adf --epsilon 0.2 --power_t 0 -l 0.001 --cb_type mtr -q ::",
 ]
 
 
@@ -153,6 +155,14 @@ def test_every_allowlisted_option_is_exercised_by_a_test() -> None:
     used |= parse_vw_args("--loss_function logistic --link logistic", "regressor").names()
     used |= {"cb_adf", "csoaa_ldf", "csoaa_rank", "first_only"}  # header-only, or cover's variant
     assert set(ALLOWED) - used == set()
+
+
+def test_the_multi_slot_form_reaches_vw_as_cb_explore_adf_and_one_reduction_only() -> None:
+    assert policy_arg_list("--ccb_explore_adf -q ::") == ["--cb_explore_adf", "--quadratic", "::"]
+    with pytest.raises(ValueError, match="only one of --cb_explore_adf or --ccb_explore_adf"):
+        check_vw_args("--ccb_explore_adf --cb_explore_adf")
+    with pytest.raises(ValueError, match="--ccb_explore_adf is not allowed"):
+        check_header_options(" --ccb_explore_adf --cb_adf")  # VW never writes it: a header holding it is forged
 
 
 def test_the_reward_model_takes_its_own_allowlist() -> None:
