@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,17 @@ def build_candidates(specs: Sequence[str], registry: ModelRegistry | None) -> li
 
 
 def run(
-    loaded: Loaded, specs: Sequence[str], options: EvaluationOptions
+    loaded: Loaded,
+    specs: Sequence[str],
+    options: EvaluationOptions,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[PolicyReport], LogSummary, RewardModelQuality | None]:
-    """Evaluate every candidate on the loaded decisions; also say how good the reward model was."""
+    """Evaluate every candidate on the loaded decisions; also say how good the reward model was.
+
+    `progress` hears of decisions replayed: each candidate replays every decision.
+    """
     candidates = build_candidates(specs or default_policies(loaded), loaded.registry)
-    evaluation = evaluate_log(loaded.decisions, candidates, options)
+    evaluation = evaluate_log(loaded.decisions, candidates, options, progress)
     return evaluation.reports, summarise(loaded.decisions), evaluation.reward_model
 
 

@@ -82,6 +82,7 @@ def evaluate(
 
     Example:
 
+    \b
         xsell evaluate --log var/xsell.db --policy uniform --policy "vw:--cb_explore_adf --epsilon 0.05 -q ::"
         xsell evaluate --obd obd/random/all --json
         xsell evaluate --archive var/archive --policy uniform
@@ -121,7 +122,13 @@ def evaluate(
             log = settings.resolved_log_path
             models = Path(model_dir) if model_dir else settings.model_dir or log.parent / "models"
             loaded = load_log(log, models, settings, limit=limit)
-        reports, summary, quality = run(loaded, policies, options)
+        from scripts.commands.progress import progress
+        from scripts.evaluate import default_policies
+
+        # every candidate replays every decision
+        steps = len(loaded.decisions) * (len(policies or default_policies(loaded)) or 1)
+        with progress(steps, "replaying decisions") as advance:
+            reports, summary, quality = run(loaded, policies, options, advance)
     except (EvaluationFailed, *EXPECTED_ERRORS) as error:
         raise click.ClickException(str(error)) from error
     table = render_table(loaded, reports, options, quality)
