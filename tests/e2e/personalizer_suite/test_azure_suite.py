@@ -29,7 +29,7 @@ import pytest
 from tests.e2e.conftest import start_service, stop_service
 from tests.e2e.personalizer_suite.sdist import suite_tests
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 STAND_IN = Path(__file__).parent  # holds devtools_testutils/
 ADMIN_KEY = "suite-admin-key"
@@ -198,7 +198,9 @@ def _run_group(tests: Path, directory: Path, files: list[str]) -> dict[str, Outc
 
 def _read_report(report: Path) -> dict[str, Outcome]:
     if not report.exists():
-        raise RuntimeError(f"the suite wrote no report:\n{(report.parent / 'pytest.log').read_text()[-4000:]}")
+        raise RuntimeError(
+            f"the suite wrote no report:\n{(report.parent / 'pytest.log').read_text()[-4000:]}"
+        )
     results: dict[str, Outcome] = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         module, _, cls = case.get("classname", "").rpartition(".")
