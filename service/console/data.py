@@ -9,16 +9,17 @@ window has ended (``closes_at <= now``).
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 from logs.evaluation_store import EvaluationStore
 from logs.rollup_queries import RollupReader
 from logs.rollup_queries import detail as drift_detail
 from policies.base import Feedback
+from policies.learning.shadow import live_report
 from service import loop_health as loop_health_view
 from service.console import learning, queries
 from service.console.filters import utc
-from service.overview import models_overview
 from service.resources import Resources
 
 __all__ = ["drift", "event", "evaluations", "learning_chart", "loop_health", "models", "offers", "settings"]
@@ -86,13 +87,69 @@ def learning_chart(res: Resources, now: float, window_seconds: float) -> dict[st
     return found
 
 
-def models(res: Resources) -> dict[str, Any]:
-    """Return the models overview (as GET /v1/models) and the guardrail's verdicts from the history."""
-    overview = models_overview(res.store, res.registry, res.settings, limit=50)
-    overview["guardrail_verdicts"] = [c for c in overview["changes"] if c.get("action") == "guardrail"]
-    in_force = res.config.current().settings
-    overview["guardrail_enabled"] = bool(getattr(in_force, "guardrail_enabled", True))
-    return overview
+def models(res: Resources, now: float, window_seconds: float = 86400.0) -> dict[str, Any]:
+    """Return the versions with their online metrics from the rollups, the history, the shadow."""
+    registry = res.registry
+    versions = registry.index.versions()
+    shown = versions[:50] + [m for m in versions[50:] if m.state in ("active", "candidate")]
+    online = _online(res, now, window_seconds)
+    rows = []
+    for model in shown:
+        row = asdict(model)
+        row["file_kept"] = registry.has_file(model)
+        row["online"] = online.get(model.version)
+        rows.append(row)
+    changes = [asdict(c) for c in registry.index.changes(limit=20)]
+    active = registry.active()
+    found: dict[str, Any] = {
+        "active": active.version if active else None,
+        "learning_frozen": registry.learning_frozen(),
+        "versions_total": len(versions),
+        "versions": rows,
+        "changes": changes,
+        "guardrail_verdicts": [c for c in changes if c["action"] == "guardrail"],
+        "decisions_within_window": res.store.decisions_within_window(now),
+        "online_window": f"last {window_seconds / 3600:g} h",
+        "shadow": None,
+    }
+    if res.settings.shadow_vw_args:  # the shadow's report, as GET /v1/models gives it
+        report = live_report(res.store, registry, res.settings.shadow_vw_args, res.config.current().rules)
+        found["shadow"] = {
+            "vw_args": report.shadow,
+            "version": report.version,
+            "decisions_scored": report.n,
+            "agreement": report.agreement,
+            "served": asdict(report.active) if report.active else None,
+            "estimates": [asdict(e) for e in report.estimates],
+            "auto_promote": res.settings.auto_promote,
+        }
+    return found
+
+
+def _online(res: Resources, now: float, window_seconds: float) -> dict[str, dict[str, Any]]:
+    """Per version: decisions served in the window whose reward window ended, mean reward, 95% interval."""
+    sums: dict[str, list[float]] = {}
+    first = int((now - window_seconds) // 60)
+    for row in RollupReader(res.store).decisions_by_minute(first):
+        if row["ended"]:
+            total = sums.setdefault(row["model_version"], [0.0, 0.0, 0.0])
+            total[0] += row["ended"]
+            total[1] += row["reward_sum"]
+            total[2] += row["reward_sq"]
+    found = {}
+    for version, (n, total, squares) in sums.items():
+        mean = total / n
+        half = None
+        if n > 1:
+            variance = max(squares - n * mean * mean, 0.0) / (n - 1)
+            half = 1.96 * math.sqrt(variance / n)
+        found[version] = {
+            "decisions": int(n),
+            "mean_reward": mean,
+            "low": None if half is None else mean - half,
+            "high": None if half is None else mean + half,
+        }
+    return found
 
 
 def offers(res: Resources, now: float, window_seconds: float) -> dict[str, Any]:

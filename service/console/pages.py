@@ -51,7 +51,8 @@ def learning() -> Response:
 @bp.get("/models")
 def models() -> Response:
     """Versions with their online metrics, the shadow, guardrail verdicts and the change history."""
-    return page("models.html", overview=data.models(resources()), active="models")
+    res = resources()
+    return page("models.html", overview=data.models(res, res.store.clock()), active="models")
 
 
 @bp.get("/evaluations")

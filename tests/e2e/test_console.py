@@ -149,9 +149,17 @@ def test_models_and_offers_pages_match_the_log(traffic: Traffic, browser: Browse
     page.click("text=Models")
     active = traffic.sql("SELECT version FROM models WHERE state = 'active'")[0][0]
     expect(page.locator("#active-version")).to_have_text(active)
-    for version, served in traffic.sql("SELECT model_version, count(*) FROM decisions GROUP BY 1"):
-        cell = page.locator(f"#versions tr[data-version='{version}'] td.served")
-        assert int(cell.inner_text().replace(",", "")) == served
+    served = traffic.sql("SELECT model_version, count(*) FROM decisions GROUP BY 1")
+    assert served
+
+    def served_match() -> bool:
+        for version, count in served:
+            cell = page.locator(f"#versions tr[data-version='{version}'] td.served")
+            if int(cell.inner_text().replace(",", "")) != count:
+                return False
+        return True
+
+    reload_until(page, served_match, "decisions served per version equal to the log's")
     screenshot(page, "console-models")
 
     page.click("text=Offers")
