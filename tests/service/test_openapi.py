@@ -70,6 +70,14 @@ def test_the_document_names_every_operation_the_app_answers_and_no_other(fuzz_ap
     assert offers["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/OffersRequest")
 
 
+def test_describing_a_view_leaves_it_unwrapped(fuzz_app) -> None:
+    """The rank path pays nothing for the document: the routed function is the view itself."""
+    from service import rank
+
+    assert fuzz_app.view_functions["rank.rank"] is rank.rank
+    assert not hasattr(rank.rank, "__wrapped__")
+
+
 def test_each_operation_names_its_body_answer_errors_and_key(fuzz_app) -> None:
     document = fuzz_app.test_client().get("/openapi.json").get_json()
     paths, schemas = document["paths"], document["components"]["schemas"]
