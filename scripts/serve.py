@@ -15,7 +15,8 @@ from pathlib import Path
 import gunicorn
 
 from logs.catalog_store import CatalogStore
-from scripts.demo_store import load_demo
+from scripts.demo_store import load_demo_on_first_start
+from scripts.startup import PortInUse, check_port_free, startup_summary, wait_until_bound
 from service import http_metrics
 from service.auth import AccessMode, AccessRefused, access_mode, storefront_routes
 from service.resources import open_log_and_registry
@@ -28,15 +29,24 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 UNIX_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the trailing NUL
 
 
-def prepare(settings: Settings) -> None:
-    """Migrate the log, publish an initial model and (into an empty catalog) the demo store."""
+def prepare(settings: Settings) -> str | None:
+    """Migrate the log, publish an initial model and (first start only) the demo store.
+
+    Returns the active model version, for the start-up summary.
+    """
     store, registry = open_log_and_registry(settings)
     registry.ensure_initial(settings.vw_args)
-    catalog = CatalogStore(store)
-    if settings.demo_catalog and catalog.count() == 0:
-        loaded = load_demo(catalog)
-        log.info("loaded the demo store: %d products (XSELL_DEMO_CATALOG=false to start empty)", loaded)
+    active = registry.active()
+    if settings.demo_catalog:
+        loaded = load_demo_on_first_start(CatalogStore(store))
+        if loaded:
+            log.info(
+                "loaded the demo store: %d products; your first `xsell catalog import` removes it"
+                " (XSELL_DEMO_CATALOG=false to start empty)",
+                loaded,
+            )
     store.close()
+    return active.version if active else None
 
 
 def gunicorn_command(settings: Settings) -> list[str]:
@@ -162,18 +172,16 @@ def supervise(settings: Settings) -> int:
         log.error("not starting: %s", error)
         return 2
     announce_access(settings, mode)
-    prepare(settings)
+    try:
+        check_port_free(settings.host, settings.port)
+    except PortInUse as error:
+        log.error("not starting: %s", error)
+        return 1
+    active = prepare(settings)
     # every gunicorn worker's request figures in one place, for /metrics and the console
     env = {**os.environ, **settings.to_env(), **http_metrics.multiprocess_env(settings.data_dir)}
     server = _spawn(gunicorn_command(settings), env)
     learner = _spawn(learner_command(), env)
-    log.info(
-        "serving on http://%s:%d (gunicorn pid %d, learner pid %d)",
-        settings.host,
-        settings.port,
-        server.pid,
-        learner.pid,
-    )
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -184,6 +192,18 @@ def supervise(settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     restarts = 0
     try:
+        # "serving on" only once gunicorn has bound the port, and the summary only once
+        if not wait_until_bound(settings.host, settings.port, server, cancelled=lambda: stopping):
+            if not stopping:
+                log.error(
+                    "not serving: gunicorn did not bind %s:%d (its lines above say why)",
+                    settings.host,
+                    settings.port,
+                )
+            return 0 if stopping else 1
+        for line in startup_summary(settings, active):
+            log.info("%s", line)
+        log.info("  processes:    gunicorn pid %d, learner pid %d", server.pid, learner.pid)
         while not stopping:
             if server.poll() is not None:
                 log.error("gunicorn exited with %s; stopping", server.returncode)
