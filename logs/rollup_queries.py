@@ -139,6 +139,49 @@ class RollupReader:
             (first_minute, end_minute),
         )
 
+    def reward_series(
+        self, first_minute: int, bucket_minutes: int, max_groups: int
+    ) -> tuple[list[sqlite3.Row], dict[int, str], list[sqlite3.Row]]:
+        """Ended decisions, reward sum and sum of squares per time bucket and group of model versions.
+
+        The learner publishes a version every second or so: versions are grouped into at
+        most `max_groups` ranges of consecutive ones (by their sequence in the model
+        index), summed in SQL, so the answer has at most buckets x groups rows however
+        many versions served. Returns (rows of bucket, grp, n, total, squares), the name
+        of each group, and the same sums per bucket for versions the model index does
+        not know (an imported log), by version.
+        """
+        joined = (
+            " FROM rollup_decisions r LEFT JOIN models m ON m.version = r.model_version"
+            " WHERE r.minute >= ? AND r.ended > 0"
+        )
+        low, high = self._all(f"SELECT min(m.seq), max(m.seq){joined}", (first_minute,))[0]
+        sums = "sum(r.ended) AS n, sum(r.reward_sum) AS total, sum(r.reward_sq) AS squares"
+        rows: list[sqlite3.Row] = []
+        names: dict[int, str] = {}
+        if low is not None:
+            width = -(-(high - low + 1) // max_groups)
+            rows = self._all(
+                "SELECT r.minute / ? AS bucket, (m.seq - ?) / ? AS grp, min(m.seq) AS first,"
+                f" max(m.seq) AS last, {sums}{joined} AND m.seq IS NOT NULL GROUP BY bucket, grp",
+                (bucket_minutes, low, width, first_minute),
+            )
+            ends: dict[int, list[int]] = {}
+            for row in rows:
+                span = ends.setdefault(row["grp"], [row["first"], row["last"]])
+                span[0], span[1] = min(span[0], row["first"]), max(span[1], row["last"])
+            seqs = sorted({seq for span in ends.values() for seq in span})
+            marks = ", ".join("?" * len(seqs))
+            version = dict(self._all(f"SELECT seq, version FROM models WHERE seq IN ({marks})", seqs))
+            for grp, (first, last) in ends.items():
+                names[grp] = version[first] if first == last else f"{version[first]}–{version[last]}"
+        unknown = self._all(
+            f"SELECT r.minute / ? AS bucket, r.model_version AS served, {sums}{joined} AND m.seq IS NULL"
+            " GROUP BY bucket, served",
+            (bucket_minutes, first_minute),
+        )
+        return rows, names, unknown
+
     def reward_totals(self, first_minute: int, end_minute: int) -> sqlite3.Row:
         """Ended decisions, reward sum and sum of squares over minutes [first_minute, end_minute)."""
         return self._all(

@@ -256,25 +256,22 @@ def learning(
     bucket_minutes = max(1, window_hours * 60 // 48)
     first = int(now // 60) - window_hours * 60 + 1
     first -= first % bucket_minutes
-    rows = [r for r in reader.decisions_by_minute(first) if r["ended"]]
-    ordered = sorted({r["model_version"] for r in rows}, key=_version_order)
-    size = max(1, math.ceil(len(ordered) / max_series))
-    group_of = {v: ordered[(k // size) * size] for k, v in enumerate(ordered)}
-    names = {}
-    for start in range(0, len(ordered), size):
-        chunk = ordered[start : start + size]
-        names[chunk[0]] = chunk[0] if len(chunk) == 1 else f"{chunk[0]}–{chunk[-1]}"
+    grouped, names, unknown = reader.reward_series(first, bucket_minutes, max_series)
     sums: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0.0]))
     overall = [0.0, 0.0, 0.0]
-    for r in rows:
-        cell = sums[group_of[r["model_version"]]][r["minute"] // bucket_minutes * bucket_minutes]
+    order: dict[str, tuple[int, int | str]] = {}
+    cells = [(names[r["grp"]], (0, r["grp"]), r) for r in grouped]
+    cells += [(r["served"], (1, r["served"]), r) for r in unknown]  # versions the index does not know
+    for name, rank, r in cells:
+        order[name] = rank
+        cell = sums[name][r["bucket"] * bucket_minutes]
         for target in (cell, overall):
-            target[0] += r["ended"]
-            target[1] += r["reward_sum"]
-            target[2] += r["reward_sq"]
+            target[0] += r["n"]
+            target[1] += r["total"]
+            target[2] += r["squares"]
     series = [
-        Series(names[group], [_point(minute * 60.0, *cell) for minute, cell in sorted(cells.items())])
-        for group, cells in sorted(sums.items(), key=lambda item: _version_order(item[0]))
+        Series(name, [_point(minute * 60.0, *cell) for minute, cell in sorted(by_minute.items())])
+        for name, by_minute in sorted(sums.items(), key=lambda item: order[item[0]])
     ]
     compared: dict[int, dict[str, object]] = {}
     for r in reader.learning_estimates(first // 60):
@@ -321,11 +318,6 @@ def _point(start: float, n: float, total: float, squares: float) -> dict[str, fl
     variance = max(squares - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
     half = Z95 * math.sqrt(variance / n) if n else 0.0
     return {"start": start, "n": n, "mean": mean, "low": mean - half, "high": mean + half}
-
-
-def _version_order(version: str) -> tuple[int, str]:
-    digits = version.removeprefix("v")
-    return (int(digits), version) if digits.isdigit() else (1 << 62, version)
 
 
 def offers(

@@ -100,6 +100,10 @@ def build_log(app_store: object, n: int, *, end: float, seed: int = 1) -> int:
         payloads.put(conn, key, data)
     conn.execute("COMMIT")
     start = end - n / RATE_PER_SECOND
+
+    def row_version(at: float) -> int:
+        return 2 + int((at - start) // 2)  # a new model every two seconds
+
     created = np.sort(rng.uniform(start, end, n))
     set_of = rng.integers(0, len(sets), n)
     context_of = rng.integers(0, len(contexts), n)
@@ -127,7 +131,7 @@ def build_log(app_store: object, n: int, *, end: float, seed: int = 1) -> int:
         probabilities[int(top[i])] = 0.75
         pick = int(chosen[i]) if uniform[i] < 0.3 else int(top[i])
         action = sets[set_of[i]][2][pick]
-        version = f"v{2 + int((at - start) // 2)}"
+        version = f"v{row_version(at)}"
         event_id = f"b{i:08d}"
         batch.append(
             (
@@ -161,6 +165,12 @@ def build_log(app_store: object, n: int, *, end: float, seed: int = 1) -> int:
         "INSERT INTO feedback (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         sorted(feedback_rows, key=lambda row: row[5]),
+    )
+    versions = sorted({row_version(t) for t in (start, end)})
+    conn.executemany(  # the model index knows every version that served, as the learner left it
+        "INSERT OR IGNORE INTO models (version, parent, kind, vw_args, created_at, events_learned, sha256,"
+        " path, state) VALUES (?, ?, 'vw', '', ?, 0, '', '', 'retired')",
+        [(f"v{k}", f"v{k - 1}", start + 2 * (k - 2)) for k in range(versions[0], versions[-1] + 1)],
     )
     reasons = ("session_cap", "cool_down", "cart_full", "fatigue")
     conn.executemany(

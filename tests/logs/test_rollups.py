@@ -214,3 +214,26 @@ def test_estimates_put_uniform_and_most_popular_beside_the_logged_policy(log: Lo
     assert logged["low"] <= 0.8 <= logged["high"]
     assert uniform["low"] <= 0.5 <= uniform["high"]
     assert popular["value"] > uniform["high"]
+
+
+def test_reward_series_group_consecutive_model_versions(log: LogStore, clock: Clock) -> None:
+    for k in range(1, 21):  # a version a second, as the learner publishes them
+        log.conn.execute(
+            "INSERT INTO models (version, parent, kind, vw_args, created_at, events_learned, sha256, path,"
+            " state)"
+            " VALUES (?, NULL, 'vw', '', ?, 0, '', '', 'retired')",
+            (f"v{k}", T0 + k),
+        )
+        decide(log, f"e{k}", T0 + k, version=f"v{k}")
+        clock.now = T0 + k + 0.5
+        if k > 10:
+            log.record_feedback(f"e{k}", "click", None)  # the later versions earn more
+    clock.now = T0 + 21 + WINDOW
+    roll(log)
+    view = loop_health.learning(log, window_hours=1, max_series=4, grace_seconds=0.0)
+    assert [s.name for s in view.by_version] == ["v1–v5", "v6–v10", "v11–v15", "v16–v20"]
+    means = [
+        sum(p["mean"] * p["n"] for p in s.points) / sum(p["n"] for p in s.points) for s in view.by_version
+    ]
+    assert means == pytest.approx([0.0, 0.0, 1.0, 1.0])
+    assert view.overall.value == pytest.approx(0.5)
