@@ -143,3 +143,23 @@ def test_the_learner_keeps_the_rollups_as_a_chore(tmp_path: Path, clock: Clock) 
     assert store.conn.execute("SELECT count(*) FROM drift_checks").fetchone()[0] > 0
     store.close()
     app.extensions["xsell"].store.close()
+
+
+def test_no_offer_answers_are_counted_by_reason(tmp_path: Path) -> None:
+    from service import loop_health
+    from tests.conftest import demo_shop
+
+    app = demo_shop(tmp_path)
+    client = app.test_client()
+    before = loop_health.offers(app.extensions["xsell"].store).no_offer.get("cart_full", 0.0)
+    cart = [{"sku": f"unknown-{k}", "qty": 1} for k in range(8)]  # eight lines: a full cart
+    answer = client.post("/v1/offers", json={"cart": cart}).get_json()
+    assert answer["no_offer"] == "cart_full"
+    assert (
+        client.post("/v1/offers", json={"cart": cart[:1] + [{"sku": "camera-01", "qty": 1}]}).status_code
+        == 200
+    )
+    view = loop_health.offers(app.extensions["xsell"].store)
+    assert view.no_offer["cart_full"] - before == 1
+    assert value(scrape(app), "xsell_no_offer_total", reason="cart_full") >= 1
+    app.extensions["xsell"].store.close()
