@@ -47,7 +47,7 @@ def export_model() -> Response:
 
 
 @bp.put("/model")
-@documented(status=204, key="admin", errors=(400, 413))
+@documented(status=204, key="admin", errors=(413, 422))
 def import_model() -> Response:
     """Import an export (signed or not) and serve it at once, as Personalizer's import did. 204."""
     res = resources()
