@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import signal
 import threading
 import time
@@ -119,6 +120,7 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
 
 def run_learner(settings: Settings) -> None:
     """Take the learner lock (waiting as a standby if another learner holds it), then learn."""
+    os.umask(0o077)  # models and the lock file are the service's alone (docs/security.md)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -64,10 +64,13 @@ def gunicorn_command(settings: Settings) -> list[str]:
         "--logger-class=service.access_log.RedactingLogger",  # no shopper id in any log line
         "--graceful-timeout",
         "10",
+        # A request reaches a thread only once it has fully arrived: slow clients hold none.
+        "--worker-class",
+        "service.worker.ArrivedRequestWorker",
+        "--threads",
+        str(settings.threads),
         *_control_socket_options(settings),
     ]
-    if settings.threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(settings.threads)]
     if settings.access_log:
         command += ["--access-logfile", "-"]
     return [*command, "service.app:create_app()"]

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address gunicorn binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port gunicorn binds.")
     workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes.")
-    threads: int = Field(1, ge=1, le=64, description="Threads per worker (>1 uses gthread).")
+    threads: int = Field(
+        1, ge=1, le=64, description="Threads per worker; a request reaches one once it has fully arrived."
+    )
     request_timeout_seconds: int = Field(30, ge=1, description="gunicorn worker timeout.")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger request bodies get 413.")
     model_poll_seconds: float = Field(0.5, gt=0, description="How often workers look for a newer model.")

@@ -59,6 +59,8 @@ def simulate(
             raise click.ClickException(
                 f"the service at {url or 'http://127.0.0.1:8000'} failed: {error}"
             ) from error
+        finally:
+            client.close()  # a kept-alive connection would otherwise outlive the command
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return

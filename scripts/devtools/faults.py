@@ -149,6 +149,7 @@ def run_disk_faults(*, size_mb: int = 64, requests_per_phase: int = 30) -> dict[
 
             _burst(client, requests_per_phase, accepted, statuses, "recovered")
             result["service_alive"] = service.process.poll() is None
+            client.close()  # its kept-alive connection, before the service goes
         finally:
             stop_service(service)
         conn = sqlite3.connect(data_dir / "xsell.db")
