@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -132,8 +133,13 @@ class Rollups:
         reward_of: RewardOf,
         max_rows: int = 50_000,
         page: int = 2000,
+        budget_seconds: float | None = None,
     ) -> RollProgress:
         """Add what the log gained since the last run; at most `max_rows` rows per pass.
+
+        With `budget_seconds`, each of the four passes stops after its quarter of it (at
+        a page boundary), so a learner catching up on a large log keeps learning between
+        runs; the figures say they are stale until the rollups have caught up.
 
         Windows count as ended up to ``now - grace_seconds``: feedback is stamped inside
         its write transaction, so by then every on-time signal of those decisions is
@@ -141,12 +147,13 @@ class Rollups:
         """
         counts = []
         done = True
+        share = None if budget_seconds is None else budget_seconds / 4
         for step in (self._decisions_page, self._feedback_page, self._pacing_page):
-            added, finished = self._run(lambda s=step: s(page), max_rows)
+            added, finished = self._run(lambda s=step: s(page), max_rows, share)
             counts.append(added)
             done = done and finished
         until = now - grace_seconds
-        added, finished = self._run(lambda: self._ended_page(until, reward_of, page), max_rows)
+        added, finished = self._run(lambda: self._ended_page(until, reward_of, page), max_rows, share)
         marks = self.watermarks()
         if finished and until > marks.ended_closes_at:  # never back: a page would count twice
             state = {"ended_closes_at": until, "ended_rowid": _BIG_ROWID}
@@ -156,9 +163,10 @@ class Rollups:
             )
         return RollProgress(*counts, added, done and finished)
 
-    def _run(self, page: Callable[[], int], max_rows: int) -> tuple[int, bool]:
+    def _run(self, page: Callable[[], int], max_rows: int, seconds: float | None) -> tuple[int, bool]:
         total = 0
-        while total < max_rows:
+        deadline = math.inf if seconds is None else time.monotonic() + seconds
+        while total < max_rows and time.monotonic() < deadline:
             added = retrying(page, deadline_seconds=self.store.options.busy_timeout_seconds)
             if added == 0:
                 return total, True

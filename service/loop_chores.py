@@ -86,13 +86,15 @@ class HealthChores:
             RollupDriftSource(self.store, self.window_seconds), self.drift_options, clock=self.store.clock
         )
 
-    def roll(self, max_rows: int = 50_000) -> RollProgress:
-        """Bring the rollups up to date (at most `max_rows` rows per pass in one call)."""
+    def roll(self, max_rows: int = 50_000, budget_seconds: float | None = None) -> RollProgress:
+        """Bring the rollups up to date (at most `max_rows` rows per pass, `budget_seconds` in all)."""
         return self.rollups.roll(
             now=self.store.clock(),
             grace_seconds=self.grace_seconds,
             reward_of=self.rules().reward_for,
             max_rows=max_rows,
+            page=500,
+            budget_seconds=budget_seconds,
         )
 
     def estimate(self, hours: int | None = None) -> int:
@@ -122,11 +124,12 @@ class HealthChores:
         return self.drift.check()
 
     def chores(
-        self, *, roll_seconds: float = 5.0, estimate_seconds: float = 60.0, drift_seconds: float = 60.0
+        self, *, roll_seconds: float = 1.0, estimate_seconds: float = 60.0, drift_seconds: float = 60.0
     ) -> list[Chore]:
         """The (every_seconds, job) pairs the learner runs between steps."""
         return [
-            (roll_seconds, self.roll),
+            # a quarter second a second at most: learning goes on while a large log is caught up
+            (roll_seconds, lambda: self.roll(budget_seconds=0.25)),
             (estimate_seconds, self.estimate),
             (drift_seconds, self.check_drift),
         ]

@@ -237,3 +237,17 @@ def test_reward_series_group_consecutive_model_versions(log: LogStore, clock: Cl
     ]
     assert means == pytest.approx([0.0, 0.0, 1.0, 1.0])
     assert view.overall.value == pytest.approx(0.5)
+
+
+def test_a_time_budget_stops_a_run_and_the_next_one_goes_on(log: LogStore, clock: Clock) -> None:
+    for k in range(5):
+        decide(log, f"e{k}", T0 + k)
+    clock.now = T0 + WINDOW + 10
+    rollups = Rollups(log)
+    rules = RewardRules()
+    spent = rollups.roll(now=clock.now, grace_seconds=0.0, reward_of=rules.reward_for, budget_seconds=0.0)
+    assert not spent.done and spent.decisions == 0
+    assert figures(log)["feedback_share"].is_stale  # nothing ended has been rolled up yet
+    done = rollups.roll(now=clock.now, grace_seconds=0.0, reward_of=rules.reward_for, page=2)
+    assert done.done and done.decisions == 5 and done.ended == 5
+    assert figures(log)["feedback_share"].value == 0.0
