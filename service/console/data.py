@@ -24,6 +24,8 @@ from service.resources import Resources
 
 __all__ = ["drift", "event", "evaluations", "learning_chart", "loop_health", "models", "offers", "settings"]
 
+DRIFT_STALE_SECONDS = 300.0
+
 
 def _figure(found: loop_health_view.Figure) -> dict[str, Any]:
     stale = None
@@ -251,4 +253,12 @@ def drift(res: Resources) -> dict[str, Any]:
     ]
     order = {"alarm": 0, "warn": 1, "insufficient": 2, "ok": 3}
     checks.sort(key=lambda c: (order.get(c["status"], 4), c["kind"], c["subject"]))
-    return {"checks": checks, "alarms": [c for c in checks if c["status"] == "alarm"]}
+    newest = max((c["at"] for c in checks), default=None)
+    # The learner checks about every minute: a check five minutes old means it stopped.
+    stale = newest is not None and res.store.clock() - newest > DRIFT_STALE_SECONDS
+    return {
+        "checks": checks,
+        "alarms": [c for c in checks if c["status"] == "alarm"],
+        "newest_at": newest,
+        "stale": stale,
+    }

@@ -24,7 +24,7 @@ from policies.learning.rewards import RewardRules
 __all__ = ["BUCKETS", "LIMIT", "chart"]
 
 BUCKETS = 12
-LIMIT = 1_000  # newest closed decisions replayed per view: bounded work whatever the log holds
+LIMIT = 500  # newest closed decisions replayed per view: bounded work whatever the log holds
 MAX_SERIES = 6
 
 
