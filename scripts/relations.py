@@ -34,6 +34,8 @@ class SourceChanges:
 
     def describe(self) -> str:
         name = "rules" if self.source == "rule" else "co-purchase relations"
+        if self.kept and not self.unchanged:
+            return f"{name}: none (--rules FILE adds hand-kept rules)"
         if self.kept:
             return f"{name}: kept all {self.unchanged} (no --rules given; --drop-rules removes them)"
         return (

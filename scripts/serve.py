@@ -174,12 +174,12 @@ def supervise(settings: Settings) -> int:
     except (AccessRefused, ValueError) as error:
         log.error("not starting: %s", error)
         return 2
-    announce_access(settings, mode)
     try:
         check_port_free(settings.host, settings.port)
     except PortInUse as error:
         log.error("not starting: %s", error)
         return 1
+    announce_access(settings, mode)
     active = prepare(settings)
     # every gunicorn worker's request figures in one place, for /metrics and the console
     env = {**os.environ, **settings.to_env(), **http_metrics.multiprocess_env(settings.data_dir)}

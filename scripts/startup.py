@@ -90,7 +90,7 @@ def startup_summary(settings: Settings, active_model: str | None) -> list[str]:
     shopper = (
         "set (XSELL_SHOPPER_ID_SECRET)"
         if settings.shopper_id_secret is not None
-        else f"from {settings.data_dir / 'shopper-id.key'}"
+        else f"from {(settings.data_dir / 'shopper-id.key').resolve()}"
     )
     return [
         f"serving on {base}",

@@ -49,4 +49,4 @@ def test_a_port_in_use_gives_one_clear_line_and_a_non_zero_exit(tmp_path: Path) 
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and f"127.0.0.1:{port} is already in use" in errors[0], output
-    assert "serving on" not in output
+    assert "serving on" not in output and "open:" not in output  # the one line is the first word

@@ -289,6 +289,7 @@ def test_a_demo_loaded_before_rows_were_marked_is_found_and_removed(tmp_path: Pa
 def test_relations_build_keeps_the_rules_unless_told_and_says_what_changed(tmp_path: Path) -> None:
     products, orders = write_shop(tmp_path)
     run("catalog", "import", str(products))
+    assert "rules: none (--rules FILE adds hand-kept rules)" in run("relations", "build", str(orders)).output
     first = run("relations", "build", str(orders), "--rules", str(RULES_PATH))
     assert first.exit_code == 0, first.output
     rules = [r for r in json.loads(run("relations", "review", "--json").stdout) if r["source"] == "rule"]
