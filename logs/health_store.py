@@ -19,14 +19,24 @@ __all__ = ["HealthStore"]
 
 
 class DriftRow(Protocol):
-    kind: str
-    subject: str
-    score: float | None
-    p_value: float | None
-    status: str
-    recent_n: int
-    reference_n: int
-    detail: Mapping[str, Any]
+    """One drift check's result (policies.learning.drift.DriftResult)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def p_value(self) -> float | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def recent_n(self) -> int: ...
+    @property
+    def reference_n(self) -> int: ...
+    @property
+    def detail(self) -> Mapping[str, Any]: ...
 
 
 class HealthStore:

@@ -172,7 +172,10 @@ class RollupReader:
                 span[0], span[1] = min(span[0], row["first"]), max(span[1], row["last"])
             seqs = sorted({seq for span in ends.values() for seq in span})
             marks = ", ".join("?" * len(seqs))
-            version = dict(self._all(f"SELECT seq, version FROM models WHERE seq IN ({marks})", seqs))
+            version = {
+                int(r[0]): str(r[1])
+                for r in self._all(f"SELECT seq, version FROM models WHERE seq IN ({marks})", seqs)
+            }
             for grp, (first, last) in ends.items():
                 names[grp] = version[first] if first == last else f"{version[first]}–{version[last]}"
         unknown = self._all(

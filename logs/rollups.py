@@ -20,6 +20,7 @@ window is rolled up (``reward_of``).
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 import time
@@ -145,11 +146,16 @@ class Rollups:
         its write transaction, so by then every on-time signal of those decisions is
         visible.
         """
-        counts = []
+        counts: list[int] = []
         done = True
         share = None if budget_seconds is None else budget_seconds / 4
-        for step in (self._decisions_page, self._feedback_page, self._pacing_page):
-            added, finished = self._run(lambda s=step: s(page), max_rows, share)
+        passes: tuple[Callable[[int], int], ...] = (
+            self._decisions_page,
+            self._feedback_page,
+            self._pacing_page,
+        )
+        for step in passes:
+            added, finished = self._run(functools.partial(step, page), max_rows, share)
             counts.append(added)
             done = done and finished
         until = now - grace_seconds
@@ -161,7 +167,7 @@ class Rollups:
                 lambda: self._write(state, expect=marks, now=now),
                 deadline_seconds=self.store.options.busy_timeout_seconds,
             )
-        return RollProgress(*counts, added, done and finished)
+        return RollProgress(counts[0], counts[1], counts[2], added, done and finished)
 
     def _run(self, page: Callable[[], int], max_rows: int, seconds: float | None) -> tuple[int, bool]:
         total = 0
