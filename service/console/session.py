@@ -2,7 +2,7 @@
 
 The cookie holds no key: a token signed with a secret derived from the server's
 shopper-id secret (shared by every worker through the data directory), naming a
-digest of the admin key that signed in and a random nonce. A session is valid while
+keyed hash of the admin key that signed in and a random nonce. A session is valid while
 that key is still configured (removing a key from ``XSELL_ADMIN_API_KEYS`` ends its
 sessions) and for at most ``SESSION_SECONDS``. The cookie is ``Secure``,
 ``HttpOnly`` and ``SameSite=Strict``; each form carries a CSRF token, an HMAC of the
@@ -49,7 +49,7 @@ class SignInRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ConsoleSession:
-    """A signed-in operator: which key (by digest prefix) and the CSRF token of this session."""
+    """A signed-in operator: which key (by its keyed hash) and the CSRF token of this session."""
 
     key_digest: str
     csrf_token: str
@@ -66,8 +66,9 @@ def signer(res: Resources, purpose: str = "session") -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=f"xsell-console-{purpose}")
 
 
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def _key_id(res: Resources, key: str) -> str:
+    # Keyed, so the cookie (signed, not encrypted) gives nothing to guess a key against.
+    return hmac.new(res.shopper_secret, b"xsell-console-key:" + key.encode(), hashlib.sha256).hexdigest()
 
 
 def _csrf(res: Resources, nonce: str) -> str:
@@ -93,7 +94,7 @@ def sign_in(res: Resources, key: str) -> str:
         if res.storefront_keys and _matches(key, res.storefront_keys):
             raise SignInRefused(403, "a storefront key cannot sign in: use an admin key")
         raise SignInRefused(403, "that key is not an admin key")
-    return str(signer(res).dumps({"k": _digest(key), "n": secrets.token_hex(16)}))
+    return str(signer(res).dumps({"k": _key_id(res, key), "n": secrets.token_hex(16)}))
 
 
 def current_session(res: Resources) -> ConsoleSession | None:
@@ -107,7 +108,7 @@ def current_session(res: Resources) -> ConsoleSession | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("k"), str):
         return None
-    digests = [_digest(k) for k in res.admin_keys]
+    digests = [_key_id(res, k) for k in res.admin_keys]
     if not any(hmac.compare_digest(payload["k"], d) for d in digests):
         return None  # the key was removed since: its sessions end
     return ConsoleSession(payload["k"], _csrf(res, str(payload.get("n", ""))))
