@@ -78,15 +78,48 @@ def loop_health(res: Resources, now: float, window_seconds: float) -> dict[str, 
 
 
 def learning_chart(res: Resources, now: float, window_seconds: float) -> dict[str, Any]:
-    """Return mean reward per bucket and model version beside uniform and most-popular estimates."""
+    """Return reward over the window per version beside uniform and most popular, and the same now.
+
+    ``window``: every ended decision of the window from the rollups, per bucket and version,
+    with the learner's per-hour estimates of uniform and most popular. ``recent``: the
+    newest closed decisions replayed now (bounded), so a young log has an answer too.
+    """
     rules = res.config.current().rules
-    found = learning.chart(res.store, rules, now, window_seconds)
-    hours = max(1, round(window_seconds / 3600))
+    recent = learning.chart(res.store, rules, now, window_seconds)
+    hours = max(1, math.ceil(window_seconds / 3600))
     grace = res.settings.learner_grace_seconds
-    hourly = loop_health_view.learning(res.store, now=now, window_hours=hours, grace_seconds=grace)
-    # The learner's estimates per completed hour, on a sample of that hour's decisions.
-    found["hourly"] = hourly.compared
-    return found
+    view = loop_health_view.learning(res.store, now=now, window_hours=hours, grace_seconds=grace)
+    return {"recent": recent, "window": _window_chart(view), "hourly": view.compared, "hours": hours}
+
+
+def _window_chart(view: loop_health_view.LearningView) -> dict[str, Any]:
+    """Align the versions' buckets and the hourly estimates on one time axis (None where absent)."""
+    half_bucket = view.bucket_minutes * 30.0
+    points = {s.name: {p["start"] + half_bucket: p for p in s.points} for s in view.by_version}
+    hourly = {
+        name: {float(h["hour_start"]) + 1800.0: h[key] for h in view.compared if key in h}
+        for name, key in (("uniform random", "uniform"), ("most popular", "most-popular"))
+    }
+    times = sorted({t for found in (*points.values(), *hourly.values()) for t in found})
+
+    def line(name: str, by_time: dict[float, Any], mean: str) -> dict[str, Any]:
+        rows = [by_time.get(t) for t in times]
+        return {
+            "name": name,
+            "mean": [None if r is None else r[mean] for r in rows],
+            "low": [None if r is None else r["low"] for r in rows],
+            "high": [None if r is None else r["high"] for r in rows],
+        }
+
+    return {
+        "times": times,
+        "unit": "mean reward per decision (all slots)",
+        "bucket_minutes": view.bucket_minutes,
+        "series": [line(name, found, "mean") for name, found in points.items()],
+        "baselines": [line(name, found, "value") for name, found in hourly.items() if found],
+        "overall": _figure(view.overall),
+        "stale": view.is_stale,
+    }
 
 
 def models(res: Resources, now: float, window_seconds: float = 86400.0) -> dict[str, Any]:

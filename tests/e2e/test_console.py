@@ -141,6 +141,10 @@ def test_is_it_learning_shows_served_reward_beside_uniform_and_most_popular(
     assert served_n == len(rewards)
     expected = sum(r or 0.0 for _, r in rewards) / len(rewards)
     assert served_sum / served_n == pytest.approx(expected, abs=5e-4)  # shown with 4 digits
+    # The chart over the whole window comes from the learner's rollups: the same mean once they caught up.
+    reload_until(page, lambda: figure(page, "mean_reward") == pytest.approx(expected), "the window's mean")
+    expect(page.locator("#chart-window")).to_have_attribute("data-drawn", "yes")
+    assert "reward window ended" in page.locator("#fig-mean_reward .unit").inner_text()
     screenshot(page, "console-learning")
 
 

@@ -45,10 +45,9 @@
     mark(node);
   }
 
-  function learning() {
-    var node = document.getElementById("chart-learning");
-    var d = read("data-learning");
-    if (!node || !d) return;
+  function learning(node) {
+    var d = read(node.getAttribute("data-source"));
+    if (!d) return;
     var data = [d.times], series = [{}], bands = [], entries = [];
     var all = d.series.map(function (s) { return { s: s, dash: null }; })
       .concat(d.baselines.map(function (s) { return { s: s, dash: [6, 4] }; }));
@@ -58,8 +57,8 @@
       data.push(item.s.mean, item.s.high, item.s.low);
       series.push({ label: item.s.name, stroke: colour, width: 2, dash: item.dash, spanGaps: true,
                     points: { show: true } });
-      series.push({ label: item.s.name + " high", stroke: "transparent", show: true, spanGaps: true, points: { show: false } });
-      series.push({ label: item.s.name + " low", stroke: "transparent", show: true, spanGaps: true, points: { show: false } });
+      series.push({ label: item.s.name + " high", stroke: "transparent", spanGaps: true, points: { show: false } });
+      series.push({ label: item.s.name + " low", stroke: "transparent", spanGaps: true, points: { show: false } });
       bands.push({ series: [base + 1, base + 2], fill: colour + "22" });
       entries.push({ label: item.s.name + (item.dash ? " (estimated)" : " (served)"), colour: colour });
     });
@@ -72,5 +71,5 @@
   }
 
   traffic();
-  learning();
+  Array.prototype.forEach.call(document.querySelectorAll("[data-source]"), learning);
 })();
