@@ -211,6 +211,11 @@ class RollupReader:
 
     # -- learner ---------------------------------------------------------------------
 
+    def control_count(self, key: str) -> int:
+        """A count the learner keeps in the control table (e.g. decisions it skipped as too costly)."""
+        rows = self._all("SELECT value FROM control WHERE key = ?", (key,))
+        return int(rows[0][0]) if rows and str(rows[0][0]).isdigit() else 0
+
     def learner_lag(self, due_before: float) -> tuple[int, float | None]:
         """Decisions due for learning that no published model has learned, and the newest snapshot time."""
         due = self._all(

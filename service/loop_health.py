@@ -20,6 +20,7 @@ from statistics import NormalDist
 from logs.rollup_queries import RollupReader
 from logs.rollups import DELAY_EDGES_SECONDS, Watermarks
 from logs.store import LogStore
+from policies.learning.learner import SKIPPED_OVERSIZED_KEY
 from service import http_metrics
 
 __all__ = [
@@ -219,6 +220,9 @@ def loop_health(
         {"route": route, "status": int(status), "code": code, "count": count}
         for (route, status, code), count in sorted(errors.items(), key=lambda item: -item[1])
     ]
+    skipped = reader.control_count(SKIPPED_OVERSIZED_KEY)
+    if skipped:  # the learner's own kind of error: logged decisions too costly to learn
+        error_rows.append({"route": "learner", "status": 0, "code": "skipped_oversized", "count": skipped})
     return LoopHealth(
         now, window_minutes, {f.name: f for f in figures}, per_minute, histogram, dict(signals), error_rows
     )

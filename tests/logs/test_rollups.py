@@ -251,3 +251,11 @@ def test_a_time_budget_stops_a_run_and_the_next_one_goes_on(log: LogStore, clock
     done = rollups.roll(now=clock.now, grace_seconds=0.0, reward_of=rules.reward_for, page=2)
     assert done.done and done.decisions == 5 and done.ended == 5
     assert figures(log)["feedback_share"].value == 0.0
+
+
+def test_errors_by_kind_include_what_the_learner_skipped(log: LogStore) -> None:
+    log.conn.execute(
+        "INSERT INTO control (key, value, updated_at) VALUES ('learner_skipped_oversized', '3', 0)"
+    )
+    errors = loop_health.loop_health(log, now=T0).errors
+    assert {"route": "learner", "status": 0, "code": "skipped_oversized", "count": 3} in errors
