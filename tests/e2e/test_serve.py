@@ -33,24 +33,56 @@ def _rank_once(url: str) -> tuple[str, str, tuple[float, ...]]:
 
 def _rank_on_fresh_connections(url: str, count: int) -> list[tuple[str, str, tuple[float, ...]]]:
     """Rank on concurrent new connections, so that every worker gets some."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(lambda _: _rank_once(url), range(count)))
 
 
-def _answers_from_every_worker(url: str, workers: int) -> dict[str, tuple[str, tuple[float, ...]]]:
-    by_worker: dict[str, tuple[str, tuple[float, ...]]] = {}
-    for _ in range(20):
-        for worker, version, distribution in _rank_on_fresh_connections(url, 10):
-            by_worker[worker] = (version, distribution)
-        if len(by_worker) == workers:
-            return by_worker
-    raise AssertionError(f"only saw workers {sorted(by_worker)}")
+def _answers_from_every_worker(
+    url: str, workers: int, *, at_least: int = 1
+) -> dict[str, tuple[str, tuple[float, ...]]]:
+    """What each worker served at one model version, `at_least` or newer, seen from every worker.
+
+    Workers poll for new models and take connections as they come, and the learner
+    keeps publishing, so this asks on many concurrent connections until one version
+    has been heard from every worker (a condition with a deadline, not a pause).
+    """
+    seen: dict[str, dict[str, tuple[float, ...]]] = {}  # version -> worker -> distribution
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for worker, version, distribution in _rank_on_fresh_connections(url, 16):
+            if int(version.removeprefix("v")) >= at_least:
+                seen.setdefault(version, {})[worker] = distribution
+        for version, by_worker in seen.items():
+            if len(by_worker) == workers:
+                return {worker: (version, distribution) for worker, distribution in by_worker.items()}
+    raise AssertionError(f"no version v{at_least} or newer was heard from every worker: {seen}")
+
+
+def _version_that_learned(service: RunningService, event_ids: list[str]) -> int:
+    """Wait until every feedback row of these events is learned; return the newest version that did."""
+    import sqlite3
+
+    marks = ", ".join("?" * len(event_ids))
+    deadline = time.monotonic() + 60
+    conn = sqlite3.connect(f"file:{service.data_dir / 'xsell.db'}?mode=ro", uri=True)
+    try:
+        while time.monotonic() < deadline:
+            rows = conn.execute(
+                f"SELECT learned_in FROM feedback WHERE event_id IN ({marks})", event_ids
+            ).fetchall()
+            if rows and all(version for (version,) in rows):
+                return max(int(version.removeprefix("v")) for (version,) in rows)
+            time.sleep(0.1)
+    finally:
+        conn.close()
+    raise AssertionError(f"the learner did not learn the feedback\n{service.log()}")
 
 
 def test_feedback_to_any_worker_changes_what_every_worker_serves(service: RunningService) -> None:
     before = _answers_from_every_worker(service.url, workers=2)
     assert {version for version, _ in before.values()} == {"v1"}
 
+    taught = []
     for i in range(20):
         answer = requests.post(
             f"{service.url}/v1/rank",
@@ -61,16 +93,12 @@ def test_feedback_to_any_worker_changes_what_every_worker_serves(service: Runnin
             requests.post(
                 f"{service.url}/v1/events/teach-{i}/feedback", json={"signal": "purchase"}, timeout=10
             )
+            taught.append(f"teach-{i}")
+    assert taught  # a uniform choice of one in three, 20 times: the bag came up
 
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        after = _answers_from_every_worker(service.url, workers=2)
-        versions = {version for version, _ in after.values()}
-        if len(versions) == 1 and "v1" not in versions:
-            break
-        time.sleep(0.3)
-    else:
-        raise AssertionError(f"workers did not move to a new model: {after}\n{service.log()}")
+    # Every worker serves a model that learned those purchases (or a newer one).
+    learned_by = _version_that_learned(service, taught)
+    after = _answers_from_every_worker(service.url, workers=2, at_least=learned_by)
     distributions = {distribution for _, distribution in after.values()}
     assert len(distributions) == 1, "every worker serves the same learned model"
     assert distributions != {distribution for _, distribution in before.values()}
