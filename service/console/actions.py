@@ -82,12 +82,19 @@ def model_change() -> Response:
     if action in ("activate", "promote") and not version:
         return page("error.html", status=422, message=f"version: name the version to {action}")
     try:
-        summary = _describe(action, version, reason)
         if request.form.get("confirmed") != "yes":
-            fields = {"action": action, "version": version, "reason": reason}
+            summary, target, why = _describe(action, version, reason)
+            fields = {"action": action, "version": version, "reason": reason, "target": target, "why": why}
             return page(
                 "confirm.html", summary=summary, target=url_for("console.model_change"), fields=fields
             )
+        done = {
+            "rollback": f"rolled back to {version or _form('target', 200)}",
+            "activate": f"activated {version}",
+            "promote": f"promoted {version}",
+            "freeze": "froze learning",
+            "unfreeze": "unfroze learning",
+        }[action]
         actor = session().actor
         registry = res.registry
         if action == "activate":
@@ -95,10 +102,13 @@ def model_change() -> Response:
         elif action == "promote":
             registry.promote(version, actor=actor, reason=reason)
         elif action == "rollback":
+            # The version the confirmation named, even if newer snapshots would make the default
+            # another one by now; the history says why it was chosen, as for a rollback without --to.
+            why = "" if version else _form("why", MAX_FIELD)
             registry.explained_rollback(
-                to=version or None,
+                to=version or _form("target", 200),
                 actor=actor,
-                reason=reason,
+                reason=f"{reason}; {why}" if why else reason,
                 older_than_seconds=res.settings.rollback_default_seconds,
             )
         else:
@@ -106,10 +116,11 @@ def model_change() -> Response:
     except (RegistryError, UnknownVersion) as error:
         return page("error.html", status=409, message=f"refused: {error}")
     res.served.refresh()  # this worker serves the change at once; the others within their poll
-    return notice_redirect("console.models", f"done: {summary}")
+    return notice_redirect("console.models", f"done: {done}; reason: {reason}")
 
 
-def _describe(action: str, version: str, reason: str) -> str:
+def _describe(action: str, version: str, reason: str) -> tuple[str, str, str]:
+    """Say what the change will do; for a rollback also the version it chose and why."""
     res = resources()
     active = res.registry.active()
     serving = active.version if active else "nothing"
@@ -117,11 +128,11 @@ def _describe(action: str, version: str, reason: str) -> str:
         target, why = res.registry.choose_rollback(
             to=version or None, older_than_seconds=res.settings.rollback_default_seconds
         )
-        return f"roll back from {serving} to {target.version} ({why}); reason: {reason}"
+        return f"roll back from {serving} to {target.version} ({why}); reason: {reason}", target.version, why
     if action in ("activate", "promote"):
         res.registry.find(version)  # UnknownVersion before the confirmation, not after
-        return f"{action} {version} (serving {serving} now); reason: {reason}"
-    return f"{action} learning (serving {serving} goes on); reason: {reason}"
+        return f"{action} {version} (serving {serving} now); reason: {reason}", version, ""
+    return f"{action} learning (serving {serving} goes on); reason: {reason}", "", ""
 
 
 def _utc_field(name: str) -> float:

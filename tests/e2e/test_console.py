@@ -266,24 +266,38 @@ def test_rollback_from_the_page_changes_the_served_version(traffic: Traffic, bro
     url = traffic.service.url
     page = sign_in(browser, url)
     page.click("text=Models")
-    options = page.locator("#form-rollback select option").all_inner_texts()[1:]
-    assert options, "no earlier version kept to roll back to"
-    target = options[-1]
     before = page.locator("#active-version").inner_text()
-    page.select_option("#form-rollback select", target)
+    # The default target: the registry chooses, the confirmation names it, the change serves it.
     page.fill("#form-rollback input[name=reason]", "console test rollback")
     page.click("#form-rollback button")
-    expect(page.locator("#confirm-summary")).to_contain_text(f"roll back from {before} to {target}")
+    summary = page.locator("#confirm-summary").inner_text()
+    found = re.match(rf"roll back from {before} to (v\d+) \((.+)\); reason: console test rollback", summary)
+    assert found, summary
+    target, why = found.groups()
+    assert traffic.sql("SELECT events_learned FROM models WHERE version = ?", target)[0][0] > 0
     page.click("#confirm")
-    expect(page.locator(".notice")).to_contain_text(f"to {target}")
+    expect(page.locator(".notice")).to_contain_text(f"rolled back to {target}")
     expect(page.locator("#active-version")).to_have_text(target)
-    expect(page.locator("#history tbody tr").first).to_contain_text("console test rollback")
-    expect(page.locator("#history tbody tr").first).to_contain_text(re.compile(r"console:[0-9a-f]{8}"))
+    latest = page.locator("#history tbody tr").first
+    expect(latest).to_contain_text("rollback")
+    expect(latest).to_contain_text(f"console test rollback; {why}")  # as `xsell models rollback` records it
+    expect(latest).to_contain_text(re.compile(r"console:[0-9a-f]{8}"))
     screenshot(page, "console-rollback")
-    # Every worker serves it within its poll interval; a decision made now names it.
     wait_for(lambda: all(_served(url) == target for _ in range(6)), f"every worker to serve {target}")
+
+    # A named version: back to the one served before.
+    page.select_option("#form-rollback select", before)
+    page.fill("#form-rollback input[name=reason]", "undo the test rollback")
+    page.click("#form-rollback button")
+    expect(page.locator("#confirm-summary")).to_contain_text(f"roll back from {target} to {before}")
+    page.click("#confirm")
+    expect(page.locator("#active-version")).to_have_text(before)
+    wait_for(lambda: all(_served(url) == before for _ in range(6)), f"every worker to serve {before}")
     body = {"cart": [{"sku": "camera-01", "qty": 1}], "stage": "cart", "device": "mobile", "max_offers": 1}
-    assert storefront(url, "/v1/offers", body).json()["model_version"] == target
+    assert storefront(url, "/v1/offers", body).json()["model_version"] == before
+    changes = traffic.sql("SELECT action, version, actor FROM model_changes ORDER BY rowid DESC LIMIT 2")
+    assert [(a, v) for a, v, _ in changes] == [("rollback", before), ("rollback", target)]
+    assert all(actor.startswith("console:") for _, _, actor in changes)
 
 
 def _served(url: str) -> str:
