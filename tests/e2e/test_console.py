@@ -65,6 +65,8 @@ def test_console_refuses_without_a_key_and_with_a_storefront_key(traffic: Traffi
 
 def test_sign_in_sets_a_strict_cookie_and_health_matches_the_log(traffic: Traffic, browser: BrowserContext):
     url = traffic.service.url
+    fetched: list[str] = []
+    browser.on("request", lambda request: fetched.append(request.url))
     page = sign_in(browser, url)
     assert page.url.rstrip("/").endswith("/console")
     (cookie,) = browser.cookies()
@@ -98,6 +100,9 @@ def test_sign_in_sets_a_strict_cookie_and_health_matches_the_log(traffic: Traffi
     clicks = traffic.sql("SELECT count(*) FROM feedback WHERE signal = 'click'")[0][0]
     expect(page.locator("#signals tr", has_text="click")).to_contain_text(str(clicks))
     screenshot(page, "console-health")
+    # Works offline: the page, its script, styles and charting library all come from the service.
+    assert any(u.endswith("/uPlot.iife.min.js") for u in fetched)
+    assert all(u.startswith(url) for u in fetched), [u for u in fetched if not u.startswith(url)]
     page.click("text=Drift")
     # Fewer decisions than a drift check needs: the page says no verdict, never a false alarm.
     assert page.locator("#drift-alarm").count() == 0
