@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,14 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y chromium || (apt-get update && apt-get install -y chromium)'
 
+# The whole suite, slow tests included (real gunicorn, browsers, fuzzing, long learning runs).
 test: $(VENV)/.installed-dev | $(CHROMIUM)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest
+
+# The inner loop: everything not marked slow, in under a minute (README, Development).
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -13,6 +13,14 @@ from scripts.devtools.service_process import start_service as start_xsell
 __all__ = ["RunningService", "free_port", "start_service", "stop_service"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test here slow: each starts real gunicorn workers and a learner (5-20 s)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 def start_service(tmp_path: Path, **env: str) -> RunningService:
     """Start `xsell serve` on tmp_path/var with quick polls and snapshots; XSELL_* overrides in `env`."""
     quick = {

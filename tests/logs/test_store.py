@@ -149,6 +149,7 @@ def _writer(path: str, worker: int, count: int) -> None:
     store.close()
 
 
+@pytest.mark.slow
 def test_concurrent_writer_processes_lose_and_duplicate_nothing(store: LogStore) -> None:
     processes, per_worker = 4, 150
     context = multiprocessing.get_context("spawn")

@@ -271,6 +271,7 @@ def test_personalizer_get_then_put_round_trips_what_the_environment_set(tmp_path
         app.extensions["xsell"].store.close()
 
 
+@pytest.mark.slow
 def test_fuzzed_configuration_changes_with_the_key_never_cause_a_server_error(app: Flask) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given

@@ -21,6 +21,7 @@ from service.app import create_app
 from tests.conftest import make_settings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [3, 11])
 def test_served_policy_learns_to_beat_uniform_random(tmp_path: Path, seed: int) -> None:
     # Time is the loop's own clock, so what is learned is the same on any machine.
@@ -32,6 +33,7 @@ def test_served_policy_learns_to_beat_uniform_random(tmp_path: Path, seed: int) 
     assert served_value >= run.uniform_value + 0.15, (served_value, run.uniform_value)
 
 
+@pytest.mark.slow
 def test_a_learner_given_no_rewards_stays_at_uniform(tmp_path: Path) -> None:
     # The control for the margin above: the same loop with nobody ever clicking.
     run = run_loop(rounds=3000, seed=3, checkpoints=1, data_dir=tmp_path, never_click=True)
@@ -39,6 +41,7 @@ def test_a_learner_given_no_rewards_stays_at_uniform(tmp_path: Path) -> None:
     assert abs(served_value - run.uniform_value) < 0.05, (served_value, run.uniform_value)
 
 
+@pytest.mark.slow
 def test_learning_does_not_depend_on_the_window_against_the_length_of_the_run(tmp_path: Path) -> None:
     # 3,600 rounds in 5 simulated seconds: a 3 s window covers most of the run, a
     # 1 h one all of it. Every decision is learned at the same short horizon either
@@ -58,6 +61,7 @@ def test_learning_does_not_depend_on_the_window_against_the_length_of_the_run(tm
     assert runs[0].served_values[-1] >= runs[0].uniform_value + 0.15
 
 
+@pytest.mark.slow
 def test_signals_that_arrive_after_the_first_learning_still_teach(tmp_path: Path) -> None:
     # Clicks 30 s after the offer on average, long after each decision was first
     # learned (1 s): they reach the model as corrections.

@@ -22,6 +22,7 @@ from tests.conftest import demo_shop, make_settings
 SECONDS_PER_REQUEST = 0.5  # of the test's own clock: what is learned never depends on machine speed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_bandit_beats_popularity_and_uniform_with_fewer_dismissals(tmp_path: Path, seed: int) -> None:
     clock = Clock()

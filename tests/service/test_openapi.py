@@ -33,6 +33,7 @@ def every_error_is_a_json_body(ctx, response, case) -> None:
             assert isinstance(body, dict) and {"error", "message", "details"} <= set(body), body
 
 
+@pytest.mark.slow
 def test_fuzzed_requests_never_cause_a_server_error(api_schema) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 60
@@ -137,6 +138,7 @@ def test_numbers_too_big_for_sqlite_or_vw_are_a_4xx_not_a_5xx(fuzz_app) -> None:
     assert client.get(f"/v1/catalog?offset={10**30}").status_code == 200
 
 
+@pytest.mark.slow
 def test_fuzzed_personalizer_administration_with_the_key_never_causes_a_server_error(api_schema) -> None:
     operations = [
         result.ok()

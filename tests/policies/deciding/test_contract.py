@@ -1,14 +1,26 @@
-"""One set of checks over every Policy: a distribution per request, honest and reproducible."""
+"""One set of checks over every Policy: a distribution per request, honest and reproducible.
+
+The policies are found, not listed: every class under ``policies/`` with the two
+verbs of the Policy protocol that serving and evaluation call (``rank`` and
+``learn``) is checked, so a new policy is held to the contract the day it is
+written. VW policies are checked once per explorer, trained first; any other policy
+must build with no arguments (or get a builder in ``BUILDERS``).
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from policies.base import Action, LoggedEvent, SlotChoice
-from policies.deciding.baselines import FirstActionPolicy, UniformPolicy
+import policies
+from policies.base import Action, LoggedEvent, Policy, SlotChoice
 from policies.deciding.vw import VWPolicy
 
 EXPLORERS = [
@@ -42,9 +54,37 @@ def _trained(vw_args: str) -> VWPolicy:
     return policy
 
 
-POLICIES = [pytest.param(lambda a=args: _trained(a), id=args.split()[1]) for args in EXPLORERS]
-POLICIES.append(pytest.param(UniformPolicy, id="uniform"))
-POLICIES.append(pytest.param(FirstActionPolicy, id="baseline"))
+def discovered_policies() -> list[type]:
+    """Return every concrete class in the ``policies`` package that can rank and learn."""
+    verbs = [name for name in ("rank", "learn") if hasattr(Policy, name)]
+    assert len(verbs) == 2, "the Policy protocol's verbs changed: change this discovery with them"
+    found: dict[str, type] = {}
+    for module_info in pkgutil.walk_packages(policies.__path__, prefix="policies."):
+        module = importlib.import_module(module_info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or getattr(cls, "_is_protocol", False):
+                continue
+            if all(callable(getattr(cls, verb, None)) for verb in verbs) and not inspect.isabstract(cls):
+                found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return [found[name] for name in sorted(found)]
+
+
+# How to build a policy that needs arguments: one builder per configuration to check.
+BUILDERS: dict[type, list[tuple[str, Callable[[], Any]]]] = {
+    VWPolicy: [(args.split()[1], lambda a=args: _trained(a)) for args in EXPLORERS],
+}
+DISCOVERED = discovered_policies()
+POLICIES = [
+    pytest.param(make, id=f"{cls.__name__}{'-' + name if name else ''}")
+    for cls in DISCOVERED
+    for name, make in BUILDERS.get(cls, [("", cls)])
+]
+
+
+def test_every_policy_is_found_and_checked() -> None:
+    names = {cls.__name__ for cls in DISCOVERED}
+    assert {"VWPolicy", "UniformPolicy", "FirstActionPolicy"} <= names, names
+    assert len(POLICIES) >= len(DISCOVERED) + len(EXPLORERS) - 1
 
 
 @pytest.mark.parametrize("make", POLICIES)

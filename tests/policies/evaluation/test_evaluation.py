@@ -37,6 +37,7 @@ def by_name(reports):
     return {(r.policy, e.estimator): e for r in reports for e in r.estimates}
 
 
+@pytest.mark.slow
 def test_estimates_of_a_known_policy_cover_its_true_value() -> None:
     problem = SyntheticProblem(seed=4)
     log = uniform_log(problem, 3000, seed=4)
@@ -56,6 +57,7 @@ def test_estimates_of_a_known_policy_cover_its_true_value() -> None:
     assert found[("best", "IPS")].ess == pytest.approx(3000 / 6, rel=0.15)
 
 
+@pytest.mark.slow
 def test_the_reward_model_makes_dr_tighter_than_ips() -> None:
     problem = SyntheticProblem(seed=5)
     found = by_name(evaluate(uniform_log(problem, 3000, seed=5), [Fixed("best", BestOfferPolicy(problem))]))
@@ -94,6 +96,7 @@ def test_cross_fitted_predictions_come_from_models_that_never_saw_the_decision()
     assert abs(np.corrcoef(q_logged, rewards)[0, 1]) < 0.1
 
 
+@pytest.mark.slow
 def test_the_reward_model_learns_which_offer_pays() -> None:
     problem = SyntheticProblem(seed=7)
     log = uniform_log(problem, 3000, seed=7)

@@ -66,6 +66,7 @@ def synthetic() -> list[LoggedDecision]:
     return uniform_log(SyntheticProblem(seed=4), 3000, seed=4)
 
 
+@pytest.mark.slow
 def test_the_default_predicts_held_out_clicks_better_than_vw_squared_and_the_mean(synthetic) -> None:
     default = fit(synthetic, RewardModelOptions()).quality
     old = fit(synthetic, RewardModelOptions(kind="vw-squared")).quality
@@ -79,6 +80,7 @@ def test_the_default_predicts_held_out_clicks_better_than_vw_squared_and_the_mea
     assert abs(default.mean_prediction - default.mean_reward) < 0.01  # calibrated in the large
 
 
+@pytest.mark.slow
 def test_on_rare_noisy_clicks_the_default_does_no_worse_than_the_mean_and_vw_squared_does() -> None:
     log = sparse_clicks()
     default = fit(log, RewardModelOptions()).quality
@@ -88,6 +90,7 @@ def test_on_rare_noisy_clicks_the_default_does_no_worse_than_the_mean_and_vw_squ
     assert default.brier < old.brier
 
 
+@pytest.mark.slow
 def test_the_default_reward_model_keeps_dr_as_tight_as_ips_on_rare_noisy_clicks() -> None:
     log = sparse_clicks()
     widths = {}
