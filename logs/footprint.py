@@ -83,11 +83,21 @@ class Footprint(StoreBase):
         now = self.clock()
 
         def query() -> tuple[int, float | None, int]:
-            total, oldest = self.conn.execute("SELECT count(*), min(created_at) FROM decisions").fetchone()
-            recent = self.conn.execute(
-                "SELECT count(*) FROM decisions WHERE created_at > ?", (now - DAY_SECONDS,)
-            ).fetchone()[0]
-            return int(total), oldest, int(recent)
+            # Index seeks only, never a count over millions of rows (a /metrics scrape
+            # runs this): decisions are appended, so rowids run in the order of
+            # created_at and a rowid range counts the rows in it (deletions take the
+            # oldest, so the range stays whole).
+            # Two statements: SQLite seeks for one min() or max(), but scans for both at once.
+            first = self.conn.execute("SELECT min(rowid) FROM decisions").fetchone()[0]
+            last = self.conn.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
+            if first is None:
+                return 0, None, 0
+            oldest = self.conn.execute("SELECT min(created_at) FROM decisions").fetchone()[0]
+            since = self.conn.execute(
+                "SELECT rowid FROM decisions WHERE created_at > ? ORDER BY created_at LIMIT 1",
+                (now - DAY_SECONDS,),
+            ).fetchone()
+            return last - first + 1, oldest, 0 if since is None else last - since[0] + 1
 
         total, oldest, recent = self.retry(query)
         span = min(DAY_SECONDS, now - oldest) if oldest is not None else 0.0
