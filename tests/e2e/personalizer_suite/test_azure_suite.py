@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import start_service, stop_service
+from scripts.devtools.service_process import start_service
+from tests.e2e.conftest import free_port, stop_service
 from tests.e2e.personalizer_suite.sdist import suite_tests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -151,11 +152,21 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
 
 def _run_group(tests: Path, directory: Path, files: list[str]) -> dict[str, Outcome]:
     directory.mkdir()
+    # Five services start at once on a shared machine: a generous deadline, never a race.
     service = start_service(
-        directory,
-        XSELL_ADMIN_API_KEYS=ADMIN_KEY,
-        XSELL_API_KEYS="suite-storefront-key",
-        XSELL_PERSONALIZER_RESET_POLICY="personalizer",
+        directory / "var",
+        directory / "service.log",
+        env={
+            "XSELL_WORKERS": "2",
+            "XSELL_MODEL_POLL_SECONDS": "0.2",
+            "XSELL_SNAPSHOT_INTERVAL_SECONDS": "0.5",
+            "XSELL_LEARNER_GRACE_SECONDS": "0.2",
+            "XSELL_ADMIN_API_KEYS": ADMIN_KEY,
+            "XSELL_API_KEYS": "suite-storefront-key",
+            "XSELL_PERSONALIZER_RESET_POLICY": "personalizer",
+        },
+        port=free_port(),
+        ready_seconds=300,
     )
     try:
         sent = directory / "requests.log"
