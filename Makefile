@@ -41,6 +41,7 @@ test-fast: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy  # policies/ and logs/ ([tool.mypy] in pyproject.toml)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

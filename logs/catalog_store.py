@@ -176,7 +176,7 @@ class CatalogStore:
             if not wanted:
                 return []
             sql += f" WHERE r.anchor IN ({', '.join('?' * len(wanted))})"
-            params = wanted
+            params = [*wanted]
         rows = self._read(sql + " ORDER BY r.anchor, r.strength DESC", params)
         return [
             Relation(

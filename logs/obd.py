@@ -38,7 +38,7 @@ def read_obd(directory: Path, *, limit: int | None = None) -> list[LoggedDecisio
         raise ObdFormatError(f"{log_path}: not found (expected the Open Bandit Dataset's all.csv)")
     actions = _read_items(directory / "item_context.csv")
     source = f"obd:{directory.parent.name}/{directory.name}"
-    decisions = []
+    decisions: list[LoggedDecision] = []
     with log_path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []

@@ -5,16 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+from policies.evaluation.log_summary import LogSummary
+from policies.evaluation.replay import PolicyReport
 
-matplotlib.use("Agg")  # files only; never open a window or need a display
-import matplotlib.pyplot as plt  # noqa: E402
+__all__ = ["ReportUnavailable", "check_available", "write_report"]
 
-from policies.evaluation.log_summary import LogSummary  # noqa: E402
-from policies.evaluation.replay import PolicyReport  # noqa: E402
 
-__all__ = ["write_report"]
+class ReportUnavailable(Exception):
+    """The plots need matplotlib, an optional extra that is not installed."""
+
+
+def _pyplot() -> Any:
+    """Return matplotlib.pyplot drawing to files only (matplotlib is the ``report`` extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ReportUnavailable(
+            "--report draws its plots with matplotlib, which is not installed: pip install 'xsell[report]'"
+        ) from None
+    matplotlib.use("Agg")  # files only; never open a window or need a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def check_available() -> None:
+    """Raise ReportUnavailable now, before a long evaluation, if the report could not be drawn."""
+    _pyplot()
 
 
 def write_report(directory: Path, table: str, reports: Sequence[PolicyReport], summary: LogSummary) -> Path:
@@ -65,6 +84,7 @@ def _when(timestamp: float) -> str:
 
 
 def _plot_estimates(path: Path, reports: Sequence[PolicyReport]) -> None:
+    plt = _pyplot()
     rows = [(r.policy, e) for r in reports for e in r.estimates]
     figure, axes = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
     for y, (_, estimate) in enumerate(rows):
@@ -85,6 +105,7 @@ def _plot_estimates(path: Path, reports: Sequence[PolicyReport]) -> None:
 
 
 def _plot_reward_over_time(path: Path, summary: LogSummary) -> None:
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(9, 4))
     for series in summary.reward_by_version:
         times = [datetime.fromtimestamp(t, UTC) for t in series.times]
@@ -99,6 +120,7 @@ def _plot_reward_over_time(path: Path, summary: LogSummary) -> None:
 
 
 def _plot_exploration(path: Path, summary: LogSummary) -> None:
+    plt = _pyplot()
     assert summary.exploration is not None
     figure, axes = plt.subplots(figsize=(9, 3))
     times = [datetime.fromtimestamp(t, UTC) for t in summary.exploration.times]

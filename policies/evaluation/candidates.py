@@ -62,7 +62,7 @@ class Fixed:
     """
 
     name: str
-    policy: Policy
+    policy: Policy | UniformPolicy  # uniform ranks and learns nothing: it has no model to save
     available_from: float = float("-inf")
 
     def slot_distributions(self, decision: LoggedDecision) -> list[np.ndarray]:

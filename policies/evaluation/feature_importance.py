@@ -18,7 +18,7 @@ FeatureScore(namespace='user', name='device=desktop', score=1.0)
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -44,7 +44,7 @@ def feature_scores(
         return []
     total = sum(d.rewards[0] for d in decisions if d.rewards)
     count: Counter[tuple[str, str]] = Counter()
-    reward_with: Counter[tuple[str, str]] = Counter()
+    reward_with: dict[tuple[str, str], float] = defaultdict(float)
     for decision in decisions:
         event = decision.event
         reward = decision.rewards[0] if decision.rewards else 0.0

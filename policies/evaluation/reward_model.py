@@ -110,7 +110,7 @@ def fit(decisions: Sequence[LoggedDecision], options: RewardModelOptions) -> Rew
     predictions: list[np.ndarray] = [np.zeros(0)] * len(decisions)
     baseline = np.zeros(len(decisions))
     for fold in range(options.folds):
-        training = [decisions[i] for i in np.flatnonzero(fold_of != fold)]
+        training = [decisions[i] for i in np.flatnonzero(fold_of != fold).tolist()]
         held_out = np.flatnonzero(fold_of == fold)
         rewards = [r for d in training for r in d.rewards]
         baseline[held_out] = float(np.mean(rewards)) if rewards else 0.0
@@ -118,7 +118,7 @@ def fit(decisions: Sequence[LoggedDecision], options: RewardModelOptions) -> Rew
         try:
             if training:
                 model.train(training)
-            for index in held_out:
+            for index in held_out.tolist():
                 predictions[index] = model.predict(decisions[index]) if training else _zeros(decisions[index])
         finally:
             model.close()

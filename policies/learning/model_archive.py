@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from policies.base import ModelCard
 from policies.deciding.vw import FORMAT_VERSION, VWPolicy, check_vw_args
@@ -51,7 +51,7 @@ MAX_STREAM_BYTES = MAX_MODEL_BYTES + 1024 * 1024
 _BLOCK = 1 << 20
 _VERSION_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _COMPRESSED: dict[bytes, Callable[[IO[bytes]], IO[bytes]]] = {
-    b"\x1f\x8b": lambda raw: gzip.GzipFile(fileobj=raw),
+    b"\x1f\x8b": lambda raw: cast(IO[bytes], gzip.GzipFile(fileobj=raw)),
     b"BZh": bz2.BZ2File,
     b"\xfd7zXZ\x00": lzma.LZMAFile,
 }

@@ -148,7 +148,11 @@ def shortlist(
 def _anchors(request: OfferRequest, cart: Sequence[Product], known: dict[str, Product]) -> list[_Anchor]:
     """Return the products offers may start from, each once, cart first, then bought, then viewed."""
     anchors: dict[str, _Anchor] = {p.sku: (p, "cart") for p in cart}
-    for trigger, skus in (("bought", request.bought), ("viewed", request.viewed)):
+    triggers: tuple[tuple[Trigger, Sequence[str]], ...] = (
+        ("bought", request.bought),
+        ("viewed", request.viewed),
+    )
+    for trigger, skus in triggers:
         for sku in skus:
             if sku in known and sku not in anchors:
                 anchors[sku] = (known[sku], trigger)

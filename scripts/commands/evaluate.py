@@ -101,6 +101,13 @@ def evaluate(
 
     if log_flag_given() and obd:
         raise click.UsageError("give --log or --obd, not both")
+    if report_dir:  # say so now, not after a long evaluation
+        from scripts.report import ReportUnavailable, check_available
+
+        try:
+            check_available()
+        except ReportUnavailable as error:
+            raise click.ClickException(str(error)) from None
     if archive and obd:
         raise click.UsageError("give --archive or --obd, not both")
     options = options_from(
