@@ -17,11 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
+from logs.model_index import ModelIndex
 from logs.rollup_queries import RollupReader
 from logs.rollups import DELAY_EDGES_SECONDS, Watermarks
 from logs.store import LogStore
 from policies.learning.learner import SKIPPED_OVERSIZED_KEY
 from service import http_metrics
+from service.personalizer import unmatched as personalizer_unmatched
 
 __all__ = [
     "Figure",
@@ -223,6 +225,12 @@ def loop_health(
     skipped = reader.control_count(SKIPPED_OVERSIZED_KEY)
     if skipped:  # the learner's own kind of error: logged decisions too costly to learn
         error_rows.append({"route": "learner", "status": 0, "code": "skipped_oversized", "count": skipped})
+    # Personalizer calls answered 204 for an event the log does not hold (service/personalizer/unmatched.py)
+    for call, count in personalizer_unmatched.counts_from(ModelIndex(store).control).items():
+        if count:
+            error_rows.append(
+                {"route": "personalizer", "status": 204, "code": f"unmatched_{call}", "count": count}
+            )
     return LoopHealth(
         now, window_minutes, {f.name: f for f in figures}, per_minute, histogram, dict(signals), error_rows
     )

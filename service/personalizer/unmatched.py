@@ -5,7 +5,8 @@ Personalizer answered 204 to a reward or an activation for an event it did not k
 does xsell's Personalizer API. Nothing is learned from them, but they are never
 silent: each is counted in the log's ``control`` table (one read-modify-write, so
 every worker's count adds up) with the latest few kept for a look, and
-``/metrics`` reports the counts as ``xsell_personalizer_unmatched``. A rising count
+``/metrics`` reports the counts as ``xsell_personalizer_unmatched`` and the console's
+health page lists them with the errors. A rising count
 is the classic sign of a broken decision loop: rewards sent for the wrong events.
 """
 
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
-from service.resources import Resources
+if TYPE_CHECKING:
+    from service.resources import Resources
 
-__all__ = ["UNMATCHED_KEY", "Kind", "counts", "record"]
+__all__ = ["UNMATCHED_KEY", "Kind", "counts", "counts_from", "record"]
 
 UNMATCHED_KEY = "personalizer_unmatched"
 Kind = Literal["reward", "activate", "slot"]  # slot: a reward for a slot the event did not rank
@@ -45,7 +48,12 @@ def record(
 
 def counts(res: Resources) -> dict[str, int]:
     """Return the unmatched calls counted so far, by kind (every kind present, 0 if none)."""
-    found = _parse(res.registry.index.control(UNMATCHED_KEY))["counts"]
+    return counts_from(res.registry.index.control)
+
+
+def counts_from(control: Callable[[str], str | None]) -> dict[str, int]:
+    """Return the counts kept where `control` (``ModelIndex.control``) reads operator switches."""
+    found = _parse(control(UNMATCHED_KEY))["counts"]
     return {kind: int(found.get(kind, 0)) for kind in ("reward", "activate", "slot")}
 
 

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 
 from policies.deciding.live_config import read_overrides
 from service.effective import ConfigSource
+from service.loop_health import loop_health
 from service.personalizer.configuration import PERSONALIZER_DEFAULT_ARGS
 from service.personalizer.signing import KEY_FILE
 from service.resources import open_log_and_registry
@@ -92,6 +93,10 @@ def test_rewards_and_activations_for_unknown_events_are_204_and_counted_but_v1_s
     assert unmatched(pclient) == {"reward": 3, "activate": 1, "slot": 0}
     assert store_of(pclient).conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0
     assert pclient.post("/v1/events/nobody/reward", json={"value": 1}).status_code == 404
+    # the console's health page lists them with the errors
+    errors = loop_health(store_of(pclient)).errors
+    found = {r["code"]: r["count"] for r in errors if r["route"] == "personalizer"}
+    assert found == {"unmatched_reward": 3, "unmatched_activate": 1}
 
 
 def test_a_reward_for_a_reused_id_goes_to_the_latest_decision_and_v1_refuses_the_reuse(
