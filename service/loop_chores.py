@@ -111,7 +111,7 @@ class HealthChores:
                 hour, closed_before=now - self.grace_seconds, size=self.sample_size
             )
             decisions = [
-                LoggedDecision(e, tuple(rules.reward_for(e.feedback, c.action_id) for c in e.choices))
+                LoggedDecision(e, rules.slot_rewards(e))
                 for e in events
                 if e.choices and all(0 < (c.probability or 0) <= 1 for c in e.choices)
             ]

@@ -34,7 +34,7 @@ def chart(store: LogStore, rules: RewardRules, now: float, window_seconds: float
     events = store.recent_closed_events(limit=LIMIT, created_after=since, created_before=now)
     decisions = sorted(
         (
-            LoggedDecision(e, tuple(rules.reward_for(e.feedback, c.action_id) for c in e.choices))
+            LoggedDecision(e, rules.slot_rewards(e))
             for e in events
         ),
         key=lambda d: (d.event.created_at, d.event.event_id),
