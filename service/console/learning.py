@@ -33,10 +33,7 @@ def chart(store: LogStore, rules: RewardRules, now: float, window_seconds: float
     since = now - window_seconds
     events = store.recent_closed_events(limit=LIMIT, created_after=since, created_before=now)
     decisions = sorted(
-        (
-            LoggedDecision(e, rules.slot_rewards(e))
-            for e in events
-        ),
+        (LoggedDecision(e, rules.slot_rewards(e)) for e in events),
         key=lambda d: (d.event.created_at, d.event.event_id),
     )
     # Buckets span the decisions found (at most the window), so a young log still gets a line.
