@@ -135,9 +135,7 @@ class Guardrail:
         )
         window = self.options.window_events
         recent, baseline = events[:window], events[window:]
-        verdict = compare(
-            _rewards(baseline, in_force.rules), _rewards(recent, in_force.rules), self.options
-        )
+        verdict = compare(_rewards(baseline, in_force.rules), _rewards(recent, in_force.rules), self.options)
         if not verdict.fired:
             return None
         target = self._target(baseline)
