@@ -162,7 +162,8 @@ def test_the_multi_slot_form_reaches_vw_as_cb_explore_adf_and_one_reduction_only
     with pytest.raises(ValueError, match="only one of --cb_explore_adf or --ccb_explore_adf"):
         check_vw_args("--ccb_explore_adf --cb_explore_adf")
     with pytest.raises(ValueError, match="--ccb_explore_adf is not allowed"):
-        check_header_options(" --ccb_explore_adf --cb_adf")  # VW never writes it: a header holding it is forged
+        # VW never writes it: a header holding it is forged
+        check_header_options(" --ccb_explore_adf --cb_adf")
 
 
 def test_the_reward_model_takes_its_own_allowlist() -> None:
