@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Blueprint, Response, request
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting
 from service.auth import guard_admin
@@ -30,6 +30,14 @@ guard_admin(bp)
 
 class _Patch(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        # pydantic would read true as 1: log_retention_days=true kept one day of the log.
+        if isinstance(value, bool):
+            raise ValueError("must be a number or a name, not true or false")
+        return value
 
 
 # One optional field per live setting, typed as the environment types it: a live

@@ -230,6 +230,16 @@ def test_infinite_numbers_are_refused(client: FlaskClient) -> None:
     assert response.get_json()["details"][0]["field"] == "default_reward"
 
 
+@pytest.mark.parametrize("name", ["log_retention_days", "default_reward", "exploration_share"])
+def test_true_is_not_read_as_one(client: FlaskClient, name: str) -> None:
+    # log_retention_days=true once kept one day of the log: pydantic read true as 1.
+    before = client.get("/v1/config", headers=ADMIN).get_json()
+    response = client.patch("/v1/config", headers=ADMIN, json={name: True})
+    assert response.status_code == 422
+    assert response.get_json()["details"][0]["field"] == name
+    assert client.get("/v1/config", headers=ADMIN).get_json() == before
+
+
 @pytest.mark.parametrize("method", ["get", "patch"])
 def test_the_configuration_needs_an_admin_key(client: FlaskClient, method: str) -> None:
     assert getattr(client, method)("/v1/config", json={}).status_code == 401
