@@ -437,3 +437,43 @@ def m011_rollups_drift(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX rollup_totals_top ON rollup_totals (name, count)")
+
+
+@migrations()
+def m012_experiments(db: sqlite_utils.Database) -> None:
+    # Experiments against a holdout (issue #15, logs/experiment_store.py). Each decision
+    # served inside one names its experiment and arm, so results come from the log alone.
+    db.execute(
+        """
+        CREATE TABLE experiments (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            arms TEXT NOT NULL,             -- JSON [{name, policy, share, version}]
+            alpha REAL NOT NULL,            -- the intervals' error rate
+            status TEXT NOT NULL,           -- running, stopped, shipped
+            created_at REAL NOT NULL,
+            ended_at REAL,
+            shipped_arm TEXT,
+            reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX experiments_one_running ON experiments (status) WHERE status = 'running'")
+    db.execute("ALTER TABLE decisions ADD COLUMN experiment TEXT")  # JSON {id, arm, unit}; NULL outside
+    db.execute(
+        "CREATE INDEX decisions_experiment ON decisions (json_extract(experiment, '$.id'), closes_at)"
+        " WHERE experiment IS NOT NULL"
+    )
+    db.execute(
+        """
+        CREATE TABLE experiment_holdouts (  -- requests the no-offer arm answered with nothing
+            event_id TEXT PRIMARY KEY,
+            experiment_id TEXT NOT NULL REFERENCES experiments(id),
+            arm TEXT NOT NULL,
+            unit TEXT NOT NULL,             -- shopper, session or event
+            created_at REAL NOT NULL,
+            closes_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX experiment_holdouts_by ON experiment_holdouts (experiment_id, closes_at)")

@@ -67,6 +67,8 @@ class DecisionRecord:
     # When the learner first learns it (with the feedback known then); +inf while a
     # deferred decision waits for activation. Default: at once.
     learn_at: float = float("nan")
+    # The experiment and arm that served it ({id, arm, unit}; issue #15), None outside one.
+    experiment: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.learn_at != self.learn_at:  # NaN: not given
@@ -112,6 +114,7 @@ class DecisionRecord:
             "exploration_share": self.exploration_share,
             "served_baseline": int(self.served_baseline),
             "learn_at": self.learn_at,
+            "experiment": None if self.experiment is None else orjson.dumps(self.experiment).decode(),
         }, {context_ref: context, actions_ref: actions}
 
     @classmethod
@@ -143,6 +146,7 @@ class DecisionRecord:
                 exploration_share=float(row["exploration_share"] or 0.0),
                 served_baseline=bool(row["served_baseline"]),
                 learn_at=row["learn_at"],
+                experiment=_experiment(row),
             )
         except (KeyError, IndexError, TypeError, ValueError, zlib.error) as error:
             problem = f"missing {error}" if isinstance(error, KeyError) else str(error)
@@ -198,3 +202,10 @@ class FeedbackReceipt:
     signal: str
     duplicate: bool  # the same signal was already recorded; it counts once
     on_time: bool  # arrived before the event closed, so it will be learned from
+
+
+def _experiment(row: sqlite3.Row | Mapping[str, Any]) -> dict[str, str] | None:
+    """The experiment a row names; None outside one, and for rows read without the column."""
+    keys = row.keys()
+    raw = row["experiment"] if "experiment" in keys else None
+    return None if raw is None else dict(orjson.loads(raw))

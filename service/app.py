@@ -14,6 +14,7 @@ from service import (
     config,
     console,
     errors,
+    experiments,
     feedback,
     health,
     http_metrics,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], float] =
         health.bp,
         metrics.bp,
         config.bp,
+        experiments.bp,  # experiments against a holdout (#15)
         openapi.bp,
     ):
         app.register_blueprint(blueprint)

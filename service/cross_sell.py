@@ -105,6 +105,8 @@ def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
             res.shoppers.record_verdict(key, "none", found.no_offer_reason)
         return OfferAnswer(None, None, (), found.no_offer_reason, found.unknown_skus)
     decision = _decide(res, ask, wanted, found, key)
+    if not decision.choices and decision.experiment is not None:  # the experiment's holdout (#15)
+        return OfferAnswer(decision.event_id, None, (), "holdout", found.unknown_skus)
     answer = _explain(found, decision)
     if key is not None and verdict is not None:
         shown = [(o.sku, o.category) for o in answer]
@@ -154,6 +156,8 @@ def _decide(
             excluded=frozenset(),
             slots=min(found.max_offers, len(found.candidates)),
             fingerprint=pipeline.retry_fingerprint(ask.event_id, fingerprint_body),
+            shopper=key,
+            experiments=True,
         ),
     )
 

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from logs.db import LogUnavailable
 from logs.evaluation_store import EvaluationConflict
+from logs.experiment_store import ExperimentExists, UnknownExperiment
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from policies.base import ModelFormatError
 from policies.deciding.features import TooCostly
@@ -49,6 +50,8 @@ _DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     NotFound: (404, "not_found", None),
     UnsupportedBody: (415, "unsupported_media_type", "Content-Type"),
     EvaluationConflict: (409, "evaluation_exists", "evaluation_id"),
+    UnknownExperiment: (404, "unknown_experiment", "experiment_id"),
+    ExperimentExists: (409, "experiment_conflict", "experiment_id"),
 }
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import orjson
 
+from logs.experiment_store import ExperimentStore
 from logs.records import DecisionRecord, EventConflict
 from policies.base import Action, Features, Ranking, SlotChoice
 from policies.deciding.sampling import baseline_choice, choose, first_slot, seed_for, served
+from service.experiment_arms import Assignment, arms
 from service.resources import Resources
 
 __all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]
@@ -36,6 +38,12 @@ class RankInput:
     deferred: bool = False  # learned only once activated (Personalizer's deferActivation)
     slot_ids: tuple[str, ...] | None = None  # the storefront's names for its slots
     slot_excluded: tuple[frozenset[str], ...] = ()  # per slot, actions it may not show
+    # What an experiment's sticky assignment is keyed on (#15): the keyed shopper id, else
+    # the session, else the event.
+    shopper: str | None = None
+    session: str | None = None
+    # Only /v1/rank and /v1/offers take part; Personalizer's clients expect an offer.
+    experiments: bool = False
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -66,12 +74,28 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
             return stored
     event_id = request.event_id or uuid.uuid4().hex
     config = res.config.current().live
-    version, policy = res.served.current()
-    ranking = policy.rank(request.context, request.actions, request.excluded)
+    # An experiment's arm is part of what the request carried: it picks the policy, and
+    # the decision logs it, so the logged propensities stay those the arm served (#15).
+    assignment = arms(res).assign(request.shopper, request.session, event_id) if request.experiments else None
+    arm = assignment.arm if assignment is not None else None
+    if assignment is not None and assignment.arm.policy == "no-offer":
+        return _hold_out(res, request, event_id, assignment, config.reward_window_seconds)
+    version, policy = (
+        arms(res).frozen(arm.version) if arm is not None and arm.version else res.served.current()
+    )
+    popular = arm is not None and arm.policy == "most-popular"
+    if popular:  # served with probability 1, the popular order logged as each slot's baseline
+        request = replace(request, baseline=_popular(res, request))
+    baseline_mode = config.serves_baseline or popular
+    ranking = (
+        Ranking(tuple(a.id for a in request.actions), np.zeros(len(request.actions)))
+        if popular
+        else policy.rank(request.context, request.actions, request.excluded)
+    )
     # Everything that shapes the served distribution is logged with it (slot controls,
     # exploration share, baseline mode), so a replay of the log reproduces it exactly.
-    share = 0.0 if config.serves_baseline else config.exploration_share
-    if config.serves_baseline:
+    share = 0.0 if baseline_mode else config.exploration_share
+    if baseline_mode:
         ranking, choices = _baseline(request, ranking.action_ids)
     else:
         ranking = served(ranking, share, request.excluded)
@@ -88,7 +112,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         context=request.context,
         actions=request.actions,
         excluded=request.excluded,
-        probabilities=tuple(ranking.probabilities.tolist()),  # the same floats, without a loop
+        probabilities=tuple(float(p) for p in ranking.probabilities),
         choices=choices,
         slots=request.slots,
         deferred=request.deferred,
@@ -100,10 +124,52 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         slot_excluded=request.slot_excluded,
         baseline=request.baseline,
         exploration_share=share,
-        served_baseline=config.serves_baseline,
+        served_baseline=baseline_mode,
+        experiment=None if assignment is None else assignment.logged(),
     )
     stored, _ = res.store.record_decision(record)
     return stored
+
+
+def _hold_out(
+    res: Resources, request: RankInput, event_id: str, assignment: Assignment, window: float
+) -> DecisionRecord:
+    """Answer the no-offer arm with nothing, logged among the experiment's holdouts.
+
+    Not a row of `decisions`: nothing was chosen, so there is no propensity for an
+    offline evaluation to use, and every decision there stays evaluable.
+    """
+    now = res.store.clock()
+    ExperimentStore(res.store).record_holdout(
+        event_id,
+        assignment.experiment.id,
+        assignment.arm.name,
+        assignment.unit,
+        created_at=now,
+        closes_at=now + window,
+    )
+    return DecisionRecord(
+        event_id=event_id,
+        created_at=now,
+        closes_at=now + window,
+        model_version="",
+        request_sha256=request.fingerprint,
+        context=request.context,
+        actions=request.actions,
+        excluded=request.excluded,
+        probabilities=(0.0,) * len(request.actions),
+        choices=(),
+        slots=request.slots,
+        experiment=assignment.logged(),
+    )
+
+
+def _popular(res: Resources, request: RankInput) -> tuple[str | None, ...]:
+    """Each slot's most popular candidate (catalog popularity; ties keep the request's order)."""
+    ids = [a.id for a in request.actions]
+    popularity = ExperimentStore(res.store).popularity(ids)
+    order = sorted(ids, key=lambda a: -popularity.get(a, 0))  # stable: ties keep their order
+    return tuple(order[: request.slots])
 
 
 def _baseline(request: RankInput, action_ids: tuple[str, ...]) -> tuple[Ranking, tuple[SlotChoice, ...]]:

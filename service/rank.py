@@ -11,7 +11,7 @@ from service import pipeline
 from service.auth import guard_storefront
 from service.limits import check_cost
 from service.openapi import documented
-from service.resources import resources
+from service.resources import resources, shopper_key
 from service.responses import json_response
 from service.schemas import RankRequest, RankResponse
 
@@ -45,6 +45,9 @@ def to_input(body: RankRequest) -> pipeline.RankInput:
         baseline=tuple(s.baseline_action for s in body.slots),
         slot_ids=tuple(s.id for s in body.slots if s.id is not None) or None,
         slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),
+        shopper=shopper_key(resources(), body.shopper_id) if body.shopper_id else None,
+        session=body.session_id,
+        experiments=True,
     )
 
 

@@ -147,6 +147,13 @@ class RankRequest(_Body):
         default_factory=lambda: [SlotIn()],
         description="How many offers to choose (a number), or one object per slot with its own controls",
     )
+    # What keeps a running experiment's arm sticky (#15); neither given: the event itself.
+    shopper_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="Who is shopping (kept only as a keyed hash): their experiment arm sticks"
+    )
+    session_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="The storefront's session when the shopper is anonymous (kept as a keyed hash)"
+    )
 
     @field_validator("slots")
     @classmethod

@@ -1,0 +1,240 @@
+"""ExperimentStore: experiments, their holdout answers, and the counts their results come from.
+
+Everything an experiment's results need is in the log: the decisions served inside it
+name its id and arm (decisions.experiment), the no-offer arm's answers are rows of
+experiment_holdouts, and feedback is the feedback. `arm_counts` is a function of the
+log alone, so a copy of the log reproduces the results exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from logs.db import transaction
+from logs.store import LogStore
+from policies.experiments.assignment import Arm
+from policies.experiments.results import ArmCounts, summarise
+from policies.experiments.sequences import Moments
+
+__all__ = ["ArmCounts", "Experiment", "ExperimentExists", "ExperimentStore", "UnknownExperiment"]
+
+
+class UnknownExperiment(LookupError):
+    """No experiment has this id."""
+
+
+class ExperimentExists(Exception):
+    """The id is taken, or another experiment is running, or this one has already ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: str
+    name: str
+    arms: tuple[Arm, ...]
+    alpha: float
+    status: str  # running, stopped, shipped
+    created_at: float
+    ended_at: float | None = None
+    shipped_arm: str | None = None
+    reason: str | None = None
+
+    def arm(self, name: str) -> Arm | None:
+        return next((a for a in self.arms if a.name == name), None)
+
+
+# One row per closed decision of the experiment, then summed per arm: a decision counts
+# once however many signals it got; only feedback that arrived in the window counts.
+_PER_ARM = """
+SELECT arm, count(*) AS n, sum(clicked) AS clicks, sum(dismissed) AS dismissals,
+       sum(revenue) AS revenue, sum(revenue * revenue) AS revenue2
+FROM (
+    SELECT json_extract(d.experiment, '$.arm') AS arm,
+           coalesce(max(f.signal = 'click'), 0) AS clicked,
+           coalesce(max(f.signal = 'dismiss'), 0) AS dismissed,
+           coalesce(sum(CASE WHEN f.signal = 'purchase' THEN f.value END), 0.0) AS revenue
+    FROM decisions d LEFT JOIN feedback f ON f.event_id = d.event_id AND f.on_time = 1
+    WHERE json_extract(d.experiment, '$.id') = ? AND d.experiment IS NOT NULL AND d.closes_at <= ?
+    GROUP BY d.event_id
+)
+GROUP BY arm
+"""
+
+
+class ExperimentStore:
+    """Read and write experiments beside the decision log."""
+
+    def __init__(self, store: LogStore):
+        self.store = store
+
+    def create(self, experiment: Experiment) -> None:
+        """Insert a running experiment; ExperimentExists if the id is taken or one is running."""
+
+        def write() -> None:
+            try:
+                with transaction(self.store.conn) as conn:
+                    conn.execute(
+                        "INSERT INTO experiments (id, name, arms, alpha, status, created_at)"
+                        " VALUES (?, ?, ?, ?, 'running', ?)",
+                        (
+                            experiment.id,
+                            experiment.name,
+                            _arms_json(experiment.arms),
+                            experiment.alpha,
+                            experiment.created_at,
+                        ),
+                    )
+            except sqlite3.IntegrityError as error:
+                taken = self._row(experiment.id) is not None
+                raise ExperimentExists(
+                    f"experiment id {experiment.id!r} is already used"
+                    if taken
+                    else "another experiment is running: stop or ship it first"
+                ) from error
+
+        self.store.retry(write)
+
+    def get(self, experiment_id: str) -> Experiment:
+        row = self._row(experiment_id)
+        if row is None:
+            raise UnknownExperiment(f"no experiment {experiment_id!r}")
+        return _experiment(row)
+
+    def running(self) -> Experiment | None:
+        rows = self.store.retry(
+            lambda: self.store.conn.execute("SELECT * FROM experiments WHERE status = 'running'").fetchall()
+        )
+        return _experiment(rows[0]) if rows else None
+
+    def all(self, limit: int = 100) -> list[Experiment]:
+        rows = self.store.retry(
+            lambda: self.store.conn.execute(
+                "SELECT * FROM experiments ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            ).fetchall()
+        )
+        return [_experiment(r) for r in rows]
+
+    def end(
+        self, experiment_id: str, *, status: str, at: float, arm: str | None, reason: str | None
+    ) -> Experiment:
+        """Stop or ship a running experiment; ExperimentExists if it has already ended."""
+
+        def write() -> int:
+            with transaction(self.store.conn) as conn:
+                return conn.execute(
+                    "UPDATE experiments SET status = ?, ended_at = ?, shipped_arm = ?, reason = ?"
+                    " WHERE id = ? AND status = 'running'",
+                    (status, at, arm, reason, experiment_id),
+                ).rowcount
+
+        if not self.store.retry(write):
+            found = self.get(experiment_id)  # UnknownExperiment when there is none
+            raise ExperimentExists(f"experiment {experiment_id!r} has already ended ({found.status})")
+        return self.get(experiment_id)
+
+    def record_holdout(
+        self, event_id: str, experiment_id: str, arm: str, unit: str, *, created_at: float, closes_at: float
+    ) -> None:
+        """Log a request the no-offer arm answered with nothing (a retry is a no-op)."""
+        self.store.retry(
+            lambda: self.store.conn.execute(
+                "INSERT OR IGNORE INTO experiment_holdouts"
+                " (event_id, experiment_id, arm, unit, created_at, closes_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (event_id, experiment_id, arm, unit, created_at, closes_at),
+            )
+        )
+
+    def is_holdout(self, event_id: str) -> bool:
+        row = self.store.retry(
+            lambda: self.store.conn.execute(
+                "SELECT 1 FROM experiment_holdouts WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        )
+        return row is not None
+
+    def arm_counts(self, experiment: Experiment, now: float) -> list[ArmCounts]:
+        """Return every arm's counts over decisions whose reward window ended by `now`."""
+
+        def read() -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+            conn = self.store.conn
+            served = conn.execute(_PER_ARM, (experiment.id, now)).fetchall()
+            held = conn.execute(
+                "SELECT arm, count(*) AS n FROM experiment_holdouts"
+                " WHERE experiment_id = ? AND closes_at <= ? GROUP BY arm",
+                (experiment.id, now),
+            ).fetchall()
+            return served, held
+
+        served, held = self.store.retry(read)
+        found = {r["arm"]: r for r in served}
+        empty = Moments(0, 0.0, 0.0)
+        counts = []
+        for arm in experiment.arms:
+            row = found.get(arm.name)
+            if row is not None:
+                clicks, dismissals = int(row["clicks"]), int(row["dismissals"])
+                counts.append(
+                    ArmCounts(
+                        arm.name,
+                        Moments(row["n"], clicks, clicks),  # 0/1 outcomes: squares = sum
+                        Moments(row["n"], dismissals, dismissals),
+                        Moments(row["n"], float(row["revenue"]), float(row["revenue2"])),
+                    )
+                )
+            else:
+                n = sum(int(r["n"]) for r in held if r["arm"] == arm.name)
+                none = Moments(n, 0.0, 0.0) if n else empty  # nothing shown: nothing clicked or bought
+                counts.append(ArmCounts(arm.name, none, none, none))
+        return counts
+
+    def results(self, experiment: Experiment, now: float) -> dict[str, Any]:
+        """Return the experiment's results as of `now`: a function of the log alone."""
+        return summarise(experiment.arms, self.arm_counts(experiment, now), experiment.alpha)
+
+    def popularity(self, skus: Iterable[str]) -> dict[str, int]:
+        """Return the catalog's popularity of each known sku (the most-popular arm's order)."""
+        wanted: Sequence[str] = list(dict.fromkeys(skus))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        rows = self.store.retry(
+            lambda: self.store.conn.execute(
+                f"SELECT sku, popularity FROM products WHERE sku IN ({marks})", list(wanted)
+            ).fetchall()
+        )
+        return {r["sku"]: int(r["popularity"]) for r in rows}
+
+    def _row(self, experiment_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.store.retry(
+            lambda: self.store.conn.execute(
+                "SELECT * FROM experiments WHERE id = ?", (experiment_id,)
+            ).fetchone()
+        )
+        return row
+
+
+def _arms_json(arms: Sequence[Arm]) -> str:
+    return orjson.dumps(
+        [{"name": a.name, "policy": a.policy, "share": a.share, "version": a.version} for a in arms]
+    ).decode()
+
+
+def _experiment(row: sqlite3.Row) -> Experiment:
+    return Experiment(
+        id=row["id"],
+        name=row["name"],
+        arms=tuple(
+            Arm(a["name"], a["policy"], a["share"], a.get("version")) for a in orjson.loads(row["arms"])
+        ),
+        alpha=row["alpha"],
+        status=row["status"],
+        created_at=row["created_at"],
+        ended_at=row["ended_at"],
+        shipped_arm=row["shipped_arm"],
+        reason=row["reason"],
+    )

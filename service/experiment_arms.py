@@ -1,0 +1,94 @@
+"""Which arm of the running experiment serves a request, and with which policy.
+
+Each worker reads the running experiment at most every `model_poll_seconds` (as it
+reads the active model), so an experiment started or stopped reaches every worker
+within that time without a read of the log per request. Frozen versions an arm
+serves are loaded once per worker and kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from dataclasses import dataclass
+
+from logs.experiment_store import Experiment, ExperimentStore
+from policies.deciding.vw import VWPolicy
+from policies.experiments.assignment import Arm, assign
+from policies.learning.model_records import ModelVersion
+from service.resources import Resources
+
+__all__ = ["Assignment", "ArmSource", "arms", "unit_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    experiment: Experiment
+    arm: Arm
+    unit: str  # shopper, session or event: what stickiness was keyed on
+
+    def logged(self) -> dict[str, str]:
+        """What the decision's `experiment` column keeps."""
+        return {"id": self.experiment.id, "arm": self.arm.name, "unit": self.unit}
+
+
+class ArmSource:
+    """The running experiment as this worker knows it, and the frozen policies its arms serve."""
+
+    def __init__(self, res: Resources):
+        self.res = res
+        self.store = ExperimentStore(res.store)
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._running: Experiment | None = None
+        self._frozen: dict[str, tuple[ModelVersion, VWPolicy]] = {}
+
+    def running(self) -> Experiment | None:
+        if time.monotonic() - self._checked_at >= self.res.settings.model_poll_seconds:
+            self.refresh()
+        return self._running
+
+    def refresh(self) -> None:
+        """Read the running experiment now (tests and the admin routes call it after a change)."""
+        with self._lock:
+            self._running = self.store.running()
+            self._checked_at = time.monotonic()
+
+    def frozen(self, version: str) -> tuple[ModelVersion, VWPolicy]:
+        """Return a frozen version's policy, loading it on first use."""
+        found = self._frozen.get(version)
+        if found is None:
+            model = self.res.registry.find(version)
+            found = (model, self.res.registry.load(model))
+            self._frozen[version] = found
+        return found
+
+    def assign(self, shopper: str | None, session: str | None, event_id: str) -> Assignment | None:
+        """Return the arm this request's unit belongs to, or None outside any experiment."""
+        experiment = self.running()
+        if experiment is None:
+            return None
+        kind, unit = unit_of(self.res.shopper_secret, shopper, session, event_id)
+        return Assignment(
+            experiment, assign(self.res.shopper_secret, experiment.id, unit, experiment.arms), kind
+        )
+
+
+def unit_of(secret: bytes, shopper: str | None, session: str | None, event_id: str) -> tuple[str, str]:
+    """Return (kind, keyed unit): the shopper if known, else the session, else the event."""
+    if shopper is not None:
+        return "shopper", "shopper:" + shopper
+    if session is not None:
+        return "session", "session:" + hmac.new(secret, session.encode(), hashlib.sha256).hexdigest()
+    return "event", "event:" + event_id
+
+
+def arms(res: Resources) -> ArmSource:
+    """Return this worker's ArmSource (made on first use, kept on the Resources)."""
+    found: ArmSource | None = getattr(res, "_experiment_arms", None)
+    if found is None:
+        found = ArmSource(res)
+        setattr(res, "_experiment_arms", found)  # noqa: B010 -- one per Resources, not a field of it
+    return found

@@ -1,0 +1,71 @@
+"""Request bodies of /v1/experiments (pydantic at the HTTP edge only)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+__all__ = ["ArmIn", "ExperimentRequest", "ShipRequest", "StopRequest"]
+
+# Allowlist: ids and arm names reach SQL parameters, JSON and log lines, never anything else.
+Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+_STRICT = ConfigDict(extra="forbid")
+
+
+class ArmIn(BaseModel):
+    model_config = _STRICT
+
+    name: Slug
+    policy: Literal["model", "frozen", "most-popular", "no-offer"] = Field(
+        description="model: the learning one; frozen: one model version; most-popular; no-offer: the holdout"
+    )
+    share: float = Field(gt=0, le=1, description="Share of the traffic (the arms' shares add up to 1)")
+    version: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="The model version a frozen arm serves"
+    )
+
+    @model_validator(mode="after")
+    def _version_for_frozen(self) -> ArmIn:
+        if self.policy == "frozen" and self.version is None:
+            raise ValueError("a frozen arm names the model version it serves (version)")
+        if self.policy != "frozen" and self.version is not None:
+            raise ValueError("only a frozen arm names a version")
+        return self
+
+
+class ExperimentRequest(BaseModel):
+    """POST /v1/experiments: at most one runs at a time."""
+
+    model_config = _STRICT
+
+    id: Slug
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    arms: Annotated[list[ArmIn], Field(min_length=2, max_length=10)]
+    alpha: float = Field(0.05, gt=0, le=0.2, description="The intervals' error rate, however often one looks")
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, arms: list[ArmIn]) -> list[ArmIn]:
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError("arm names must be unique")
+        total = math.fsum(a.share for a in arms)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"the arms' shares add up to {total:g}, not 1")
+        return arms
+
+
+class StopRequest(BaseModel):
+    model_config = _STRICT
+
+    reason: Reason | None = None
+
+
+class ShipRequest(BaseModel):
+    model_config = _STRICT
+
+    arm: Slug = Field(description="The arm whose policy becomes the default")
+    reason: Reason | None = None

@@ -1,0 +1,120 @@
+"""Admin endpoints for experiments against a holdout: define, list, results, stop, ship.
+
+Every route needs an admin API key. A started or ended experiment reaches every
+worker within ``XSELL_MODEL_POLL_SECONDS`` (service/experiment_arms.py). Results are
+computed from the log alone (logs/experiment_store.py), over decisions whose reward
+window ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from logs.experiment_store import Experiment, ExperimentStore
+from policies.experiments.assignment import Arm
+from policies.learning.model_records import ModelChange
+from service.auth import guard_admin
+from service.exceptions import InvalidField
+from service.experiment_arms import arms
+from service.experiment_schemas import ExperimentRequest, ShipRequest, StopRequest
+from service.openapi import documented
+from service.resources import Resources, resources
+from service.responses import json_response
+
+bp = Blueprint("experiments", __name__)
+guard_admin(bp)
+
+
+@bp.post("/v1/experiments")
+@documented(json=ExperimentRequest, key="admin", status=201, errors=(409,))
+def create() -> Response:
+    """Start an experiment: its arms share the traffic from now on (one runs at a time)."""
+    body = ExperimentRequest.model_validate_json(request.get_data())
+    res = resources()
+    for k, arm in enumerate(body.arms):
+        if arm.version is not None and res.registry.index.find(arm.version) is None:
+            raise InvalidField(f"arms.{k}.version", f"no model version {arm.version!r}")
+    experiment = Experiment(
+        id=body.id,
+        name=body.name or body.id,
+        arms=tuple(Arm(a.name, a.policy, a.share, a.version) for a in body.arms),
+        alpha=body.alpha,
+        status="running",
+        created_at=res.store.clock(),
+    )
+    ExperimentStore(res.store).create(experiment)
+    arms(res).refresh()
+    return json_response(describe(experiment), status=201)
+
+
+@bp.get("/v1/experiments")
+@documented(key="admin")
+def list_experiments() -> Response:
+    """List experiments, newest first."""
+    return json_response({"experiments": [describe(e) for e in ExperimentStore(resources().store).all()]})
+
+
+@bp.get("/v1/experiments/<experiment_id>")
+@documented(key="admin", errors=(404,))
+def results(experiment_id: str) -> Response:
+    """An experiment and its results: per arm, rates with anytime-valid intervals, lift, sample ratio."""
+    res = resources()
+    store = ExperimentStore(res.store)
+    experiment = store.get(experiment_id)
+    return json_response(describe(experiment) | {"results": store.results(experiment, res.store.clock())})
+
+
+@bp.post("/v1/experiments/<experiment_id>/stop")
+@documented(json=StopRequest, key="admin", errors=(404, 409))
+def stop(experiment_id: str) -> Response:
+    """End the experiment: every request is served by the default policy again."""
+    body = StopRequest.model_validate_json(request.get_data() or b"{}")
+    res = resources()
+    ended = ExperimentStore(res.store).end(
+        experiment_id, status="stopped", at=res.store.clock(), arm=None, reason=body.reason
+    )
+    _record(res, "experiment-stop", f"experiment {experiment_id} stopped", body.reason)
+    return json_response(describe(ended))
+
+
+@bp.post("/v1/experiments/<experiment_id>/ship")
+@documented(json=ShipRequest, key="admin", errors=(404, 409))
+def ship(experiment_id: str) -> Response:
+    """End the experiment and make an arm's policy the default (a frozen arm's version is activated)."""
+    body = ShipRequest.model_validate_json(request.get_data())
+    res = resources()
+    store = ExperimentStore(res.store)
+    arm = store.get(experiment_id).arm(body.arm)
+    if arm is None:
+        raise InvalidField("arm", f"experiment {experiment_id!r} has no arm {body.arm!r}")
+    if arm.policy in ("most-popular", "no-offer"):
+        raise InvalidField("arm", f"a {arm.policy} arm has no model to make the default; stop the experiment")
+    ended = store.end(experiment_id, status="shipped", at=res.store.clock(), arm=arm.name, reason=body.reason)
+    if arm.version is not None:
+        res.registry.activate(arm.version, actor="http", reason=f"shipped arm {arm.name} of {experiment_id}")
+    _record(res, "experiment-ship", f"experiment {experiment_id} shipped arm {arm.name}", body.reason)
+    return json_response(describe(ended))
+
+
+def describe(experiment: Experiment) -> dict[str, Any]:
+    """An experiment as the API shows it."""
+    return asdict(experiment) | {"arms": [asdict(a) for a in experiment.arms]}
+
+
+def _record(res: Resources, action: str, what: str, reason: str | None) -> None:
+    """Keep the change in the model history, beside activations and rollbacks."""
+    active = res.registry.active()
+    res.registry.index.record_change(
+        ModelChange(
+            at=res.store.clock(),
+            action=action,
+            version=active.version if active else "",
+            previous=None,
+            actor="http",
+            reason=what + (f": {reason}" if reason else ""),
+        )
+    )
+    arms(res).refresh()
