@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 from logs.archive import Archive
+from logs.dialect import DatabaseUrl
+from logs.election import AdvisoryLock, FileLock, LearnerLock
 from logs.footprint import budget_from_mb, describe
 from logs.store import Clock, LogStore
 from policies.learning.guardrail import Guardrail, GuardrailOptions
@@ -124,21 +125,12 @@ def run_learner(settings: Settings) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    lock_path = Path(settings.resolved_model_dir) / "learner.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:
-        announced = False
-        while not stop.is_set():
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not announced:
-                    log.warning("another learner holds %s; waiting as standby", lock_path)
-                    announced = True
-                stop.wait(1.0)
-        if stop.is_set():
-            return
+    lock = learner_lock(settings.database, Path(settings.resolved_model_dir))
+    if not wait_for_lock(lock, stop):
+        return
+    try:
+        watchdog = threading.Thread(target=watch_lock, args=(lock, stop), daemon=True, name="learner-lock")
+        watchdog.start()
         learner, store = build_learner(settings)
         log.info("learner started on %s", settings.resolved_log_path)
         log.info("%s", describe(store.footprint(budget_from_mb(settings.log_budget_mb))))
@@ -147,3 +139,34 @@ def run_learner(settings: Settings) -> None:
         finally:
             store.close()
         log.info("learner stopped at %s", learner.version.version if learner.version else None)
+    finally:
+        lock.release()
+
+
+def learner_lock(database: DatabaseUrl, model_dir: Path) -> LearnerLock:
+    """One learner per log: a lock file beside the models, or an advisory lock on PostgreSQL."""
+    if database.conninfo is not None:
+        return AdvisoryLock(database.conninfo)
+    return FileLock(model_dir / "learner.lock")
+
+
+def wait_for_lock(lock: LearnerLock, stop: threading.Event, poll_seconds: float = 1.0) -> bool:
+    """Wait as a standby until `lock` is ours (True) or `stop` is set (False)."""
+    announced = False
+    while not stop.is_set():
+        if lock.try_acquire():
+            log.info("learner lock taken (%s)", lock.describe())
+            return True
+        if not announced:
+            log.warning("another learner holds %s; waiting as standby", lock.describe())
+            announced = True
+        stop.wait(poll_seconds)
+    return False
+
+
+def watch_lock(lock: LearnerLock, stop: threading.Event, poll_seconds: float = 2.0) -> None:
+    """Stop learning if the lock is lost (its connection broke): another node may hold it now."""
+    while not stop.wait(poll_seconds):
+        if not lock.still_held():
+            log.error("learner lock lost (%s); stopping so only one learner runs", lock.describe())
+            stop.set()

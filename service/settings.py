@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from logs.dialect import POSTGRESQL_LOG_READY, DatabaseUrl, parse_database_url
 from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting, LiveConfig, check_live_setting
 from policies.deciding.vw import check_vw_args
 from policies.learning.rewards import RewardRules
@@ -31,6 +32,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Directory for the log and models.")
     log_path: Path | None = Field(None, description="SQLite log file (default DATA_DIR/xsell.db).")
     model_dir: Path | None = Field(None, description="Model snapshots (default DATA_DIR/models).")
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user@host/db to share one database between nodes (docs/deploy.md); "
+        "default: the SQLite log file.",
+    )
 
     # serving
     host: str = Field("127.0.0.1", description="Address gunicorn binds.")
@@ -217,6 +223,17 @@ class Settings(BaseSettings):
         "deletes it (pip install 'xsell[archive]'); `xsell evaluate --archive DIR` reads it.",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        url = parse_database_url(value, Path("xsell.db"))  # an unsupported scheme is refused at startup
+        if url.is_postgresql and not POSTGRESQL_LOG_READY:
+            raise ValueError(
+                "the log's stores do not run on PostgreSQL yet (docs/deploy.md); "
+                "leave XSELL_DATABASE_URL unset to use the SQLite log"
+            )
+        return value
+
     @field_validator("vw_args")
     @classmethod
     def _vw_args_usable(cls, value: str) -> str:
@@ -229,7 +246,17 @@ class Settings(BaseSettings):
 
     @property
     def resolved_log_path(self) -> Path:
+        if self.log_path is None and self.database_url:  # sqlite:///path names the file too
+            found = parse_database_url(self.database_url, self.data_dir / "xsell.db").path
+            if found is not None:
+                return found
         return self.log_path or self.data_dir / "xsell.db"
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """Where the log lives: XSELL_DATABASE_URL, else the SQLite file (logs/dialect.py)."""
+        url = parse_database_url(self.database_url, self.resolved_log_path)
+        return url if url.is_postgresql else parse_database_url(None, self.resolved_log_path)
 
     @property
     def resolved_model_dir(self) -> Path:

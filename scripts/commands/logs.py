@@ -1,8 +1,9 @@
-"""`xsell logs`: retention of the decision log."""
+"""`xsell logs`: retention, consistent backups, and moving the log to PostgreSQL."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
@@ -11,12 +12,14 @@ from scripts.log_location import located_settings, log_options
 
 @click.group()
 def logs() -> None:
-    """Look after the decision log: retention.
+    """Look after the decision log: retention, backups, moving it to PostgreSQL.
 
     Example:
 
     \b
         xsell logs purge --older-than 90d
+        xsell logs backup /backups/xsell-$(date +%F).db
+        xsell logs copy --to postgresql://xsell@db.internal/xsell
     """
 
 
@@ -76,3 +79,70 @@ def logs_purge(older_than: str, dry_run: bool) -> None:
         return
     removed = store.purge(older_than=cutoff)
     click.echo(", ".join(f"{table}: {count}" for table, count in removed.items()))
+
+
+@logs.command("backup")
+@log_options()
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+def logs_backup(dest: Path) -> None:
+    """Write a consistent copy of the live SQLite log to DEST (a new file), WAL included.
+
+    Safe while the service runs: SQLite's online backup copies one moment of the log,
+    including what the WAL still holds (a plain file copy misses it). On PostgreSQL use
+    pg_dump instead (docs/deploy.md).
+
+    Example:
+
+    \b
+        xsell logs backup /backups/xsell-2026-11-29.db
+    """
+    from logs.backup import backup_sqlite
+    from logs.db import LogUnavailable
+
+    settings = located_settings()
+    if settings.database.is_postgresql:
+        raise click.UsageError("the log is on PostgreSQL: back it up with pg_dump (docs/deploy.md)")
+    try:
+        counts = backup_sqlite(settings.resolved_log_path, dest)
+    except (FileExistsError, LogUnavailable) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"backed up {settings.resolved_log_path} to {dest}: {_counts(counts)}")
+
+
+@logs.command("copy")
+@log_options()
+@click.option("--to", "target", required=True, help="postgresql://user@host/database (an empty database).")
+def logs_copy(target: str) -> None:
+    """Copy every table of the SQLite log into an empty PostgreSQL database; counts are checked.
+
+    Stop the service first (or copy a backup): rows written during the copy would not
+    be in it. Everything is copied in one transaction, and each table's row count in
+    PostgreSQL must equal SQLite's or nothing is committed.
+
+    Example:
+
+    \b
+        xsell logs copy --to postgresql://xsell@db.internal/xsell
+    """
+    from logs.backup import copy_to_postgresql
+    from logs.db import LogUnavailable
+    from logs.dialect import parse_database_url
+
+    settings = located_settings()
+    try:
+        url = parse_database_url(target, settings.resolved_log_path)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--to") from error
+    if url.conninfo is None:
+        raise click.BadParameter("copy goes to PostgreSQL: postgresql://…", param_hint="--to")
+    try:
+        counts, skipped = copy_to_postgresql(settings.resolved_log_path, url.conninfo)
+    except (FileExistsError, LogUnavailable) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"copied {settings.resolved_log_path} to {url.redacted()}, counts checked: {_counts(counts)}")
+    if skipped:
+        click.echo(f"indexes not portable as written, not created: {', '.join(skipped)}", err=True)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table} {count}" for table, count in counts.items())

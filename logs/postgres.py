@@ -1,0 +1,105 @@
+"""PostgreSQL connections: one pool per process, and the one way trouble becomes LogUnavailable.
+
+A pool is opened lazily and belongs to the process that opened it: gunicorn forks
+workers after the entry point has run migrations, and a forked child must never reuse
+its parent's sockets, so the pool is keyed by process id.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from logs.db import LogUnavailable
+
+__all__ = ["check_reachable", "connect", "pool", "retrying", "transaction"]
+
+T = TypeVar("T")
+CONNECT_TIMEOUT_SECONDS = 5
+# Dead peers are noticed within about 15 s even without traffic (a node's cable pulled).
+KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+_pools: dict[tuple[int, str], ConnectionPool[Any]] = {}
+_lock = threading.Lock()
+
+
+def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection[dict[str, Any]]:
+    """One dedicated connection (the learner's election holds its lock on one)."""
+    try:
+        return psycopg.connect(
+            conninfo,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            row_factory=dict_row,
+            **KEEPALIVE,
+        )
+    except psycopg.OperationalError as error:
+        raise LogUnavailable(f"PostgreSQL is unreachable: {_first_line(error)}") from error
+
+
+def pool(conninfo: str, *, max_size: int = 8) -> ConnectionPool[Any]:
+    """This process's pool for `conninfo` (opened on first use; a forked child gets its own)."""
+    key = (os.getpid(), conninfo)
+    with _lock:
+        found = _pools.get(key)
+        if found is None:
+            found = ConnectionPool(
+                conninfo,
+                min_size=1,
+                max_size=max_size,
+                kwargs={"autocommit": True, "row_factory": dict_row, **KEEPALIVE},
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                # A connection the server dropped (restart, failover) is replaced, not handed out.
+                check=ConnectionPool.check_connection,
+                open=True,
+            )
+            _pools[key] = found
+        return found
+
+
+def check_reachable(conninfo: str) -> str:
+    """Return the server's version, or raise LogUnavailable saying why (startup's check)."""
+    with connect(conninfo) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        return str(row["server_version"]) if row else "?"
+
+
+@contextmanager
+def transaction(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection inside one transaction, committed on success."""
+    with pool(conninfo).connection() as conn, conn.transaction():
+        yield conn
+
+
+# Serialization failures and deadlocks are safe to retry; the server being away is retried
+# until the deadline, then it is the 503 log_unavailable the SQLite backend gives too.
+_RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+
+
+def retrying(operation: Callable[[], T], *, deadline_seconds: float) -> T:
+    """Run `operation`, retrying transient failures; raise LogUnavailable when the server is gone."""
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.005
+    while True:
+        try:
+            return operation()
+        except _RETRYABLE:
+            pass
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:  # PoolTimeout too
+            if time.monotonic() >= deadline:
+                raise LogUnavailable(f"PostgreSQL is unavailable: {_first_line(error)}") from error
+        if time.monotonic() >= deadline:
+            raise LogUnavailable(f"PostgreSQL stayed busy for {deadline_seconds:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -1,0 +1,66 @@
+"""`xsell logs copy --to postgresql://…`: every table moved, counts checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner
+
+from logs.store import LogStore
+from scripts.cli import cli
+from tests.logs.helpers import decision
+
+
+def _log(tmp_path: Path, decisions: int) -> Path:
+    store = LogStore(tmp_path / "var" / "xsell.db")
+    store.migrate()
+    for i in range(decisions):
+        store.record_decision(decision(f"e{i}", fingerprint=f"r{i}"))
+    store.close()
+    return store.path
+
+
+def test_copy_moves_every_table_with_its_rows(tmp_path: Path, pg_url: str) -> None:
+    import sqlite3
+
+    path = _log(tmp_path, 40)
+    source = sqlite3.connect(path)
+    tables = [r[0] for r in source.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    expected = {t: source.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    first = source.execute("SELECT * FROM decisions ORDER BY rowid LIMIT 1").fetchone()
+    source.close()
+    assert expected["decisions"] == 40
+
+    result = CliRunner().invoke(cli, ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", pg_url])
+    assert result.exit_code == 0, result.output
+    assert "counts checked" in result.output and "decisions 40" in result.output
+    with psycopg.connect(pg_url) as pg:
+        for table, count in expected.items():
+            if not table.startswith("sqlite_"):
+                assert pg.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == count, table
+        columns = [r[0] for r in pg.execute("SELECT * FROM decisions LIMIT 0").description or []]
+        row = pg.execute("SELECT * FROM decisions WHERE event_id = 'e0'").fetchone()
+    assert row is not None
+    assert dict(zip(columns, row, strict=True)) == dict(
+        zip(columns, [bytes(v) if isinstance(v, bytes) else v for v in first], strict=True)
+    )
+
+
+def test_copy_refuses_a_database_that_already_has_the_tables(tmp_path: Path, pg_url: str) -> None:
+    _log(tmp_path, 3)
+    args = ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", pg_url]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "already has tables" in again.output
+    with psycopg.connect(pg_url) as pg:
+        assert pg.execute("SELECT count(*) FROM decisions").fetchone()[0] == 3  # nothing doubled
+
+
+def test_copy_refuses_what_is_not_postgresql(tmp_path: Path) -> None:
+    _log(tmp_path, 1)
+    for target, problem in [("mysql://h/db", "not supported"), ("sqlite:///x.db", "goes to PostgreSQL")]:
+        result = CliRunner().invoke(
+            cli, ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", target]
+        )
+        assert result.exit_code == 2 and problem in result.output, result.output
