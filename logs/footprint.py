@@ -145,7 +145,13 @@ class Footprint(StoreBase):
     def _prunable(
         self, limit: int, *, keep_unlearned: bool, created_before: float, closed_by: float
     ) -> list[str]:
-        learned = " AND learned_in IS NOT NULL" if keep_unlearned else ""
+        # Learned means the decision and its on-time feedback (a correction may be pending).
+        learned = (
+            " AND learned_in IS NOT NULL AND NOT EXISTS (SELECT 1 FROM feedback f"
+            " WHERE f.event_id = decisions.event_id AND f.learned_in IS NULL AND f.on_time = 1)"
+            if keep_unlearned
+            else ""
+        )
         rows = self.retry(
             lambda: self.conn.execute(
                 "SELECT event_id FROM decisions WHERE closes_at <= ? AND created_at < ?"

@@ -43,9 +43,15 @@ def test_pruning_never_drops_an_open_or_unlearned_decision(clocked: LogStore) ->
     learned = _log(clocked, "learned", 300, at=NOW - 9000, window=60, learned=True)
     unlearned = _log(clocked, "unlearned", 100, at=NOW - 5000, window=60, learned=False)
     still_open = _log(clocked, "open", 100, at=NOW - 100, window=3600, learned=True)
+    # learned, but a click it got on time is not learned yet (a correction is due)
+    clocked.conn.execute(
+        "INSERT INTO feedback (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
+        " VALUES (?, 'a', 'click', NULL, 'click', ?, 1)",
+        (learned[-1], NOW - 100),
+    )
     removed = clocked.prune_to_budget(1, batch=50)  # a budget nothing fits in
-    assert removed == len(learned)
-    assert _remaining(clocked) == set(unlearned) | set(still_open)
+    assert removed == len(learned) - 1
+    assert _remaining(clocked) == set(unlearned) | set(still_open) | {learned[-1]}
     # when nothing learns (logging only), unlearned closed decisions may go too; open ones never
     clocked.prune_to_budget(1, keep_unlearned=False)
     assert _remaining(clocked) == set(still_open)
