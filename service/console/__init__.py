@@ -11,6 +11,7 @@ settings change through the same code as ``PATCH /v1/config``.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -87,7 +88,13 @@ def page(template: str, *, status: int = 200, **values: Any) -> Response:
 
 def safe_next(target: str | None) -> str:
     """Return `target` if it is a console path, else the console's first page (no open redirect)."""
-    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+    if (
+        target
+        and target.startswith("/console/")
+        and "\\" not in target
+        and target.isprintable()  # a CR or LF in a Location header was a 500
+        and not {".", ".."} & set(unquote(target.partition("?")[0]).split("/"))  # /console/../ leaves it
+    ):
         return target
     return url_for("console.health")
 

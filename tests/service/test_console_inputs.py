@@ -1,0 +1,54 @@
+"""The console's sign-in as an attacker would use it: where "next" may send a signed-in operator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.app import create_app
+from tests.conftest import make_settings
+
+# Each is a link an attacker could send an operator; none may leave the console's pages.
+ESCAPES = [
+    "/console/\r\nSet-Cookie: x=1",  # a header split was a 500 (an unhandled error logged)
+    "/console/\n",
+    "/console/../v1/config",
+    "/console/%2e%2e/v1/config",
+    "/console/./../metrics",
+    "//evil.example/console/",
+    "/\\evil.example",
+    "https://evil.example/console/",
+]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(make_settings(tmp_path, api_keys="store-key", admin_api_keys="admin-key"))
+    yield app
+    app.extensions["xsell"].store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.mark.parametrize("target", ESCAPES)
+def test_next_never_leaves_the_console(client: FlaskClient, target: str) -> None:
+    signed_in = client.post("/console/signin", data={"key": "admin-key", "next": target})
+    assert signed_in.status_code == 303
+    assert signed_in.headers["Location"] == "/console/"
+    again = client.get("/console/signin", query_string={"next": target})
+    assert again.status_code == 302
+    assert again.headers["Location"] == "/console/"
+
+
+def test_next_keeps_a_console_page_with_its_query(client: FlaskClient) -> None:
+    signed_in = client.post(
+        "/console/signin", data={"key": "admin-key", "next": "/console/events?event_id=a/../b"}
+    )
+    assert signed_in.headers["Location"] == "/console/events?event_id=a/../b"
