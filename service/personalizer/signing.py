@@ -80,7 +80,8 @@ def unwrap(data_dir: Path, data: bytes) -> bytes:
         raise SignatureError("signature.json in the signed export is not a signature") from None
     if algorithm != ALGORITHM or not isinstance(signature, str):
         raise SignatureError(f"the signed export's algorithm must be {ALGORITHM}")
-    if not hmac.compare_digest(signature, _mac(server_key(data_dir), members["model.tar"])):
+    expected = _mac(server_key(data_dir), members["model.tar"])
+    if not hmac.compare_digest(signature.encode(), expected.encode()):  # str: ASCII only, else TypeError
         raise SignatureError(
             "the signed export's signature was not made by this server's key for these bytes"
         )
