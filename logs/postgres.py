@@ -25,7 +25,12 @@ __all__ = ["check_reachable", "connect", "pool", "retrying", "transaction"]
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 5
 # Dead peers are noticed within about 15 s even without traffic (a node's cable pulled).
-KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 _pools: dict[tuple[int, str], ConnectionPool[Any]] = {}
 _lock = threading.Lock()
 
