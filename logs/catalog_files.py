@@ -47,6 +47,7 @@ _SKU = re.compile(r"^[^\s\x00-\x1f\x7f]{1,64}$")  # what POST /v1/offers accepts
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 MAX_TITLE = 300
 MAX_TAGS = 20
+MAX_STOCK = 10**15  # far beyond any shelf, well inside SQLite's integers
 
 
 class CatalogFileError(ValueError):
@@ -158,8 +159,8 @@ def _name(value: Any, where: str, field_name: str) -> str:
 
 def _stock(value: Any, where: str) -> int:
     number = _number(value, f"{where}: stock")
-    if number < 0 or number != int(number):
-        raise CatalogFileError(f"{where}: stock {value!r} must be a whole number >= 0")
+    if number < 0 or number != int(number) or number > MAX_STOCK:  # 1e300 overflowed SQLite
+        raise CatalogFileError(f"{where}: stock {value!r} must be a whole number from 0 to {MAX_STOCK:,}")
     return int(number)
 
 
