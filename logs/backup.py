@@ -13,10 +13,11 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from logs import postgres
+from logs import pg_migrations, postgres
 from logs.db import LogUnavailable
 
 __all__ = ["backup_sqlite", "copy_to_postgresql", "table_counts"]
@@ -69,61 +70,43 @@ def backup_sqlite(source: Path, dest: Path) -> dict[str, int]:
     return counts
 
 
-_TYPES = (
-    (re.compile(r"INT", re.I), "BIGINT"),
-    (re.compile(r"REAL|FLOA|DOUB|NUMERIC", re.I), "DOUBLE PRECISION"),
-    (re.compile(r"BLOB", re.I), "BYTEA"),
-)
-
-
-def _pg_type(declared: str) -> str:
-    for pattern, name in _TYPES:
-        if pattern.search(declared):
-            return name
-    return "TEXT"
-
-
 def _ident(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"{name!r}: not a plain identifier; refusing to copy it")
     return f'"{name}"'
 
 
-def copy_to_postgresql(source: Path, conninfo: str) -> tuple[dict[str, int], list[str]]:
-    """Copy every table of the SQLite log into an empty PostgreSQL database, in one transaction.
+def copy_to_postgresql(source: Path, conninfo: str) -> dict[str, int]:
+    """Copy the SQLite log into an empty PostgreSQL database, in one transaction; return the counts.
 
-    Tables keep their columns and primary keys; indexes are recreated where their SQL is
-    portable, and the names of those that are not (expression indexes on SQLite's JSON
-    functions) are returned, to be rebuilt by the PostgreSQL migrations. Each table's row
-    count in PostgreSQL must equal SQLite's or nothing is
-    committed. A database that already holds any of these tables is refused.
+    The PostgreSQL schema comes from the log's own migrations (logs/pg_migrations.py),
+    so indexes and constraints are the ones the service expects. Tables are copied
+    parents first (foreign keys hold throughout), identity counters are moved past the
+    copied ids, and each table's row count must equal SQLite's or nothing is committed.
     """
-    skipped: list[str] = []
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
         src.execute("BEGIN")  # one read snapshot for every table and count
-        counts = table_counts(src)
-        if not counts:
-            raise LogUnavailable(f"{source}: no tables to copy")
+        missing = _unmigrated(src)
+        if missing:
+            raise LogUnavailable(
+                f"{source} is at an older schema (missing {', '.join(missing)}): start this version's "
+                "`xsell serve` or `xsell learn` on it once, then copy"
+            )
+        counts = {t: n for t, n in table_counts(src).items() if t not in _SQLITE_ONLY}
         with postgres.connect(conninfo, autocommit=False) as pg:
             existing = pg.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-                " AND table_name = ANY(%s)",
-                (list(counts),),
             ).fetchall()
             if existing:
-                names = ", ".join(sorted(row["table_name"] for row in existing))
-                raise FileExistsError(f"the PostgreSQL database already has tables {names}; use an empty one")
-            for table in counts:
+                names = ", ".join(sorted(row["table_name"] for row in existing)[:5])
+                raise FileExistsError(
+                    f"the PostgreSQL database already has tables ({names}); use an empty one"
+                )
+            pg_migrations.apply_on(pg)
+            for table in _parents_first(src, list(counts)):
                 _copy_table(src, pg, table)
-            for name, sql in src.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            ).fetchall():
-                try:
-                    with pg.transaction():  # a savepoint: one unportable index spoils nothing else
-                        pg.execute(sql)
-                except psycopg.Error:
-                    skipped.append(name)
+            _advance_identities(pg)
             for table, expected in counts.items():
                 row = pg.execute(f"SELECT count(*) AS n FROM {_ident(table)}").fetchone()
                 if row is None or row["n"] != expected:
@@ -131,18 +114,52 @@ def copy_to_postgresql(source: Path, conninfo: str) -> tuple[dict[str, int], lis
             pg.commit()
     finally:
         src.close()
-    return counts, skipped
+    return counts
 
 
-def _copy_table(src: sqlite3.Connection, pg, table: str) -> None:  # type: ignore[no-untyped-def]
-    columns = src.execute(f"PRAGMA table_info({_ident(table)})").fetchall()
-    keys = [c[1] for c in sorted(columns, key=lambda c: c[5]) if c[5]]
-    definitions = [f"{_ident(c[1])} {_pg_type(c[2] or '')}" + (" NOT NULL" if c[3] else "") for c in columns]
-    if keys:
-        definitions.append(f"PRIMARY KEY ({', '.join(_ident(k) for k in keys)})")
-    pg.execute(f"CREATE TABLE {_ident(table)} ({', '.join(definitions)})")
-    names = ", ".join(_ident(c[1]) for c in columns)
-    blobs = {i for i, c in enumerate(columns) if _pg_type(c[2] or "") == "BYTEA"}
+_SQLITE_ONLY = {"_sqlite_migrations"}  # PostgreSQL keeps its own record (_xsell_migrations)
+
+
+def _unmigrated(src: sqlite3.Connection) -> list[str]:
+    try:
+        done = {row[0] for row in src.execute("SELECT name FROM _sqlite_migrations")}
+    except sqlite3.OperationalError:
+        done = set()
+    return [name for name in pg_migrations.names() if name not in done]
+
+
+def _parents_first(src: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """Order tables so each comes after the tables its foreign keys point to."""
+    parents = {
+        t: {row[2] for row in src.execute(f"PRAGMA foreign_key_list({_ident(t)})")} & set(tables) - {t}
+        for t in tables
+    }
+    ordered: list[str] = []
+    while len(ordered) < len(tables):
+        ready = [t for t in tables if t not in ordered and parents[t] <= set(ordered)]
+        if not ready:
+            raise LogUnavailable(f"foreign keys form a cycle among {sorted(set(tables) - set(ordered))}")
+        ordered.extend(ready)
+    return ordered
+
+
+def _copy_table(src: sqlite3.Connection, pg: psycopg.Connection[Any], table: str) -> None:
+    columns = [row[1] for row in src.execute(f"PRAGMA table_info({_ident(table)})")]
+    names = ", ".join(_ident(c) for c in columns)
     with pg.cursor().copy(f"COPY {_ident(table)} ({names}) FROM STDIN") as copy:
         for row in src.execute(f"SELECT {names} FROM {_ident(table)}"):
-            copy.write_row([bytes(v) if i in blobs and v is not None else v for i, v in enumerate(row)])
+            copy.write_row(row)
+
+
+def _advance_identities(pg: psycopg.Connection[Any]) -> None:
+    """Copied rows kept their ids; the next id PostgreSQL hands out must come after them."""
+    for row in pg.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+    ).fetchall():
+        table, column = _ident(row["table_name"]), _ident(row["column_name"])
+        pg.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(max({column}), 0) + 1, false)"
+            f" FROM {table}",
+            (row["table_name"], row["column_name"]),
+        )

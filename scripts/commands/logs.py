@@ -113,11 +113,12 @@ def logs_backup(dest: Path) -> None:
 @log_options()
 @click.option("--to", "target", required=True, help="postgresql://user@host/database (an empty database).")
 def logs_copy(target: str) -> None:
-    """Copy every table of the SQLite log into an empty PostgreSQL database; counts are checked.
+    """Copy the SQLite log into an empty PostgreSQL database; counts are checked.
 
-    Stop the service first (or copy a backup): rows written during the copy would not
-    be in it. Everything is copied in one transaction, and each table's row count in
-    PostgreSQL must equal SQLite's or nothing is committed.
+    The database gets the log's schema from its migrations, then every row. Stop the
+    service first (or copy a backup): rows written during the copy would not be in it.
+    Everything is copied in one transaction, and each table's row count in PostgreSQL
+    must equal SQLite's or nothing is committed.
 
     Example:
 
@@ -136,12 +137,10 @@ def logs_copy(target: str) -> None:
     if url.conninfo is None:
         raise click.BadParameter("copy goes to PostgreSQL: postgresql://…", param_hint="--to")
     try:
-        counts, skipped = copy_to_postgresql(settings.resolved_log_path, url.conninfo)
+        counts = copy_to_postgresql(settings.resolved_log_path, url.conninfo)
     except (FileExistsError, LogUnavailable) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"copied {settings.resolved_log_path} to {url.redacted()}, counts checked: {_counts(counts)}")
-    if skipped:
-        click.echo(f"indexes not portable as written, not created: {', '.join(skipped)}", err=True)
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import psycopg
 from click.testing import CliRunner
 
+from logs import pg_migrations
 from logs.store import LogStore
 from scripts.cli import cli
 from tests.logs.helpers import decision
@@ -37,8 +38,13 @@ def test_copy_moves_every_table_with_its_rows(tmp_path: Path, pg_url: str) -> No
     assert "counts checked" in result.output and "decisions 40" in result.output
     with psycopg.connect(pg_url) as pg:
         for table, count in expected.items():
-            if not table.startswith("sqlite_"):
+            if not table.startswith(("sqlite_", "_sqlite_")):
                 assert pg.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == count, table
+        # the schema is the migrations' own, recorded as applied, indexes included
+        applied = [r[0] for r in pg.execute("SELECT name FROM _xsell_migrations ORDER BY applied_at, name")]
+        assert applied == pg_migrations.names()
+        indexes = {r[0] for r in pg.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'decisions'")}
+        assert {"decisions_to_learn", "decisions_experiment", "decisions_created"} <= indexes
         columns = [r[0] for r in pg.execute("SELECT * FROM decisions LIMIT 0").description or []]
         row = pg.execute("SELECT * FROM decisions WHERE event_id = 'e0'").fetchone()
     assert row is not None
@@ -47,12 +53,34 @@ def test_copy_moves_every_table_with_its_rows(tmp_path: Path, pg_url: str) -> No
     )
 
 
+def test_ids_handed_out_after_a_copy_follow_the_copied_ones(tmp_path: Path, pg_url: str) -> None:
+    import sqlite3
+
+    path = _log(tmp_path, 3)
+    source = sqlite3.connect(path)
+    source.execute("INSERT INTO counters (name, value) VALUES ('x', 1)")
+    source.execute(
+        "INSERT INTO feedback (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
+        " VALUES ('e0', 'a', 'reward', 1.0, 'k', 0, 1)"
+    )
+    source.commit()
+    source.close()
+    args = ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", pg_url]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    with psycopg.connect(pg_url) as pg:
+        new_id = pg.execute(
+            "INSERT INTO feedback (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
+            " VALUES ('e1', 'a', 'reward', 1.0, 'k', 0, 1) RETURNING id"
+        ).fetchone()[0]
+        assert new_id > pg.execute("SELECT min(id) FROM feedback").fetchone()[0]
+
+
 def test_copy_refuses_a_database_that_already_has_the_tables(tmp_path: Path, pg_url: str) -> None:
     _log(tmp_path, 3)
     args = ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", pg_url]
     assert CliRunner().invoke(cli, args).exit_code == 0
     again = CliRunner().invoke(cli, args)
-    assert again.exit_code == 1 and "already has tables" in again.output
+    assert again.exit_code == 1 and "already has tables" in again.output, again.output
     with psycopg.connect(pg_url) as pg:
         assert pg.execute("SELECT count(*) FROM decisions").fetchone()[0] == 3  # nothing doubled
 
