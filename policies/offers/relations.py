@@ -159,6 +159,13 @@ def read_rules(path: Path) -> list[Relation]:
 def _placeholders(template: str) -> set[str]:
     """Return the names a reason template fills in; a stray brace counts as an unknown name."""
     try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parsed = list(string.Formatter().parse(template))
     except ValueError:
         return {"(unbalanced brace)"}
+    # A format spec or conversion counts as unknown too: {anchor:>300000000} made every
+    # offer's reason 300 MB long.
+    return {
+        name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+        for _, name, spec, conv in parsed
+        if name is not None
+    }
