@@ -82,6 +82,7 @@ def import_export(registry: ModelRegistry, source: Path, *, actor: str) -> Model
     os.replace(staging, path)
     note = f"imported from {source.name} ({original_version(contents)})"
     model = ModelVersion.of_file(seq, path, card, parent=None, state="candidate", note=note)
+    registry.share_files(path)  # other nodes fetch it from the database (no shared disk)
     registry.index.publish(model)
     registry.index.record_change(ModelChange(time.time(), "import", model.version, None, actor, model.note))
     return model

@@ -9,9 +9,11 @@ and ``model_records`` (the records, retention rule and errors, re-exported here)
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from policies.base import ModelFormatError
 from policies.deciding.vw import VWPolicy, card_path, check_vw_args, read_card
@@ -32,6 +34,7 @@ from policies.learning.rollback import choose_rollback
 __all__ = [
     "ActiveChanged",
     "ModelChange",
+    "ModelFiles",
     "ModelIndexLike",
     "ModelRegistry",
     "ModelVersion",
@@ -44,6 +47,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+class ModelFiles(Protocol):
+    """Where model files are shared between nodes (logs/blob_store.py): named bytes."""
+
+    def put(self, name: str, data: bytes) -> None: ...
+    def get(self, name: str) -> bytes | None: ...
+    def delete(self, name: str) -> None: ...
+
+
 class ModelRegistry:
     """Save snapshots as new versions and load the active one, checksum first."""
 
@@ -54,10 +65,15 @@ class ModelRegistry:
         *,
         keep_files: int = 50,
         retention: RetentionPolicy | None = None,
+        shared: ModelFiles | None = None,
     ):
         self.model_dir = Path(model_dir)
         self.index = index
         self.retention = retention or RetentionPolicy(keep_recent=keep_files)
+        # With several nodes and no shared disk, model files live in `shared` (the
+        # database) and model_dir is this node's cache of them: a version published on
+        # another node is fetched on first load, checksum checked as always.
+        self.shared = shared
 
     def publish(
         self,
@@ -81,10 +97,13 @@ class ModelRegistry:
         card = policy.save(path)
         model = ModelVersion.of_file(seq, path, card, parent=parent, state=state, note=note)
         try:
+            self.share_files(path)  # before the index names it, so every node finds it
             self.index.publish(model, learned_event_ids, expect_active=expect_active)
         except BaseException:
             for leftover in (path, card_path(path)):
                 leftover.unlink(missing_ok=True)
+                if self.shared is not None:
+                    self.shared.delete(leftover.name)
             raise
         self._prune()
         return model
@@ -102,10 +121,11 @@ class ModelRegistry:
 
     def has_file(self, model: ModelVersion) -> bool:
         """Whether the version's model file is still on disk (old ones are pruned)."""
-        return (self.model_dir / model.path).is_file()
+        return self._fetch(model)
 
     def load(self, model: ModelVersion) -> VWPolicy:
         """Load a version; raise ModelFormatError if its file does not match the registry."""
+        self._fetch(model)
         path = self.model_dir / model.path
         if read_card(path).sha256 != model.sha256:
             raise ModelFormatError(f"{model.version}: model card checksum differs from the registry's")
@@ -266,12 +286,35 @@ class ModelRegistry:
         seq = self.index.reserve_seq()  # under the log's lock: concurrent publishers never collide
         return seq, self.model_dir / f"v{seq}.vw"  # the version's name is the file's stem
 
+    def share_files(self, path: Path) -> None:
+        """Put a new version's model file and card where every node can read them (if shared)."""
+        if self.shared is not None:
+            for file in (card_path(path), path):
+                self.shared.put(file.name, file.read_bytes())
+
+    def _fetch(self, model: ModelVersion) -> bool:
+        """Make sure the version's files are in model_dir (from `shared` if need be); False if gone."""
+        path = self.model_dir / model.path
+        if path.is_file() or self.shared is None:
+            return path.is_file()
+        for file in (card_path(path), path):  # the model last: its presence means both arrived
+            data = self.shared.get(file.name)
+            if data is None:
+                return False
+            self.model_dir.mkdir(parents=True, exist_ok=True)
+            partial = file.with_name(f".{file.name}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, file)
+        return True
+
     def _prune(self) -> None:
         """Delete files of retired versions the retention policy does not keep; keep records."""
         activated = {c.version for c in self.index.changes(limit=10_000)}
         for model in self.retention.prunable(self.index.versions(), activated):
             for path in (self.model_dir / model.path, card_path(self.model_dir / model.path)):
                 path.unlink(missing_ok=True)
+                if self.shared is not None:
+                    self.shared.delete(path.name)
 
 
 LEARNING_FROZEN = "learning_frozen"
