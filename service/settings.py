@@ -290,9 +290,13 @@ class Settings(BaseSettings):
             raise ValueError(error.problem) from None
 
     def to_env(self) -> dict[str, str]:
-        """Return these settings as XSELL_* variables, for child processes."""
+        """Return the settings given here (a variable or a flag) as XSELL_* variables, for child processes.
+
+        Only those: a default exported as a variable would reach the workers as "environment",
+        and GET /v1/config and /metrics would name the wrong source for every setting.
+        """
         env = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.model_dump(include=self.model_fields_set).items():
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()  # a child process needs the key itself
             if value is not None:

@@ -17,7 +17,7 @@ from service.resources import open_log_and_registry
 from tests.conftest import make_settings
 
 # Commands that never open a log: benchmarks and simulations make their own.
-NO_LOG = {"simulate", "bench serve", "bench estimators", "bench learning", "faults disk"}
+NO_LOG = {"simulate", "bench serve", "bench estimators", "bench learning", "bench console", "faults disk"}
 PRODUCTS = "sku,title,category,price,family,tags,stock\ncam-9,Test camera,camera,99,photo,photo,3\n"
 
 
