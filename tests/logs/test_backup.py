@@ -64,3 +64,47 @@ def test_backup_never_overwrites_and_needs_a_log(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1 and "no xsell log" in result.output
     assert not (tmp_path / "new.db").exists()
+
+
+def test_backup_while_the_service_writes_is_one_consistent_moment(tmp_path: Path) -> None:
+    import threading
+
+    from logs.backup import backup_sqlite
+
+    store = _live_log(tmp_path, 200)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def keep_writing() -> None:
+        writer = LogStore(store.path)
+        i = 0
+        while not stop.is_set():
+            writer.record_decision(decision(f"w{i}", fingerprint=f"w{i}"))
+            i += 1
+            written.append(i)
+        writer.close()
+
+    thread = threading.Thread(target=keep_writing)
+    thread.start()
+    try:
+        while len(written) < 20:  # the writer is under way before the backup starts
+            stop.wait(0.01)
+        counts = backup_sqlite(store.path, tmp_path / "live.db")
+    finally:
+        stop.set()
+        thread.join()
+        store.close()
+    copy = sqlite3.connect(tmp_path / "live.db")
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    decisions = copy.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    assert decisions == counts["decisions"] and 220 <= decisions <= 200 + len(written)
+    # every decision in the copy is whole: its payloads are there too
+    assert copy.execute("SELECT count(*) FROM decisions WHERE actions_ref IS NOT NULL").fetchone()[0] > 0
+    assert (
+        copy.execute(
+            "SELECT count(*) FROM decisions d WHERE d.actions_ref IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM payloads p WHERE p.digest = d.actions_ref)"
+        ).fetchone()[0]
+        == 0
+    )
+    copy.close()

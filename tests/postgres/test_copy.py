@@ -92,3 +92,13 @@ def test_copy_refuses_what_is_not_postgresql(tmp_path: Path) -> None:
             cli, ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", target]
         )
         assert result.exit_code == 2 and problem in result.output, result.output
+
+
+def test_an_unreachable_server_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+    _log(tmp_path, 1)
+    result = CliRunner().invoke(
+        cli,
+        ["logs", "copy", "--data-dir", str(tmp_path / "var"), "--to", "postgresql://xsell@127.0.0.1:1/xsell"],
+    )
+    assert result.exit_code == 1
+    assert "PostgreSQL is unreachable" in result.output and "Traceback" not in result.output
