@@ -7,21 +7,25 @@ that key is still configured (removing a key from ``XSELL_ADMIN_API_KEYS`` ends 
 sessions) and for at most ``SESSION_SECONDS``. The cookie is ``Secure``,
 ``HttpOnly`` and ``SameSite=Strict``; each form carries a CSRF token, an HMAC of the
 session's nonce, which a POST must send back. A storefront key is refused: it may rank
-and send feedback, never operate the service.
+and send feedback, never operate the service. Signing out ends the session on the
+server too (its nonce is kept as signed out in the log's ``control`` table until it
+would have expired), so a copy of the cookie taken before is worthless after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+import time
 from dataclasses import dataclass
 
 from flask import Response, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from service.auth import _matches  # the same constant-time comparison as the API
-from service.resources import Resources
+from service.resources import Resources, resources
 
 __all__ = [
     "COOKIE",
@@ -32,11 +36,14 @@ __all__ = [
     "current_session",
     "set_cookie",
     "sign_in",
+    "sign_out",
     "signer",
 ]
 
 COOKIE = "xsell_console"
 SESSION_SECONDS = 8 * 3600  # a working day; then sign in again
+SIGNED_OUT_KEY = "console_signed_out"  # control row: nonce -> when its session would have expired
+MAX_SIGNED_OUT = 1000  # sign-outs within SESSION_SECONDS kept; each needs an admin key
 
 
 class SignInRefused(Exception):
@@ -111,7 +118,34 @@ def current_session(res: Resources) -> ConsoleSession | None:
     digests = [_key_id(res, k) for k in res.admin_keys]
     if not any(hmac.compare_digest(payload["k"], d) for d in digests):
         return None  # the key was removed since: its sessions end
-    return ConsoleSession(payload["k"], _csrf(res, str(payload.get("n", ""))))
+    nonce = str(payload.get("n", ""))
+    if nonce in _signed_out(res):
+        return None  # signed out: a copy of the cookie ends with it
+    return ConsoleSession(payload["k"], _csrf(res, nonce))
+
+
+def _signed_out(res: Resources) -> dict[str, float]:
+    text = res.registry.index.control(SIGNED_OUT_KEY)
+    return dict(json.loads(text)) if text else {}
+
+
+def sign_out(res: Resources, token: str) -> None:
+    """End the session `token` names on the server, for every copy of its cookie."""
+    try:
+        payload = signer(res).loads(token, max_age=SESSION_SECONDS)
+    except BadSignature:
+        return  # not a session (or an expired one): nothing to end
+    nonce = payload.get("n") if isinstance(payload, dict) else None
+    if not isinstance(nonce, str):
+        return
+    now = time.time()  # itsdangerous's clock, which expires the cookie
+
+    def add(text: str | None) -> str:
+        kept = {n: until for n, until in (json.loads(text) if text else {}).items() if until > now}
+        kept[nonce] = now + SESSION_SECONDS
+        return json.dumps(dict(sorted(kept.items(), key=lambda item: item[1])[-MAX_SIGNED_OUT:]))
+
+    res.registry.index.update_control(SIGNED_OUT_KEY, add)
 
 
 def csrf_ok(session: ConsoleSession) -> bool:
@@ -134,5 +168,8 @@ def set_cookie(response: Response, token: str) -> None:
 
 
 def clear_cookie(response: Response) -> None:
-    """Remove the session cookie."""
+    """Remove the session cookie and end its session on the server."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        sign_out(resources(), token)
     response.delete_cookie(COOKIE, path="/console", secure=True, httponly=True, samesite="Strict")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,28 @@ def test_next_keeps_a_console_page_with_its_query(client: FlaskClient) -> None:
         "/console/signin", data={"key": "admin-key", "next": "/console/events?event_id=a/../b"}
     )
     assert signed_in.headers["Location"] == "/console/events?event_id=a/../b"
+
+
+def _signed_in(app: Flask) -> tuple[FlaskClient, str, str]:
+    """A browser signed in: its client, a copy of its session cookie and its CSRF token."""
+    browser = app.test_client()
+    assert browser.post("/console/signin", data={"key": "admin-key"}).status_code == 303
+    cookie = browser.get_cookie("xsell_console", path="/console")
+    assert cookie is not None
+    page = browser.get("/console/settings").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
+    assert token is not None
+    return browser, cookie.value, token.group(1)
+
+
+def test_a_copied_cookie_ends_when_its_session_signs_out(app: Flask) -> None:
+    browser, copied, csrf = _signed_in(app)
+    other, _, _ = _signed_in(app)
+    thief = app.test_client()
+    thief.set_cookie("xsell_console", copied, path="/console", secure=True)
+    assert thief.get("/console/settings").status_code == 200
+    assert browser.post("/console/signout", data={"csrf_token": csrf}).status_code == 303
+    # The copy was worth a working day after sign-out: the cookie held all the session.
+    assert thief.get("/console/settings").status_code == 302
+    assert thief.post("/console/settings", data={"csrf_token": csrf}).status_code == 401
+    assert other.get("/console/settings").status_code == 200  # other sessions go on
