@@ -477,3 +477,11 @@ def m012_experiments(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX experiment_holdouts_by ON experiment_holdouts (experiment_id, closes_at)")
+
+
+@migrations()
+def m013_decision_rules(db: sqlite_utils.Database) -> None:
+    # What business rules and request filters did to a decision (#15): JSON {removed:
+    # {action_id: rule}, pinned, max_per_category}; NULL when none applied. Their effect
+    # is in `excluded` and `slot_excluded` already, so replays need nothing else.
+    db.execute("ALTER TABLE decisions ADD COLUMN rules TEXT")

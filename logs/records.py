@@ -69,6 +69,8 @@ class DecisionRecord:
     learn_at: float = float("nan")
     # The experiment and arm that served it ({id, arm, unit}; issue #15), None outside one.
     experiment: Mapping[str, str] | None = None
+    # What business rules and filters removed or pinned, by rule (#15); None when none applied.
+    rules: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.learn_at != self.learn_at:  # NaN: not given
@@ -115,6 +117,7 @@ class DecisionRecord:
             "served_baseline": int(self.served_baseline),
             "learn_at": self.learn_at,
             "experiment": None if self.experiment is None else orjson.dumps(self.experiment).decode(),
+            "rules": None if self.rules is None else orjson.dumps(self.rules).decode(),
         }, {context_ref: context, actions_ref: actions}
 
     @classmethod
@@ -147,6 +150,7 @@ class DecisionRecord:
                 served_baseline=bool(row["served_baseline"]),
                 learn_at=row["learn_at"],
                 experiment=_experiment(row),
+                rules=_optional_json(row, "rules"),
             )
         except (KeyError, IndexError, TypeError, ValueError, zlib.error) as error:
             problem = f"missing {error}" if isinstance(error, KeyError) else str(error)
@@ -206,6 +210,11 @@ class FeedbackReceipt:
 
 def _experiment(row: sqlite3.Row | Mapping[str, Any]) -> dict[str, str] | None:
     """The experiment a row names; None outside one, and for rows read without the column."""
-    keys = row.keys()
-    raw = row["experiment"] if "experiment" in keys else None
-    return None if raw is None else dict(orjson.loads(raw))
+    return _optional_json(row, "experiment")
+
+
+def _optional_json(row: sqlite3.Row | Mapping[str, Any], column: str) -> Any:
+    """A JSON column added after the first release; None when NULL or not read."""
+    keys = row.keys()  # sqlite3.Row: `in row` would look among the values
+    raw = row[column] if column in keys else None
+    return None if raw is None else orjson.loads(raw)

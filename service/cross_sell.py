@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from logs.records import DecisionRecord
+from policies.deciding.rules import Attributes, Filters
 from policies.offers.pacing import PacingVerdict, pace
 from policies.offers.shortlist import (
     OfferRequest,
@@ -52,6 +53,7 @@ class OfferAsk:
     max_offers: int
     event_id: str | None = None
     shopper_id: str | None = None
+    filters: Filters | None = None  # the request's own (#15)
     fingerprint_fields: Callable[[], dict[str, Any]] = dict
 
 
@@ -157,7 +159,12 @@ def _decide(
             slots=min(found.max_offers, len(found.candidates)),
             fingerprint=pipeline.retry_fingerprint(ask.event_id, fingerprint_body),
             shopper=key,
-            experiments=True,
+            storefront_controls=True,
+            filters=ask.filters,
+            attributes={
+                c.product.sku: Attributes(c.product.category, frozenset(c.product.tags), c.product.price)
+                for c in found.candidates
+            },
         ),
     )
 

@@ -69,3 +69,38 @@ class ShipRequest(BaseModel):
 
     arm: Slug = Field(description="The arm whose policy becomes the default")
     reason: Reason | None = None
+
+
+class PinIn(BaseModel):
+    model_config = _STRICT
+
+    name: Slug = Field(description="The campaign's name, as the trace names the rule")
+    sku: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class RulesRequest(BaseModel):
+    """PUT /v1/rules: the operator's standing rules (replaces them all)."""
+
+    model_config = _STRICT
+
+    pins: Annotated[list[PinIn], Field(max_length=20)] = Field(
+        default_factory=list, description="Campaigns that take the first slot when a candidate (first wins)"
+    )
+    margin_floor: float | None = Field(
+        None, ge=0, description="Remove candidates whose known margin is lower"
+    )
+    never_categories: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=64)]], Field(max_length=100)
+    ] = Field(default_factory=list, description="Categories never shown")
+    max_per_category: int | None = Field(
+        None, ge=1, le=20, description="At most this many offers per category"
+    )
+    reason: Reason | None = None
+
+    @field_validator("pins")
+    @classmethod
+    def _unique(cls, pins: list[PinIn]) -> list[PinIn]:
+        names = [p.name for p in pins]
+        if len(set(names)) != len(names):
+            raise ValueError("pin names must be unique")
+        return pins

@@ -1,4 +1,5 @@
-"""Admin endpoints for experiments against a holdout: define, list, results, stop, ship.
+"""Admin endpoints for experiments against a holdout (define, list, results, stop, ship)
+and for the operator's business rules (/v1/rules).
 
 Every route needs an admin API key. A started or ended experiment reaches every
 worker within ``XSELL_MODEL_POLL_SECONDS`` (service/experiment_arms.py). Results are
@@ -14,12 +15,14 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from logs.experiment_store import Experiment, ExperimentStore
+from policies.deciding.rules import OperatorRules, Pin
 from policies.experiments.assignment import Arm
 from policies.learning.model_records import ModelChange
+from service import business_rules
 from service.auth import guard_admin
 from service.exceptions import InvalidField
 from service.experiment_arms import arms
-from service.experiment_schemas import ExperimentRequest, ShipRequest, StopRequest
+from service.experiment_schemas import ExperimentRequest, RulesRequest, ShipRequest, StopRequest
 from service.openapi import documented
 from service.resources import Resources, resources
 from service.responses import json_response
@@ -97,6 +100,29 @@ def ship(experiment_id: str) -> Response:
         res.registry.activate(arm.version, actor="http", reason=f"shipped arm {arm.name} of {experiment_id}")
     _record(res, "experiment-ship", f"experiment {experiment_id} shipped arm {arm.name}", body.reason)
     return json_response(describe(ended))
+
+
+@bp.get("/v1/rules")
+@documented(key="admin")
+def get_rules() -> Response:
+    """The operator's business rules in force (campaign pins, margin floor, banned categories, diversity)."""
+    return json_response(business_rules.dump(business_rules.operator_rules(resources())))
+
+
+@bp.put("/v1/rules")
+@documented(json=RulesRequest, key="admin")
+def put_rules() -> Response:
+    """Replace the business rules; every worker applies them within the poll interval."""
+    body = RulesRequest.model_validate_json(request.get_data())
+    rules = OperatorRules(
+        pins=tuple(Pin(p.name, p.sku) for p in body.pins),
+        margin_floor=body.margin_floor,
+        never_categories=frozenset(body.never_categories),
+        max_per_category=body.max_per_category,
+    )
+    res = resources()
+    business_rules.save_rules(res, rules, actor="http", reason=body.reason)
+    return json_response(business_rules.dump(rules))
 
 
 def describe(experiment: Experiment) -> dict[str, Any]:

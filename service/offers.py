@@ -37,6 +37,7 @@ def offers() -> Response:
         max_offers=body.max_offers,
         event_id=body.event_id,
         shopper_id=body.shopper_id,
+        filters=body.filters.domain() if body.filters else None,
         fingerprint_fields=lambda: body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"}),
     )
     return json_response(_response(offer(resources(), ask)).model_dump())

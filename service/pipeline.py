@@ -17,7 +17,9 @@ import orjson
 from logs.experiment_store import ExperimentStore
 from logs.records import DecisionRecord, EventConflict
 from policies.base import Action, Features, Ranking, SlotChoice
-from policies.deciding.sampling import baseline_choice, choose, first_slot, seed_for, served
+from policies.deciding.rules import Attributes, Filters
+from policies.deciding.sampling import baseline_choice, choose, diverse_bans, first_slot, seed_for, served
+from service import business_rules
 from service.experiment_arms import Assignment, arms
 from service.resources import Resources
 
@@ -42,8 +44,12 @@ class RankInput:
     # the session, else the event.
     shopper: str | None = None
     session: str | None = None
-    # Only /v1/rank and /v1/offers take part; Personalizer's clients expect an offer.
-    experiments: bool = False
+    # Experiments and business rules apply to /v1/rank and /v1/offers only: Personalizer's
+    # edge keeps Personalizer's contract (an offer in every answer, no filters).
+    storefront_controls: bool = False
+    # The request's own filters, and what the offers path already knows of its candidates.
+    filters: Filters | None = None
+    attributes: Mapping[str, Attributes] | None = None
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -76,10 +82,16 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
     config = res.config.current().live
     # An experiment's arm is part of what the request carried: it picks the policy, and
     # the decision logs it, so the logged propensities stay those the arm served (#15).
-    assignment = arms(res).assign(request.shopper, request.session, event_id) if request.experiments else None
+    controls = request.storefront_controls
+    assignment = arms(res).assign(request.shopper, request.session, event_id) if controls else None
     arm = assignment.arm if assignment is not None else None
     if assignment is not None and assignment.arm.policy == "no-offer":
         return _hold_out(res, request, event_id, assignment, config.reward_window_seconds)
+    request, shaped = (
+        business_rules.apply(res, request, request.filters, request.attributes)
+        if controls
+        else (request, None)
+    )
     version, policy = (
         arms(res).frozen(arm.version) if arm is not None and arm.version else res.served.current()
     )
@@ -99,8 +111,22 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         ranking, choices = _baseline(request, ranking.action_ids)
     else:
         ranking = served(ranking, share, request.excluded)
-        choices = choose(ranking, request.slots, seed_for(event_id), slot_excluded=request.slot_excluded)
+        cap = shaped.max_per_category if shaped is not None else None
+        categories = shaped.category_of if shaped is not None else None
+        choices = choose(
+            ranking,
+            request.slots,
+            seed_for(event_id),
+            slot_excluded=request.slot_excluded,
+            category_of=categories,
+            max_per_category=cap,
+        )
         ranking = first_slot(ranking, request.slot_excluded)  # what the first slot was drawn from
+        if cap is not None and categories:  # log each slot's bans along the path drawn
+            chosen = [c.action_id for c in choices]
+            ids = ranking.action_ids
+            bans = diverse_bans(ids, request.slots, chosen, request.slot_excluded, categories, cap)
+            request = replace(request, slot_excluded=bans)
     now = res.store.clock()
     record = DecisionRecord(
         event_id=event_id,
@@ -126,6 +152,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         exploration_share=share,
         served_baseline=baseline_mode,
         experiment=None if assignment is None else assignment.logged(),
+        rules=None if shaped is None else shaped.trace(),
     )
     stored, _ = res.store.record_decision(record)
     return stored

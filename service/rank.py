@@ -47,7 +47,8 @@ def to_input(body: RankRequest) -> pipeline.RankInput:
         slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),
         shopper=shopper_key(resources(), body.shopper_id) if body.shopper_id else None,
         session=body.session_id,
-        experiments=True,
+        storefront_controls=True,
+        filters=body.filters.domain() if body.filters else None,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from policies.base import Action
+from policies.deciding.rules import Filters
 from policies.learning.rewards import SIGNALS
 
 __all__ = [
@@ -136,6 +137,44 @@ Slots = Annotated[
 ]
 
 
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class FiltersIn(_Body):
+    """Which candidates this request may be shown (#15); include lists keep only what they name."""
+
+    include_categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    exclude_categories: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    include_skus: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
+    exclude_skus: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
+    include_tags: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    exclude_tags: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    min_price: float | None = Field(None, ge=0)
+    max_price: float | None = Field(None, ge=0)
+    max_per_category: int | None = Field(None, ge=1, le=20, description="At most this many per category")
+
+    @field_validator("max_price")
+    @classmethod
+    def _bounds(cls, high: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("min_price")
+        if high is not None and low is not None and high < low:
+            raise ValueError(f"max_price {high:g} is below min_price {low:g}")
+        return high
+
+    def domain(self) -> Filters:
+        return Filters(
+            include_categories=frozenset(self.include_categories),
+            exclude_categories=frozenset(self.exclude_categories),
+            include_skus=frozenset(self.include_skus),
+            exclude_skus=frozenset(self.exclude_skus),
+            include_tags=frozenset(self.include_tags),
+            exclude_tags=frozenset(self.exclude_tags),
+            min_price=self.min_price,
+            max_price=self.max_price,
+            max_per_category=self.max_per_category,
+        )
+
+
 class RankRequest(_Body):
     """POST /v1/rank."""
 
@@ -154,6 +193,7 @@ class RankRequest(_Body):
     session_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
         None, description="The storefront's session when the shopper is anonymous (kept as a keyed hash)"
     )
+    filters: FiltersIn | None = None
 
     @field_validator("slots")
     @classmethod
@@ -306,6 +346,7 @@ class OffersRequest(BaseModel):
         None, description="Accepted for pacing and preferences; never stored or logged raw"
     )
     max_offers: int = Field(1, ge=1, le=MAX_SLOTS)
+    filters: FiltersIn | None = None
 
     @model_validator(mode="after")
     def _distinct_cart(self) -> OffersRequest:

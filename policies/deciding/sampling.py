@@ -11,7 +11,7 @@ import bisect
 import hashlib
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -21,6 +21,7 @@ __all__ = [
     "baseline_choice",
     "choose",
     "conditionals",
+    "diverse_bans",
     "first_slot",
     "mix_uniform",
     "seed_for",
@@ -35,13 +36,24 @@ def seed_for(event_id: str) -> int:
 
 
 def choose(
-    ranking: Ranking, slots: int, seed: int, *, slot_excluded: Sequence[frozenset[str]] = ()
+    ranking: Ranking,
+    slots: int,
+    seed: int,
+    *,
+    slot_excluded: Sequence[frozenset[str]] = (),
+    category_of: Mapping[str, str] | None = None,
+    max_per_category: int | None = None,
 ) -> tuple[SlotChoice, ...]:
     """Draw up to `slots` distinct actions; fewer when fewer have non-zero probability.
 
     ``slot_excluded[k]`` names actions slot k may not show (Personalizer's per-slot
     excluded actions); that slot's draw and its logged probability leave them out.
     Drawing stops at the first slot with nothing left to show.
+
+    With `max_per_category`, a slot may not show a candidate of a category the slots
+    above already show that often: a per-slot exclusion decided inside the draw, so
+    each slot's logged probability is the one it was drawn with (`diverse_bans`
+    returns them, for the log).
 
     Examples
     --------
@@ -54,13 +66,52 @@ def choose(
     remaining = [float(p) for p in ranking.probabilities]
     choices: list[SlotChoice] = []
     for slot in range(slots):
-        conditional = _conditional(ranking.action_ids, remaining, _banned(slot_excluded, slot))
+        banned = _banned(slot_excluded, slot)
+        if max_per_category is not None and category_of:
+            banned = banned | _full(
+                ranking.action_ids, [c.action_id for c in choices], category_of, max_per_category
+            )
+        conditional = _conditional(ranking.action_ids, remaining, banned)
         if conditional is None:
             break
         index = _draw(conditional, uniform(seed, slot))
         choices.append(SlotChoice(slot, ranking.action_ids[index], conditional[index]))
         remaining[index] = 0.0
     return tuple(choices)
+
+
+def diverse_bans(
+    action_ids: Sequence[str],
+    slots: int,
+    chosen: Sequence[str],
+    slot_excluded: Sequence[frozenset[str]],
+    category_of: Mapping[str, str],
+    max_per_category: int,
+) -> tuple[frozenset[str], ...]:
+    """Return, per slot, what `choose` banned there along the path it drew (the log keeps these).
+
+    Given the offers shown above a slot the bans are fixed, so `conditionals` replaying
+    the logged bans reproduces each slot's probability exactly.
+    """
+    return tuple(
+        _banned(slot_excluded, slot) | _full(action_ids, chosen[:slot], category_of, max_per_category)
+        for slot in range(slots)
+    )
+
+
+def _full(
+    action_ids: Sequence[str], shown: Sequence[str], category_of: Mapping[str, str], cap: int
+) -> frozenset[str]:
+    """The candidates whose category the slots above already show `cap` times."""
+    if not shown:
+        return frozenset()
+    counts: dict[str, int] = {}
+    for action_id in shown:
+        category = category_of.get(action_id)
+        if category is not None:
+            counts[category] = counts.get(category, 0) + 1
+    full = {c for c, n in counts.items() if n >= cap}
+    return frozenset(a for a in action_ids if category_of.get(a) in full) if full else frozenset()
 
 
 def conditionals(

@@ -1,0 +1,163 @@
+"""Business rules and per-request filters: which candidates a decision may show.
+
+Every rule works by exclusion, never by re-weighting, so the served probabilities stay
+exactly reproducible from the log: a removed candidate joins the decision's logged
+`excluded` set, a pinned campaign restricts the first slot to itself (a per-slot
+exclusion, logged), and the diversity cap bans, slot by slot inside the sampler, the
+categories already shown as often as allowed (policies/deciding/sampling.py). The
+trace names the rule behind every removal, for the log and the event inspector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Attributes", "Filters", "OperatorRules", "Pin", "Shaped", "attributes_from_features", "shape"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """What rules know about a candidate (from the catalog, else from its features)."""
+
+    category: str | None = None
+    tags: frozenset[str] = frozenset()
+    price: float | None = None
+    margin: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """A request's own filters (include lists keep only what they name)."""
+
+    include_categories: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+    include_skus: frozenset[str] = frozenset()
+    exclude_skus: frozenset[str] = frozenset()
+    include_tags: frozenset[str] = frozenset()
+    exclude_tags: frozenset[str] = frozenset()
+    min_price: float | None = None
+    max_price: float | None = None
+    max_per_category: int | None = None
+
+    def __bool__(self) -> bool:
+        return self != Filters()
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A campaign: when `sku` is a candidate (and allowed), it takes the first slot."""
+
+    name: str
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRules:
+    """The operator's standing rules, live configuration kept in the log."""
+
+    pins: tuple[Pin, ...] = ()
+    margin_floor: float | None = None  # a candidate whose known margin is below is removed
+    never_categories: frozenset[str] = frozenset()
+    max_per_category: int | None = None
+
+    def __bool__(self) -> bool:
+        return self != OperatorRules()
+
+
+@dataclass(frozen=True, slots=True)
+class Shaped:
+    """What the rules did to one decision."""
+
+    removed: Mapping[str, str]  # action id -> the rule that removed it
+    pinned: tuple[str, str] | None = None  # (action id, rule) held in the first slot
+    max_per_category: int | None = None
+    category_of: Mapping[str, str] = field(default_factory=dict)  # for the diversity cap
+
+    def trace(self) -> dict[str, Any]:
+        """The log's record of it (decisions.rules), also shown to the event inspector."""
+        found: dict[str, Any] = {"removed": dict(sorted(self.removed.items()))}
+        if self.pinned is not None:
+            found["pinned"] = {"action_id": self.pinned[0], "rule": self.pinned[1]}
+        if self.max_per_category is not None:
+            found["max_per_category"] = self.max_per_category
+        return found
+
+
+def shape(
+    action_ids: Sequence[str], attributes: Mapping[str, Attributes], filters: Filters, rules: OperatorRules
+) -> Shaped:
+    """Apply the operator's rules, then the request's filters, naming the first rule to remove each."""
+    removed: dict[str, str] = {}
+    for action_id in action_ids:
+        reason = _removal(action_id, attributes.get(action_id, Attributes()), filters, rules)
+        if reason is not None:
+            removed[action_id] = reason
+    pinned = next(
+        ((p.sku, f"rules.pins.{p.name}") for p in rules.pins if p.sku in action_ids and p.sku not in removed),
+        None,
+    )
+    caps = [c for c in (filters.max_per_category, rules.max_per_category) if c is not None]
+    category_of = {
+        a: attributes[a].category for a in action_ids if a in attributes and attributes[a].category
+    }
+    return Shaped(removed, pinned, min(caps) if caps else None, category_of)  # type: ignore[arg-type]
+
+
+def _removal(action_id: str, found: Attributes, filters: Filters, rules: OperatorRules) -> str | None:
+    if found.category is not None and found.category in rules.never_categories:
+        return "rules.never_categories"
+    if rules.margin_floor is not None and found.margin is not None and found.margin < rules.margin_floor:
+        return "rules.margin_floor"
+    checks = (
+        ("filters.include_skus", bool(filters.include_skus) and action_id not in filters.include_skus),
+        ("filters.exclude_skus", action_id in filters.exclude_skus),
+        (
+            "filters.include_categories",
+            bool(filters.include_categories) and found.category not in filters.include_categories,
+        ),
+        (
+            "filters.exclude_categories",
+            found.category is not None and found.category in filters.exclude_categories,
+        ),
+        ("filters.include_tags", bool(filters.include_tags) and not found.tags & filters.include_tags),
+        ("filters.exclude_tags", bool(found.tags & filters.exclude_tags)),
+        # an unknown price cannot be shown to be inside the bounds the request asked for
+        ("filters.min_price", filters.min_price is not None and (found.price or 0.0) < filters.min_price),
+        (
+            "filters.max_price",
+            filters.max_price is not None and (found.price is None or found.price > filters.max_price),
+        ),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+def attributes_from_features(features: Mapping[str, Any]) -> Attributes:
+    """Read category, tags, price and margin from an action's features (any namespace).
+
+    /v1/rank candidates unknown to the catalog describe themselves, e.g.
+    ``{"offer": {"category": "storage", "price": 19.0, "tags": ["photo"]}}``.
+    """
+    flat: dict[str, Any] = {}
+    for value in features.values():
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                flat.setdefault(key, inner)
+    for key, value in features.items():
+        if not isinstance(value, Mapping):
+            flat.setdefault(key, value)
+    category = flat.get("category", flat.get("kind"))
+    tags = flat.get("tags", ())
+    return Attributes(
+        category=category if isinstance(category, str) else None,
+        tags=frozenset(t for t in tags if isinstance(t, str))
+        if isinstance(tags, list | tuple)
+        else frozenset(),
+        price=_number(flat.get("price")),
+        margin=_number(flat.get("margin")),
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,151 @@
+"""The operator's standing rules and a request's filters, applied to one decision.
+
+The rules live in the log's `control` table (live configuration: every worker reads
+them within ``XSELL_MODEL_POLL_SECONDS``, a change is kept in the model history), and
+every decision they shaped logs what they did (decisions.rules). They act only by
+exclusion (policies/deciding/rules.py), so replays stay exact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from policies.deciding.rules import (
+    Attributes,
+    Filters,
+    OperatorRules,
+    Pin,
+    Shaped,
+    attributes_from_features,
+    shape,
+)
+from policies.learning.model_records import ModelChange
+from service.exceptions import InvalidField
+from service.resources import Resources
+
+if TYPE_CHECKING:
+    from service.pipeline import RankInput
+
+__all__ = ["RULES_KEY", "apply", "operator_rules", "save_rules"]
+
+RULES_KEY = "business_rules"  # in `control`: the rules as JSON
+
+
+def apply(
+    res: Resources, request: RankInput, filters: Filters | None, known: Mapping[str, Attributes] | None
+) -> tuple[RankInput, Shaped | None]:
+    """Return (the request with the rules' exclusions, what they did), or (request, None) when none apply."""
+    rules = _source(res).current()
+    if not rules and not filters:
+        return request, None
+    ids = [a.id for a in request.actions]
+    attributes = dict(known) if known is not None else _attributes(res, request)
+    shaped = shape(ids, attributes, filters or Filters(), rules)
+    excluded = request.excluded | frozenset(shaped.removed)
+    if set(ids) <= excluded:
+        raise InvalidField(
+            "filters", "the filters and the operator's rules leave no candidate: " + _removals(shaped)
+        )
+    slot_excluded = request.slot_excluded
+    if shaped.pinned is not None:  # the first slot may show the campaign only
+        others = frozenset(ids) - {shaped.pinned[0]}
+        first = slot_excluded[0] if slot_excluded else frozenset()
+        slot_excluded = (first | others, *slot_excluded[1:])
+    return replace(request, excluded=excluded, slot_excluded=slot_excluded), shaped
+
+
+def _removals(shaped: Shaped) -> str:
+    return ", ".join(f"{a} ({rule})" for a, rule in sorted(shaped.removed.items()))
+
+
+def _attributes(res: Resources, request: RankInput) -> dict[str, Attributes]:
+    """The catalog's view of candidates it knows (by sku), else what their features say."""
+    actions = request.actions
+    products = res.catalog.products(a.id for a in actions)
+    found = {}
+    for action in actions:
+        product = products.get(action.id)
+        found[action.id] = (
+            Attributes(product.category, frozenset(product.tags), product.price)
+            if product is not None
+            else attributes_from_features(action.features)
+        )
+    return found
+
+
+def operator_rules(res: Resources) -> OperatorRules:
+    """The rules in force now, read from the log."""
+    raw = res.registry.index.control(RULES_KEY)
+    return parse(orjson.loads(raw)) if raw else OperatorRules()
+
+
+def save_rules(res: Resources, rules: OperatorRules, *, actor: str, reason: str | None) -> None:
+    """Replace the rules, and keep the change in the model history beside model changes."""
+    res.registry.index.set_control(RULES_KEY, orjson.dumps(dump(rules)).decode())
+    active = res.registry.active()
+    summary = orjson.dumps(dump(rules)).decode()
+    res.registry.index.record_change(
+        ModelChange(
+            at=res.store.clock(),
+            action="rules",
+            version=active.version if active else "",
+            previous=None,
+            actor=actor,
+            reason=f"business rules set to {summary}" + (f": {reason}" if reason else ""),
+        )
+    )
+    _source(res).refresh()
+
+
+def dump(rules: OperatorRules) -> dict[str, object]:
+    return {
+        "pins": [{"name": p.name, "sku": p.sku} for p in rules.pins],
+        "margin_floor": rules.margin_floor,
+        "never_categories": sorted(rules.never_categories),
+        "max_per_category": rules.max_per_category,
+    }
+
+
+def parse(found: Mapping[str, Any]) -> OperatorRules:
+    pins = found.get("pins") or []
+    never = found.get("never_categories") or []
+    return OperatorRules(
+        pins=tuple(Pin(p["name"], p["sku"]) for p in pins),
+        margin_floor=found.get("margin_floor"),
+        never_categories=frozenset(never),
+        max_per_category=found.get("max_per_category"),
+    )
+
+
+class _RulesSource:
+    """This worker's copy of the rules, re-read at most every poll interval."""
+
+    def __init__(self, res: Resources):
+        self.res = res
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._rules = OperatorRules()
+
+    def current(self) -> OperatorRules:
+        if time.monotonic() - self._checked_at >= self.res.settings.model_poll_seconds:
+            self.refresh()
+        return self._rules
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._rules = operator_rules(self.res)
+            self._checked_at = time.monotonic()
+
+
+def _source(res: Resources) -> _RulesSource:
+    found: _RulesSource | None = getattr(res, "_business_rules", None)
+    if found is None:
+        found = _RulesSource(res)
+        setattr(res, "_business_rules", found)  # noqa: B010 -- one per Resources
+    return found
