@@ -63,11 +63,18 @@ def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | No
     if not store.has_schema():
         raise EvaluationFailed(f"{path}: not an xsell log (no decisions table)")
     # the rules in force for this log (its live overrides included), as the learner uses them
-    rules = effective(settings, ModelIndex(store)).rules
+    in_force = effective(settings, ModelIndex(store))
+    rules = in_force.rules
     now = time.time()
     decisions = closed_decisions(store, rules.slot_rewards, closed_before=now, limit=limit)
     total = store.conn.execute("SELECT count(*) FROM decisions").fetchone()[0]
     closed = store.conn.execute("SELECT count(*) FROM decisions WHERE closes_at <= ?", (now,)).fetchone()[0]
+    if not decisions and total > closed:  # not "the log is empty": it holds decisions, none closed yet
+        window = in_force.settings.reward_window_seconds
+        raise EvaluationFailed(
+            f"no closed decisions to evaluate: {total - closed:,} logged, all still open (within the "
+            f"reward window, {window:g} s, or awaiting activation); evaluate once a window has ended"
+        )
     registry = ModelRegistry(model_dir, ModelIndex(store), keep_files=settings.model_keep)
     return Loaded(str(path), decisions, int(total - closed), registry)
 

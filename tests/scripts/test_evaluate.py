@@ -263,3 +263,19 @@ def test_log_and_obd_together_is_a_usage_error(tmp_path: Path, served_log: Path)
     result = invoke("--log", str(served_log), "--obd", str(tmp_path))
     assert result.exit_code == 2
     assert "not both" in result.output
+
+
+def test_a_log_whose_decisions_are_all_open_says_so_not_that_it_is_empty(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, reward_window_seconds=600.0)
+    app = create_app(settings)
+    answer = app.test_client().post("/v1/rank", json={"actions": [{"id": "a"}, {"id": "b"}]})
+    assert answer.status_code == 200
+    app.extensions["xsell"].store.close()
+
+    result = invoke("--log", str(settings.resolved_log_path))
+
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert "no closed decisions to evaluate: 1 logged, all still open (within the reward window, 600 s" in (
+        result.output
+    )
+    assert "the log is empty" not in result.output
