@@ -80,7 +80,8 @@ def simulate(
             click.echo(json.dumps({"click_rate_per_500": rates}))
         else:
             for index, rate in enumerate(rates):
-                click.echo(f"rounds {index * 500 + 1:>6}-{(index + 1) * 500:<6} click rate {rate:.3f}")
+                last = min((index + 1) * 500, rounds)
+                click.echo(f"rounds {index * 500 + 1:>6}-{last:<6} click rate {rate:.3f}")
         return
     from scripts.commands.progress import progress
 

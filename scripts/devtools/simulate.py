@@ -110,7 +110,7 @@ def simulate_http(
     every: int = 0,
     between: Callable[[], object] | None = None,
 ) -> list[float]:
-    """Drive a running service over HTTP; return the click rate of each `window` rounds.
+    """Drive a running service over HTTP: the click rate of each `window` rounds; the last may be shorter.
 
     Event ids are named from the seed and the round, so the service's sampling repeats.
     With `every`, `between` is called every that many rounds (a test waits there until
@@ -137,5 +137,7 @@ def simulate_http(
             clicks = 0
         if every and between is not None and (round_index + 1) % every == 0:
             between()
+    if rounds % window:  # the last, shorter window counts too (fewer rounds than a window: one rate)
+        rates.append(clicks / (rounds % window))
     client.close()
     return rates
