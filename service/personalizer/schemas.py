@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -173,6 +174,16 @@ class ServiceConfiguration(_Body):
     model_retrain_days: int | None = Field(None, ge=0, le=36500)
     learning_mode: Literal["Online", "Apprentice", "LoggingOnly"] | None = None
     is_auto_optimization_enabled: bool | None = None
+
+    @field_validator(
+        "default_reward", "exploration_percentage", "log_retention_days", "model_retrain_days", mode="before"
+    )
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        # pydantic would read true as 1: logRetentionDays=true kept one day of the log.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true or false")
+        return value
 
 
 class PolicyBody(_Body):
