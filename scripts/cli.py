@@ -14,6 +14,7 @@ from scripts.commands.bench import bench
 from scripts.commands.catalog import catalog, relations
 from scripts.commands.config import config
 from scripts.commands.evaluate import evaluate
+from scripts.commands.experiments import experiments
 from scripts.commands.faults import faults
 from scripts.commands.logs import logs
 from scripts.commands.models import models
@@ -32,3 +33,4 @@ def cli() -> None:
 
 for command in (serve, learn, simulate, evaluate, faults, bench, models, catalog, relations, logs, config):
     cli.add_command(command)
+cli.add_command(experiments)  # experiments against a holdout (#15)

@@ -15,16 +15,18 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from logs.experiment_store import Experiment, ExperimentStore
+from logs.store import LogStore
 from policies.deciding.rules import OperatorRules, Pin
 from policies.experiments.assignment import Arm
 from policies.learning.model_records import ModelChange
+from policies.learning.registry import ModelRegistry
 from service import business_rules
 from service.auth import guard_admin
 from service.exceptions import InvalidField
 from service.experiment_arms import arms
 from service.experiment_schemas import ExperimentRequest, RulesRequest, ShipRequest, StopRequest
 from service.openapi import documented
-from service.resources import Resources, resources
+from service.resources import resources
 from service.responses import json_response
 
 bp = Blueprint("experiments", __name__)
@@ -37,18 +39,7 @@ def create() -> Response:
     """Start an experiment: its arms share the traffic from now on (one runs at a time)."""
     body = ExperimentRequest.model_validate_json(request.get_data())
     res = resources()
-    for k, arm in enumerate(body.arms):
-        if arm.version is not None and res.registry.index.find(arm.version) is None:
-            raise InvalidField(f"arms.{k}.version", f"no model version {arm.version!r}")
-    experiment = Experiment(
-        id=body.id,
-        name=body.name or body.id,
-        arms=tuple(Arm(a.name, a.policy, a.share, a.version) for a in body.arms),
-        alpha=body.alpha,
-        status="running",
-        created_at=res.store.clock(),
-    )
-    ExperimentStore(res.store).create(experiment)
+    experiment = start(res.store, res.registry, body)
     arms(res).refresh()
     return json_response(describe(experiment), status=201)
 
@@ -76,10 +67,8 @@ def stop(experiment_id: str) -> Response:
     """End the experiment: every request is served by the default policy again."""
     body = StopRequest.model_validate_json(request.get_data() or b"{}")
     res = resources()
-    ended = ExperimentStore(res.store).end(
-        experiment_id, status="stopped", at=res.store.clock(), arm=None, reason=body.reason
-    )
-    _record(res, "experiment-stop", f"experiment {experiment_id} stopped", body.reason)
+    ended = finish(res.store, res.registry, experiment_id, ship=None, reason=body.reason, actor="http")
+    arms(res).refresh()
     return json_response(describe(ended))
 
 
@@ -89,16 +78,8 @@ def ship(experiment_id: str) -> Response:
     """End the experiment and make an arm's policy the default (a frozen arm's version is activated)."""
     body = ShipRequest.model_validate_json(request.get_data())
     res = resources()
-    store = ExperimentStore(res.store)
-    arm = store.get(experiment_id).arm(body.arm)
-    if arm is None:
-        raise InvalidField("arm", f"experiment {experiment_id!r} has no arm {body.arm!r}")
-    if arm.policy in ("most-popular", "no-offer"):
-        raise InvalidField("arm", f"a {arm.policy} arm has no model to make the default; stop the experiment")
-    ended = store.end(experiment_id, status="shipped", at=res.store.clock(), arm=arm.name, reason=body.reason)
-    if arm.version is not None:
-        res.registry.activate(arm.version, actor="http", reason=f"shipped arm {arm.name} of {experiment_id}")
-    _record(res, "experiment-ship", f"experiment {experiment_id} shipped arm {arm.name}", body.reason)
+    ended = finish(res.store, res.registry, experiment_id, ship=body.arm, reason=body.reason, actor="http")
+    arms(res).refresh()
     return json_response(describe(ended))
 
 
@@ -125,22 +106,74 @@ def put_rules() -> Response:
     return json_response(business_rules.dump(rules))
 
 
+def start(store: LogStore, registry: ModelRegistry, body: ExperimentRequest) -> Experiment:
+    """Start the experiment `body` defines (the API and `xsell experiments start` alike)."""
+    for k, arm in enumerate(body.arms):
+        if arm.version is not None and registry.index.find(arm.version) is None:
+            raise InvalidField(f"arms.{k}.version", f"no model version {arm.version!r}")
+    experiment = Experiment(
+        id=body.id,
+        name=body.name or body.id,
+        arms=tuple(Arm(a.name, a.policy, a.share, a.version) for a in body.arms),
+        alpha=body.alpha,
+        status="running",
+        created_at=store.clock(),
+    )
+    ExperimentStore(store).create(experiment)
+    return experiment
+
+
+def finish(
+    store: LogStore,
+    registry: ModelRegistry,
+    experiment_id: str,
+    *,
+    ship: str | None,
+    reason: str | None,
+    actor: str,
+) -> Experiment:
+    """Stop the experiment, or ship an arm (a frozen arm's version is activated); recorded in history."""
+    experiments = ExperimentStore(store)
+    if ship is None:
+        ended = experiments.end(experiment_id, status="stopped", at=store.clock(), arm=None, reason=reason)
+        _record(store, registry, "experiment-stop", f"experiment {experiment_id} stopped", reason, actor)
+        return ended
+    arm = experiments.get(experiment_id).arm(ship)
+    if arm is None:
+        raise InvalidField("arm", f"experiment {experiment_id!r} has no arm {ship!r}")
+    if arm.policy in ("most-popular", "no-offer"):
+        raise InvalidField("arm", f"a {arm.policy} arm has no model to make the default; stop the experiment")
+    ended = experiments.end(experiment_id, status="shipped", at=store.clock(), arm=arm.name, reason=reason)
+    if arm.version is not None:
+        registry.activate(arm.version, actor=actor, reason=f"shipped arm {arm.name} of {experiment_id}")
+    _record(
+        store,
+        registry,
+        "experiment-ship",
+        f"experiment {experiment_id} shipped arm {arm.name}",
+        reason,
+        actor,
+    )
+    return ended
+
+
 def describe(experiment: Experiment) -> dict[str, Any]:
     """An experiment as the API shows it."""
     return asdict(experiment) | {"arms": [asdict(a) for a in experiment.arms]}
 
 
-def _record(res: Resources, action: str, what: str, reason: str | None) -> None:
+def _record(
+    store: LogStore, registry: ModelRegistry, action: str, what: str, reason: str | None, actor: str
+) -> None:
     """Keep the change in the model history, beside activations and rollbacks."""
-    active = res.registry.active()
-    res.registry.index.record_change(
+    active = registry.active()
+    registry.index.record_change(
         ModelChange(
-            at=res.store.clock(),
+            at=store.clock(),
             action=action,
             version=active.version if active else "",
             previous=None,
-            actor="http",
+            actor=actor,
             reason=what + (f": {reason}" if reason else ""),
         )
     )
-    arms(res).refresh()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -292,3 +293,31 @@ def test_experiments_need_an_admin_key_and_unknown_ones_are_404(shop: Flask) -> 
     assert client.get("/v1/experiments").status_code == 401
     missing = client.get("/v1/experiments/nope", headers=ADMIN)
     assert missing.status_code == 404 and missing.get_json()["details"][0]["field"] == "experiment_id"
+
+
+def test_a_holdout_experiment_on_simulated_shoppers_shows_the_bandits_lift(shop: Flask, clock: Clock) -> None:
+    """Shoppers click a shown offer three times in ten and buy one time in ten; with no offer they cannot."""
+    client = shop.test_client()
+    start(
+        client,
+        [
+            {"name": "bandit", "policy": "model", "share": 0.5},
+            {"name": "none", "policy": "no-offer", "share": 0.5},
+        ],
+    )
+    rng = np.random.default_rng(15)
+    for k in range(600):
+        answer = client.post("/v1/rank", json=rank_body(shopper_id=f"shopper-{k}")).get_json()
+        if answer["chosen"] and rng.random() < 0.3:
+            client.post(f"/v1/events/{answer['event_id']}/feedback", json={"signal": "click"})
+            if rng.random() < 0.3:
+                client.post(
+                    f"/v1/events/{answer['event_id']}/feedback", json={"signal": "purchase", "value": 25.0}
+                )
+    clock.now += 61
+    results = client.get("/v1/experiments/exp-1", headers=ADMIN).get_json()["results"]
+    bandit = next(a for a in results["arms"] if a["arm"] == "bandit")
+    lift = bandit["lift"]["click_through"]
+    assert 0 < lift["low"] < lift["estimate"] < lift["high"]  # positive, and the interval excludes zero
+    assert bandit["lift"]["revenue_per_decision"]["low"] > 0
+    assert not results["sample_ratio"]["alarm"]
