@@ -26,6 +26,13 @@ __all__ = [
 class UnknownEvent(LookupError):
     """No decision with this event id is in the log."""
 
+    def __init__(self, event_id: str) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+
+    def __str__(self) -> str:  # the 404's message: a sentence, not the bare id
+        return f"no decision with event id {self.event_id!r} (never ranked here, or purged since)"
+
 
 class UnknownAction(ValueError):
     """Feedback names an action that was not shown in that decision."""

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, has_request_context, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from logs.db import LogUnavailable
 from logs.evaluation_store import EvaluationConflict
@@ -134,6 +134,12 @@ def _domain(error: Exception) -> ResponseReturnValue:
 
 def _http(error: HTTPException) -> ResponseReturnValue:
     code = (error.name or "error").lower().replace(" ", "_")
+    limit = request.max_content_length if has_request_context() else None
+    if isinstance(error, RequestEntityTooLarge) and limit is not None:  # name the limit, as _too_costly does
+        message = f"the request body is larger than XSELL_MAX_BODY_BYTES allows ({limit:,} bytes)"
+        detail = {"field": "body", "message": message, "type": "limit_exceeded"}
+        detail |= {"limit": "XSELL_MAX_BODY_BYTES", "maximum": limit}
+        return error_response(413, code, message, [detail])
     response = error_response(error.code or 500, code, error.description or error.name)
     return response
 
