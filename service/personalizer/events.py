@@ -17,7 +17,8 @@ keeps answering those 409, 404 and 400.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -55,8 +56,7 @@ def rank() -> Response:
     body = PersonalizerRankRequest.model_validate_json(request.get_data())
     # Personalizer ignored excluded ids it was not given; so does this.
     decision = event_ids.decide_reusing(
-        body.event_id,
-        lambda event_id: _decide(body, event_id, slots=1, excluded=frozenset(body.excluded_actions)),
+        body.event_id, _decide(body, slots=1, excluded=frozenset(body.excluded_actions))
     )
     chosen = decision.choices[0].action_id
     ranking = sorted(
@@ -78,9 +78,8 @@ def rank_multi_slot() -> Response:
     body = MultiSlotRankRequest.model_validate_json(request.get_data())
     decision = event_ids.decide_reusing(
         body.event_id,
-        lambda event_id: _decide(
+        _decide(
             body,
-            event_id,
             slots=len(body.slots),
             baseline=tuple(s.baseline_action for s in body.slots),
             slot_ids=tuple(s.id for s in body.slots),
@@ -151,35 +150,37 @@ def activate(event_id: str) -> Response:
 
 def _decide(
     body: PersonalizerRankRequest | MultiSlotRankRequest,
-    event_id: str | None,
     *,
     slots: int,
     excluded: frozenset[str] = frozenset(),
     slot_excluded: tuple[frozenset[str], ...] = (),
     **extra: Any,
-) -> DecisionRecord:
-    """Rank, sample and log through xsell's rank path; exclusions of unknown ids are dropped."""
+) -> Callable[[str | None], DecisionRecord]:
+    """Return what ranks, samples and logs the request under an event id through xsell's rank path.
+
+    The request is translated and priced once: a reused id tries up to MAX_REUSES
+    derived ids, and redoing it for each made one request cost 200 ranks.
+    Exclusions of unknown ids are dropped.
+    """
     actions = _actions(body.actions)
     ids = frozenset(a.id for a in actions)
     context = to_namespaces(body.context_features, "contextFeatures")
     res = resources()
     check_cost(res, context, actions, context_field="contextFeatures")
-    return pipeline.decide(
-        res,
-        pipeline.RankInput(
-            event_id=event_id,
-            context=context,
-            actions=actions,
-            excluded=excluded & ids,
-            slots=slots,
-            fingerprint=pipeline.retry_fingerprint(
-                body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
-            ),
-            deferred=body.defer_activation,
-            slot_excluded=tuple(banned & ids for banned in slot_excluded),
-            **extra,
+    prepared = pipeline.RankInput(
+        event_id=None,
+        context=context,
+        actions=actions,
+        excluded=excluded & ids,
+        slots=slots,
+        fingerprint=pipeline.retry_fingerprint(
+            body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
         ),
+        deferred=body.defer_activation,
+        slot_excluded=tuple(banned & ids for banned in slot_excluded),
+        **extra,
     )
+    return lambda event_id: pipeline.decide(res, replace(prepared, event_id=event_id))
 
 
 def _actions(actions: Sequence[RankableAction]) -> tuple[Action, ...]:
