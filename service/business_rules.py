@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["RULES_KEY", "apply", "operator_rules", "save_rules"]
 
 RULES_KEY = "business_rules"  # in `control`: the rules as JSON
+_CATALOG_CACHE = 10_000  # skus a worker remembers between reads of the rules
 
 
 def apply(
@@ -66,17 +67,8 @@ def _removals(shaped: Shaped) -> str:
 
 def _attributes(res: Resources, request: RankInput) -> dict[str, Attributes]:
     """The catalog's view of candidates it knows (by sku), else what their features say."""
-    actions = request.actions
-    products = res.catalog.products(a.id for a in actions)
-    found = {}
-    for action in actions:
-        product = products.get(action.id)
-        found[action.id] = (
-            Attributes(product.category, frozenset(product.tags), product.price)
-            if product is not None
-            else attributes_from_features(action.features)
-        )
-    return found
+    known = _source(res).catalog([a.id for a in request.actions])
+    return {a.id: known.get(a.id) or attributes_from_features(a.features) for a in request.actions}
 
 
 def operator_rules(res: Resources) -> OperatorRules:
@@ -131,6 +123,9 @@ class _RulesSource:
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
         self._rules = OperatorRules()
+        # sku -> its catalog attributes (None: not in the catalog), re-read with the rules:
+        # a catalog read per ruled request was most of what rules cost on the rank path.
+        self._catalog: dict[str, Attributes | None] = {}
 
     def current(self) -> OperatorRules:
         if time.monotonic() - self._checked_at >= self.res.settings.model_poll_seconds:
@@ -140,7 +135,25 @@ class _RulesSource:
     def refresh(self) -> None:
         with self._lock:
             self._rules = operator_rules(self.res)
+            self._catalog = {}
             self._checked_at = time.monotonic()
+
+    def catalog(self, ids: list[str]) -> dict[str, Attributes | None]:
+        """The catalog's attributes of these skus, read once per poll interval."""
+        cache = self._catalog
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            if len(cache) > _CATALOG_CACHE:
+                cache.clear()
+            products = self.res.catalog.products(missing)
+            for sku in missing:
+                product = products.get(sku)
+                cache[sku] = (
+                    None
+                    if product is None
+                    else Attributes(product.category, frozenset(product.tags), product.price)
+                )
+        return {i: cache.get(i) for i in ids}
 
 
 def _source(res: Resources) -> _RulesSource:

@@ -139,24 +139,29 @@ def attributes_from_features(features: Mapping[str, Any]) -> Attributes:
     /v1/rank candidates unknown to the catalog describe themselves, e.g.
     ``{"offer": {"category": "storage", "price": 19.0, "tags": ["photo"]}}``.
     """
-    flat: dict[str, Any] = {}
+    # Plain dict lookups: this runs for every candidate of every ruled request.
+    found: dict[str, Any] = {}
     for value in features.values():
-        if isinstance(value, Mapping):
-            for key, inner in value.items():
-                flat.setdefault(key, inner)
-    for key, value in features.items():
-        if not isinstance(value, Mapping):
-            flat.setdefault(key, value)
-    category = flat.get("category", flat.get("kind"))
-    tags = flat.get("tags", ())
+        if isinstance(value, dict):
+            for key in _KEYS:
+                if key not in found and key in value:
+                    found[key] = value[key]
+    for key in _KEYS:
+        if key not in found and key in features and not isinstance(features[key], dict):
+            found[key] = features[key]
+    category = found.get("category", found.get("kind"))
+    tags = found.get("tags", ())
     return Attributes(
         category=category if isinstance(category, str) else None,
         tags=frozenset(t for t in tags if isinstance(t, str))
         if isinstance(tags, list | tuple)
         else frozenset(),
-        price=_number(flat.get("price")),
-        margin=_number(flat.get("margin")),
+        price=_number(found.get("price")),
+        margin=_number(found.get("margin")),
     )
+
+
+_KEYS = ("category", "kind", "tags", "price", "margin")
 
 
 def _number(value: Any) -> float | None:
