@@ -12,7 +12,7 @@ __all__ = ["ArmIn", "ExperimentRequest", "ShipRequest", "StopRequest"]
 # Allowlist: ids and arm names reach SQL parameters, JSON and log lines, never anything else.
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-_STRICT = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)  # Infinity was kept, echoed as null
 
 
 class ArmIn(BaseModel):
