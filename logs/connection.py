@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from logs import migrations
-from logs.db import connect, retrying, wrap
+from logs.db import connect, load_sqlite_utils, retrying, wrap
 
 __all__ = ["WORKER_AUTOCHECKPOINT_PAGES", "Clock", "StoreBase", "StoreOptions"]
 
@@ -67,6 +66,9 @@ class StoreBase:
 
     def migrate(self) -> None:
         """Create or upgrade the schema (the entry point calls this before workers start)."""
+        load_sqlite_utils()  # before logs.migrations imports it: without pandas (logs/db.py)
+        from logs import migrations
+
         self.retry(lambda: migrations.apply(wrap(self.conn)))
 
     def close(self) -> None:

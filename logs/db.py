@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-__all__ = ["LogUnavailable", "connect", "retrying", "transaction"]
+__all__ = ["LogUnavailable", "connect", "load_sqlite_utils", "retrying", "transaction", "wrap"]
 
 T = TypeVar("T")
 # What a WAL file keeps on disk after a checkpoint reset it; without a limit it stays
@@ -57,7 +60,28 @@ def connect(
 
 def wrap(conn: sqlite3.Connection) -> sqlite_utils.Database:
     """Return a sqlite-utils view of an open connection (for schema work)."""
-    return sqlite_utils.Database(conn)
+    return load_sqlite_utils().Database(conn)
+
+
+def load_sqlite_utils() -> types.ModuleType:
+    """Import sqlite-utils without the pandas it imports whenever pandas is installed.
+
+    sqlite-utils uses pandas only for DataFrame helpers xsell never calls, but importing
+    it (and pyarrow with it, from the `archive` extra) costs every worker and the
+    learner 60 to 100 MB of memory: with `pandas` unimportable for that one import,
+    sqlite-utils falls back to what it does without it. A pandas someone else
+    imported first is left as it is.
+    """
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` raises ImportError
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["pandas"]
+    return sqlite_utils
 
 
 @contextmanager
