@@ -32,7 +32,12 @@ from service.resources import Resources
 if TYPE_CHECKING:
     from service.pipeline import RankInput
 
-__all__ = ["RULES_KEY", "apply", "operator_rules", "save_rules"]
+__all__ = ["RULES_KEY", "NothingAllowed", "apply", "operator_rules", "save_rules"]
+
+
+class NothingAllowed(InvalidField):
+    """The filters and rules leave no candidate: /v1/rank answers 422, /v1/offers "filtered"."""
+
 
 RULES_KEY = "business_rules"  # in `control`: the rules as JSON
 _CATALOG_CACHE = 10_000  # skus a worker remembers between reads of the rules
@@ -50,7 +55,7 @@ def apply(
     shaped = shape(ids, attributes, filters or Filters(), rules)
     excluded = request.excluded | frozenset(shaped.removed)
     if set(ids) <= excluded:
-        raise InvalidField(
+        raise NothingAllowed(
             "filters", "the filters and the operator's rules leave no candidate: " + _removals(shaped)
         )
     slot_excluded = request.slot_excluded

@@ -25,6 +25,7 @@ from policies.offers.shortlist import (
     shortlist,
 )
 from service import pipeline
+from service.business_rules import NothingAllowed
 from service.limits import check_cost
 from service.resources import Resources, shopper_key
 
@@ -106,7 +107,10 @@ def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
         if key is not None:
             res.shoppers.record_verdict(key, "none", found.no_offer_reason)
         return OfferAnswer(None, None, (), found.no_offer_reason, found.unknown_skus)
-    decision = _decide(res, ask, wanted, found, key)
+    try:
+        decision = _decide(res, ask, wanted, found, key)
+    except NothingAllowed:  # the filters and business rules leave none of the candidates (#15)
+        return OfferAnswer(None, None, (), "filtered", found.unknown_skus)
     if not decision.choices and decision.experiment is not None:  # the experiment's holdout (#15)
         return OfferAnswer(decision.event_id, None, (), "holdout", found.unknown_skus)
     answer = _explain(found, decision)

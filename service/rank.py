@@ -66,6 +66,13 @@ def from_decision(decision: DecisionRecord) -> dict[str, Any]:
         {"id": a.id, "probability": p, "excluded": a.id in decision.excluded}
         for a, p in zip(decision.actions, decision.probabilities, strict=True)
     ]
+    if decision.rules is not None:  # name the rule behind each removal or pin (#15)
+        ruled = dict(decision.rules["removed"])
+        if "pinned" in decision.rules:
+            ruled[decision.rules["pinned"]["action_id"]] = decision.rules["pinned"]["rule"]
+        for entry in entries:
+            if entry["id"] in ruled:
+                entry["rule"] = ruled[entry["id"]]
     unchosen = len(chosen)
     entries.sort(key=lambda e: (position.get(e["id"], unchosen), e["excluded"], -e["probability"]))
     return {

@@ -250,6 +250,7 @@ class RankedAction(BaseModel):
     id: str
     probability: float
     excluded: bool = False
+    rule: str | None = Field(None, description="The business rule or filter that removed or pinned it (#15)")
 
 
 class RankResponse(BaseModel):
@@ -378,7 +379,7 @@ class OffersResponse(BaseModel):
     model_version: str | None
     offers: list[OfferOut]
     no_offer: str | None = Field(
-        None, description="Why nothing is offered: cart_full, checkout_cart_full, ..."
+        None, description="Why nothing is offered: cart_full, checkout_cart_full, holdout, filtered, ..."
     )
     unknown_skus: list[str] = Field(
         default_factory=list,

@@ -231,3 +231,23 @@ def test_bad_rules_get_a_422_naming_the_field_and_change_nothing(
     assert response.status_code == 422, response.get_json()
     assert field in [d["field"] for d in response.get_json()["details"]]
     assert client.get("/v1/rules", headers=ADMIN).get_json()["pins"] == []
+
+
+def test_the_answer_names_the_rule_behind_each_removal_and_pin(shop: Flask) -> None:
+    client = shop.test_client()
+    client.put("/v1/rules", headers=ADMIN, json={"pins": [{"name": "summer", "sku": "case"}]})
+    answer = client.post("/v1/rank", json=rank(1, filters={"exclude_skus": ["lens"]})).get_json()
+    rules = {e["id"]: e.get("rule") for e in answer["ranking"]}
+    assert answer["chosen"] == ["case"]
+    assert rules["case"] == "rules.pins.summer" and rules["lens"] == "filters.exclude_skus"
+    assert rules["tripod"] is None
+
+
+def test_offers_the_filters_leave_nothing_of_are_filtered_not_an_error(shop: Flask) -> None:
+    client = shop.test_client()
+    filtered = client.post(
+        "/v1/offers", json={"cart": [{"sku": "camera-01"}], "filters": {"max_price": 0.01}}
+    )
+    assert filtered.status_code == 200
+    assert filtered.get_json()["no_offer"] == "filtered" and filtered.get_json()["offers"] == []
+    assert shop.extensions["xsell"].store.conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
