@@ -1,0 +1,59 @@
+"""An experiment against real gunicorn workers: every worker serves it, and a shopper's
+arm is the same whichever worker answers (the keyed hash uses the one server secret)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import start_service, stop_service
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = {"Authorization": "Bearer e2e-admin"}
+ACTIONS = [{"id": "tripod"}, {"id": "memory_card"}, {"id": "bag"}]
+ARMS = [
+    {"name": "bandit", "policy": "model", "share": 0.5},
+    {"name": "holdout", "policy": "no-offer", "share": 0.5},
+]
+
+
+def test_every_worker_serves_the_experiment_and_arms_stick_across_workers(tmp_path: Path) -> None:
+    running = start_service(tmp_path, XSELL_WORKERS="3", XSELL_ADMIN_API_KEYS="e2e-admin")
+    try:
+        url = running.url
+        started = requests.post(
+            f"{url}/v1/experiments", headers=ADMIN, json={"id": "e2e", "arms": ARMS}, timeout=10
+        )
+        assert started.status_code == 201, started.text
+        # every worker reads the running experiment within its poll interval: wait for it
+        deadline = time.monotonic() + 30
+        arms: dict[str, dict[str, set[bool]]] = {}  # shopper -> worker -> offered?
+        workers: set[str] = set()
+        while time.monotonic() < deadline:
+            arms.clear()
+            workers.clear()
+            for k in range(120):
+                shopper = f"shopper-{k % 12}"
+                answer = requests.post(
+                    f"{url}/v1/rank", json={"actions": ACTIONS, "shopper_id": shopper}, timeout=10
+                )
+                assert answer.status_code == 200, answer.text
+                worker = answer.headers["X-Xsell-Worker"]
+                workers.add(worker)
+                arms.setdefault(shopper, {}).setdefault(worker, set()).add(bool(answer.json()["chosen"]))
+            if all(len({o for seen in by.values() for o in seen}) == 1 for by in arms.values()):
+                break
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the answers came from more than one worker"
+        for shopper, by_worker in arms.items():
+            offered = {o for seen in by_worker.values() for o in seen}
+            assert len(offered) == 1, f"{shopper} switched arms across workers {by_worker}"
+        assert {next(iter({o for s in by.values() for o in s})) for by in arms.values()} == {True, False}
+        stopped = requests.post(f"{url}/v1/experiments/e2e/stop", headers=ADMIN, json={}, timeout=10)
+        assert stopped.status_code == 200, stopped.text
+    finally:
+        stop_service(running)
