@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 
 from logs.experiment_store import Experiment, ExperimentStore
 from logs.store import LogStore
+from policies.base import ModelFormatError
 from policies.deciding.rules import OperatorRules, Pin
 from policies.experiments.assignment import Arm
 from policies.learning.model_records import ModelChange
@@ -39,7 +40,7 @@ def create() -> Response:
     """Start an experiment: its arms share the traffic from now on (one runs at a time)."""
     body = ExperimentRequest.model_validate_json(request.get_data())
     res = resources()
-    experiment = start(res.store, res.registry, body)
+    experiment = start(res.store, res.registry, body, actor="http")
     arms(res).refresh()
     return json_response(describe(experiment), status=201)
 
@@ -106,11 +107,18 @@ def put_rules() -> Response:
     return json_response(business_rules.dump(rules))
 
 
-def start(store: LogStore, registry: ModelRegistry, body: ExperimentRequest) -> Experiment:
+def start(store: LogStore, registry: ModelRegistry, body: ExperimentRequest, *, actor: str) -> Experiment:
     """Start the experiment `body` defines (the API and `xsell experiments start` alike)."""
     for k, arm in enumerate(body.arms):
-        if arm.version is not None and registry.index.find(arm.version) is None:
+        if arm.version is None:
+            continue
+        model = registry.index.find(arm.version)
+        if model is None:
             raise InvalidField(f"arms.{k}.version", f"no model version {arm.version!r}")
+        try:  # the arm must be servable from its first request on
+            registry.load(model)
+        except (ModelFormatError, OSError) as error:
+            raise InvalidField(f"arms.{k}.version", f"{arm.version} cannot be served: {error}") from error
     experiment = Experiment(
         id=body.id,
         name=body.name or body.id,
@@ -120,6 +128,21 @@ def start(store: LogStore, registry: ModelRegistry, body: ExperimentRequest) -> 
         created_at=store.clock(),
     )
     ExperimentStore(store).create(experiment)
+    # Recorded in the model history; a frozen arm's version is thereby kept from pruning
+    # (the retention policy keeps every version a change names) for as long as it serves.
+    active = registry.active()
+    for version in [a.version for a in experiment.arms if a.version] or [active.version if active else ""]:
+        registry.index.record_change(
+            ModelChange(
+                at=store.clock(),
+                action="experiment-start",
+                version=version,
+                previous=None,
+                actor=actor,
+                reason=f"experiment {experiment.id} started: "
+                + ", ".join(f"{a.name} {a.policy} {a.share:g}" for a in experiment.arms),
+            )
+        )
     return experiment
 
 

@@ -81,7 +81,7 @@ def start_command(experiment_id: str, arms: tuple[str, ...], alpha: float, name:
 
     store, registry = _open()
     body = {"id": experiment_id, "arms": [_arm(a) for a in arms], "alpha": alpha, "name": name}
-    started = _run(lambda: start(store, registry, ExperimentRequest.model_validate(body)))
+    started = _run(lambda: start(store, registry, ExperimentRequest.model_validate(body), actor="cli"))
     click.echo(
         f"started {started.id}: " + ", ".join(f"{a.name} {a.policy} {a.share:g}" for a in started.arms)
     )

@@ -55,7 +55,11 @@ def test_start_show_list_and_ship_from_the_command_line(data_dir: Path) -> None:
     assert [(e["id"], e["status"], e["shipped_arm"]) for e in listed] == [("spring", "shipped", "old")]
     history = json.loads(CliRunner().invoke(cli, ["models", "list", "--json"]).stdout)
     assert history["active"] == "v1"
-    assert [c["action"] for c in history["changes"]][:2] == ["experiment-ship", "activate"]
+    assert [c["action"] for c in history["changes"]][:3] == [
+        "experiment-ship",
+        "activate",
+        "experiment-start",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -206,7 +206,15 @@ def test_stop_and_ship_are_recorded_in_the_model_history(shop: Flask) -> None:
     assert shop.extensions["xsell"].registry.active().version == first != newer
     history = client.get("/v1/models", headers=ADMIN).get_json()["changes"]
     actions = [c["action"] for c in history]
-    assert actions[:3] == ["experiment-ship", "activate", "experiment-stop"]
+    assert actions[:5] == [
+        "experiment-ship",
+        "activate",
+        "experiment-start",
+        "experiment-stop",
+        "experiment-start",
+    ]
+    # the frozen arm's version is named in the history, so retention keeps its file
+    assert history[2]["version"] == first and "frozen frozen 0.25" in history[2]["reason"]
     assert "exp-2 shipped arm frozen: won" in history[0]["reason"]
     listed = client.get("/v1/experiments", headers=ADMIN).get_json()["experiments"]
     assert [(e["id"], e["status"]) for e in listed] == [("exp-2", "shipped"), ("exp-1", "stopped")]
@@ -321,3 +329,15 @@ def test_a_holdout_experiment_on_simulated_shoppers_shows_the_bandits_lift(shop:
     assert 0 < lift["low"] < lift["estimate"] < lift["high"]  # positive, and the interval excludes zero
     assert bandit["lift"]["revenue_per_decision"]["low"] > 0
     assert not results["sample_ratio"]["alarm"]
+
+
+def test_a_frozen_arm_whose_model_file_is_gone_is_refused(shop: Flask) -> None:
+    client = shop.test_client()
+    registry = shop.extensions["xsell"].registry
+    first = registry.active().version
+    train_on(shop, serve(client, "rank-single", range(100, 105)))
+    (registry.model_dir / registry.find(first).path).unlink()
+    response = client.post("/v1/experiments", headers=ADMIN, json={"id": "x", "arms": four_arms(first)})
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"][0]["field"] == "arms.1.version"
+    assert client.get("/v1/experiments", headers=ADMIN).get_json()["experiments"] == []
