@@ -55,6 +55,7 @@ class OfferAsk:
     event_id: str | None = None
     shopper_id: str | None = None
     filters: Filters | None = None  # the request's own (#15)
+    session_id: str | None = None  # an anonymous shopper's experiment arm sticks to it
     fingerprint_fields: Callable[[], dict[str, Any]] = dict
 
 
@@ -163,6 +164,7 @@ def _decide(
             slots=min(found.max_offers, len(found.candidates)),
             fingerprint=pipeline.retry_fingerprint(ask.event_id, fingerprint_body),
             shopper=key,
+            session=ask.session_id,
             storefront_controls=True,
             filters=ask.filters,
             attributes={

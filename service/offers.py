@@ -38,6 +38,7 @@ def offers() -> Response:
         event_id=body.event_id,
         shopper_id=body.shopper_id,
         filters=body.filters.domain() if body.filters else None,
+        session_id=body.session_id,
         fingerprint_fields=lambda: body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"}),
     )
     return json_response(_response(offer(resources(), ask)).model_dump())

@@ -348,6 +348,9 @@ class OffersRequest(BaseModel):
     )
     max_offers: int = Field(1, ge=1, le=MAX_SLOTS)
     filters: FiltersIn | None = None
+    session_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+        None, description="The storefront's session when the shopper is anonymous (keeps an experiment's arm)"
+    )
 
     @model_validator(mode="after")
     def _distinct_cart(self) -> OffersRequest:

@@ -22,7 +22,12 @@ ARMS = [
 
 
 def test_every_worker_serves_the_experiment_and_arms_stick_across_workers(tmp_path: Path) -> None:
-    running = start_service(tmp_path, XSELL_WORKERS="3", XSELL_ADMIN_API_KEYS="e2e-admin")
+    running = start_service(
+        tmp_path,
+        XSELL_WORKERS="3",
+        XSELL_ADMIN_API_KEYS="e2e-admin",
+        XSELL_SHOPPER_ID_SECRET="e2e-experiments",
+    )
     try:
         url = running.url
         started = requests.post(

@@ -41,7 +41,7 @@ DEVICES = ("mobile", "desktop", "tablet")
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app(make_settings(tmp_path, admin_api_keys="admin-key"))
+    app = create_app(make_settings(tmp_path, admin_api_keys="admin-key", shopper_id_secret="rules-test"))
     load_demo(app.extensions["xsell"].catalog)
     yield app
     app.extensions["xsell"].store.close()

@@ -41,7 +41,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def shop(tmp_path: Path, clock: Clock) -> Iterator[Flask]:
-    app = create_app(make_settings(tmp_path, admin_api_keys="admin-key"), clock=clock)
+    # a fixed server secret: assignments are the same on every run
+    settings = make_settings(tmp_path, admin_api_keys="admin-key", shopper_id_secret="experiments-test")
+    app = create_app(settings, clock=clock)
     load_demo(app.extensions["xsell"].catalog)
     yield app
     app.extensions["xsell"].store.close()
@@ -132,7 +134,7 @@ def test_results_count_closed_windows_only_and_reproduce_from_a_copied_log(
         [{"name": "a", "policy": "model", "share": 0.5}, {"name": "h", "policy": "no-offer", "share": 0.5}],
     )
     for k in range(200):
-        feedback_for(client, client.post("/v1/rank", json=rank_body()).get_json(), k)
+        feedback_for(client, client.post("/v1/rank", json=rank_body(event_id=f"r{k}")).get_json(), k)
     open_results = client.get("/v1/experiments/exp-1", headers=ADMIN).get_json()["results"]
     assert [a["decisions"] for a in open_results["arms"]] == [0, 0]  # no window has ended yet
     clock.now += 61  # every reward window has ended
@@ -164,8 +166,8 @@ def test_a_rigged_split_raises_the_sample_ratio_alarm(shop: Flask, clock: Clock)
         client,
         [{"name": "a", "policy": "model", "share": 0.5}, {"name": "h", "policy": "no-offer", "share": 0.5}],
     )
-    for _ in range(300):
-        client.post("/v1/rank", json=rank_body())
+    for k in range(300):
+        client.post("/v1/rank", json=rank_body(event_id=f"r{k}"))
     clock.now += 61
     fair = client.get("/v1/experiments/exp-1", headers=ADMIN).get_json()["results"]["sample_ratio"]
     assert fair["alarm"] is False
@@ -341,3 +343,24 @@ def test_a_frozen_arm_whose_model_file_is_gone_is_refused(shop: Flask) -> None:
     assert response.status_code == 422, response.get_json()
     assert response.get_json()["details"][0]["field"] == "arms.1.version"
     assert client.get("/v1/experiments", headers=ADMIN).get_json()["experiments"] == []
+
+
+@pytest.mark.parametrize("path", ["/v1/rank", "/v1/offers"])
+def test_an_anonymous_shoppers_arm_sticks_to_their_session(shop: Flask, path: str) -> None:
+    client = shop.test_client()
+    start(
+        client,
+        [{"name": "a", "policy": "model", "share": 0.5}, {"name": "h", "policy": "no-offer", "share": 0.5}],
+    )
+    body = rank_body() if path == "/v1/rank" else {"cart": [{"sku": "camera-01"}]}
+    store = shop.extensions["xsell"].store
+    held: dict[str, set[bool]] = {}
+    for k in range(60):
+        session = f"session-{k % 6}"
+        answer = client.post(path, json=body | {"session_id": session}).get_json()
+        decision = store.find_decision(answer["event_id"])
+        if decision is not None:
+            assert decision.experiment["unit"] == "session"
+        held.setdefault(session, set()).add(decision is None)
+    assert all(len(outcomes) == 1 for outcomes in held.values())
+    assert {next(iter(o)) for o in held.values()} == {True, False}
