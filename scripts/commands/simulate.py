@@ -75,7 +75,17 @@ def simulate(
             )
         return
     if url:
-        rates = simulate_http(url, rounds=rounds, seed=0)
+        from scripts.http import HttpError
+
+        try:
+            rates = simulate_http(url, rounds=rounds, seed=seed)
+        except (HttpError, OSError) as error:
+            again = (
+                " (event ids sim-SEED-N repeat each run: pass another --seed)"
+                if "event_conflict" in str(error)
+                else ""
+            )
+            raise click.ClickException(f"the service at {url} failed: {error}{again}") from error
         if as_json:
             click.echo(json.dumps({"click_rate_per_500": rates}))
         else:

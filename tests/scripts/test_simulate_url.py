@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from scripts.cli import cli
+from scripts.http import JsonClient
 from service.app import create_app
 from tests.conftest import make_settings
 
@@ -44,3 +45,17 @@ def test_the_last_shorter_window_is_reported_with_its_own_range(url: str) -> Non
     assert result.exit_code == 0, result.output
     rates = json.loads(result.output)["click_rate_per_500"]
     assert len(rates) == 2 and all(0 <= rate <= 1 for rate in rates)
+
+
+def test_an_event_id_used_before_is_one_line_naming_the_way_out(url: str) -> None:
+    taken = JsonClient(url)
+    taken.post("/v1/rank", {"event_id": "sim-0-0", "actions": [{"id": "someone-else"}]})
+    taken.close()
+
+    refused = CliRunner().invoke(cli, ["simulate", "--url", url, "--rounds", "5"])
+    other_seed = CliRunner().invoke(cli, ["simulate", "--url", url, "--rounds", "5", "--seed", "1"])
+
+    assert refused.exit_code == 1 and isinstance(refused.exception, SystemExit)
+    assert "event_conflict" in refused.output and "pass another --seed" in refused.output
+    assert "Traceback" not in refused.output
+    assert other_seed.exit_code == 0 and other_seed.output.startswith("rounds      1-5 ")
