@@ -8,6 +8,7 @@ exclusion (policies/deciding/rules.py), so replays stay exact.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from logs.db import LogUnavailable
 from policies.deciding.rules import (
     Attributes,
     Filters,
@@ -40,6 +42,7 @@ class NothingAllowed(InvalidField):
 
 
 RULES_KEY = "business_rules"  # in `control`: the rules as JSON
+log = logging.getLogger(__name__)
 _CATALOG_CACHE = 10_000  # skus a worker remembers between reads of the rules
 
 
@@ -139,9 +142,12 @@ class _RulesSource:
 
     def refresh(self) -> None:
         with self._lock:
-            self._rules = operator_rules(self.res)
-            self._catalog = {}
             self._checked_at = time.monotonic()
+            self._catalog = {}
+            try:
+                self._rules = operator_rules(self.res)
+            except LogUnavailable:  # a busy log: apply the rules as before, look again next interval
+                log.warning("could not read the business rules; keeping the last known", exc_info=True)
 
     def catalog(self, ids: list[str]) -> dict[str, Attributes | None]:
         """The catalog's attributes of these skus, read once per poll interval."""

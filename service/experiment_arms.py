@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
+from logs.db import LogUnavailable
 from logs.experiment_store import Experiment, ExperimentStore
 from policies.deciding.vw import VWPolicy
 from policies.experiments.assignment import Arm, assign
@@ -21,6 +23,8 @@ from policies.learning.model_records import ModelVersion
 from service.resources import Resources
 
 __all__ = ["Assignment", "ArmSource", "arms", "unit_of"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +57,11 @@ class ArmSource:
     def refresh(self) -> None:
         """Read the running experiment now (tests and the admin routes call it after a change)."""
         with self._lock:
-            self._running = self.store.running()
             self._checked_at = time.monotonic()
+            try:
+                self._running = self.store.running()
+            except LogUnavailable:  # a busy log: serve as before and look again next interval
+                log.warning("could not read the running experiment; keeping the last known", exc_info=True)
 
     def frozen(self, version: str) -> tuple[ModelVersion, VWPolicy]:
         """Return a frozen version's policy, loading it on first use."""
