@@ -15,8 +15,11 @@ from typing import Any
 
 from logs.records import DecisionRecord
 from policies.deciding.rules import Attributes, Filters
+from policies.offers.catalog import Relation
 from policies.offers.pacing import PacingVerdict, pace
 from policies.offers.shortlist import (
+    POPULAR_REASON,
+    Candidate,
     OfferRequest,
     Shortlist,
     candidate_action,
@@ -81,6 +84,7 @@ class OfferAnswer:
     offers: tuple[Offer, ...]
     no_offer: str | None = None
     unknown_skus: tuple[str, ...] = ()
+    backfill: bool = False  # the filters and rules left none of the shortlist: popular products instead
 
 
 def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
@@ -108,17 +112,41 @@ def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
         if key is not None:
             res.shoppers.record_verdict(key, "none", found.no_offer_reason)
         return OfferAnswer(None, None, (), found.no_offer_reason, found.unknown_skus)
+    backfill = False
     try:
         decision = _decide(res, ask, wanted, found, key)
     except NothingAllowed:  # the filters and business rules leave none of the candidates (#15)
-        return OfferAnswer(None, None, (), "filtered", found.unknown_skus)
+        found, backfill = _popular(res, wanted, found), True  # back-fill: the allowed popular ones
+        try:
+            decision = _decide(res, ask, wanted, found, key, backfill=True) if found.candidates else None
+        except NothingAllowed:
+            decision = None
+        if decision is None:
+            return OfferAnswer(None, None, (), "filtered", found.unknown_skus)
+    if not backfill and decision.rules is not None and decision.rules.get("backfill"):
+        found, backfill = _popular(res, wanted, found), True  # a retry of a back-filled answer
     if not decision.choices and decision.experiment is not None:  # the experiment's holdout (#15)
         return OfferAnswer(decision.event_id, None, (), "holdout", found.unknown_skus)
     answer = _explain(found, decision)
     if key is not None and verdict is not None:
         shown = [(o.sku, o.category) for o in answer]
         res.shoppers.record_shown(key, decision.event_id, shown, verdict="offer", reason=verdict.reason)
-    return OfferAnswer(decision.event_id, decision.model_version, answer, None, found.unknown_skus)
+    return OfferAnswer(decision.event_id, decision.model_version, answer, None, found.unknown_skus, backfill)
+
+
+def _popular(res: Resources, wanted: OfferRequest, found: Shortlist) -> Shortlist:
+    """The catalog's most popular in-stock products, one per category, none the cart has."""
+    in_cart = {line.sku for line in wanted.cart}
+    known = res.catalog.products(in_cart)
+    covered = {p.category for p in known.values()}
+    per_kind: dict[str, Candidate] = {}
+    for product in res.catalog.popular(limit=res.offer_options.max_candidates * 4):
+        if product.sku in in_cart or product.category in covered or product.category in wanted.avoid:
+            continue
+        relation = Relation(product.family, product.sku, "sku", "popularity", 0.2, POPULAR_REASON)
+        per_kind.setdefault(product.category, Candidate(product, relation, product.family, "popular"))
+    candidates = tuple(per_kind.values())[: res.offer_options.max_candidates]
+    return replace(found, candidates=candidates, max_offers=min(found.max_offers, max(len(candidates), 1)))
 
 
 def _pacing(res: Resources, key: str, frequency: str, requested: int) -> PacingVerdict:
@@ -139,7 +167,13 @@ def _count_unknown(res: Resources, skus: tuple[str, ...]) -> None:
 
 
 def _decide(
-    res: Resources, ask: OfferAsk, wanted: OfferRequest, found: Shortlist, key: str | None
+    res: Resources,
+    ask: OfferAsk,
+    wanted: OfferRequest,
+    found: Shortlist,
+    key: str | None,
+    *,
+    backfill: bool = False,
 ) -> DecisionRecord:
     # opted out: nothing about them beyond the stage
     personal = wanted.personalised
@@ -165,6 +199,7 @@ def _decide(
             fingerprint=pipeline.retry_fingerprint(ask.event_id, fingerprint_body),
             shopper=key,
             session=ask.session_id,
+            backfill=backfill,
             storefront_controls=True,
             filters=ask.filters,
             attributes={

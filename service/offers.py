@@ -63,6 +63,7 @@ def _response(answer: OfferAnswer) -> OffersResponse:
         ],
         no_offer=answer.no_offer,
         unknown_skus=list(answer.unknown_skus),
+        backfill=answer.backfill,
     )
 
 

@@ -50,6 +50,7 @@ class RankInput:
     # The request's own filters, and what the offers path already knows of its candidates.
     filters: Filters | None = None
     attributes: Mapping[str, Attributes] | None = None
+    backfill: bool = False  # the candidates are popular products the filters' first pick left none of
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -152,7 +153,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         exploration_share=share,
         served_baseline=baseline_mode,
         experiment=None if assignment is None else assignment.logged(),
-        rules=None if shaped is None else shaped.trace(),
+        rules=None if shaped is None else shaped.trace() | ({"backfill": True} if request.backfill else {}),
     )
     stored, _ = res.store.record_decision(record)
     return stored

@@ -384,6 +384,9 @@ class OffersResponse(BaseModel):
     no_offer: str | None = Field(
         None, description="Why nothing is offered: cart_full, checkout_cart_full, holdout, filtered, ..."
     )
+    backfill: bool = Field(
+        False, description="The filters and rules left none of the related products: these are popular ones"
+    )
     unknown_skus: list[str] = Field(
         default_factory=list,
         description="Cart skus the catalog does not have: left out, the answer uses the other lines",

@@ -251,3 +251,26 @@ def test_offers_the_filters_leave_nothing_of_are_filtered_not_an_error(shop: Fla
     assert filtered.status_code == 200
     assert filtered.get_json()["no_offer"] == "filtered" and filtered.get_json()["offers"] == []
     assert shop.extensions["xsell"].store.conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+
+
+def test_offers_back_fill_with_allowed_popular_products_and_say_so(shop: Flask) -> None:
+    client = shop.test_client()
+    catalog = shop.extensions["xsell"].catalog
+    camera = catalog.products(["camera-01"])["camera-01"]
+    # a popular product of another aisle: nothing in a camera cart relates to it
+    other = next(p for p in catalog.popular(limit=80) if p.family != camera.family)
+    body = {"cart": [{"sku": "camera-01"}], "max_offers": 2}
+    related = client.post("/v1/offers", json=body | {"event_id": "plain"}).get_json()
+    assert related["offers"] and related["backfill"] is False
+    assert other.sku not in {o["sku"] for o in related["offers"]}
+    ask = body | {"event_id": "bf", "filters": {"include_skus": [other.sku]}}
+    answer = client.post("/v1/offers", json=ask).get_json()
+    assert answer["backfill"] is True and [o["sku"] for o in answer["offers"]] == [other.sku]
+    assert answer["offers"][0]["reason"].startswith("Popular with shoppers")
+    decision = shop.extensions["xsell"].store.find_decision("bf")
+    assert decision.rules["backfill"] is True and other.sku not in decision.rules["removed"]
+    assert set(decision.rules["removed"].values()) == {"filters.include_skus"}
+    assert client.post("/v1/offers", json=ask).get_json() == answer  # a retry gets the same answer
+    assert_replays_exactly(shop, logged(shop, ["bf"]), "served")
+    nothing = client.post("/v1/offers", json=body | {"filters": {"include_skus": ["no-such-sku"]}}).get_json()
+    assert nothing["no_offer"] == "filtered" and nothing["offers"] == []

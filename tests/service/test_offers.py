@@ -99,6 +99,7 @@ def test_a_full_cart_or_busy_checkout_gets_no_offer(client) -> None:
         "offers": [],
         "no_offer": "cart_full",
         "unknown_skus": [],
+        "backfill": False,
     }
     busy = offers(client, cart=[{"sku": s, "qty": 1} for s in skus[:4]], stage="checkout")
     assert busy["no_offer"] == "checkout_cart_full"
