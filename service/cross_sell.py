@@ -117,12 +117,10 @@ def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
         decision = _decide(res, ask, wanted, found, key)
     except NothingAllowed:  # the filters and business rules leave none of the candidates (#15)
         found, backfill = _popular(res, wanted, found), True  # back-fill: the allowed popular ones
-        try:
-            decision = _decide(res, ask, wanted, found, key, backfill=True) if found.candidates else None
-        except NothingAllowed:
-            decision = None
-        if decision is None:
+        filled = _backfilled(res, ask, wanted, found, key)
+        if filled is None:
             return OfferAnswer(None, None, (), "filtered", found.unknown_skus)
+        decision = filled
     if not backfill and decision.rules is not None and decision.rules.get("backfill"):
         found, backfill = _popular(res, wanted, found), True  # a retry of a back-filled answer
     if not decision.choices and decision.experiment is not None:  # the experiment's holdout (#15)
@@ -132,6 +130,18 @@ def offer(res: Resources, ask: OfferAsk) -> OfferAnswer:
         shown = [(o.sku, o.category) for o in answer]
         res.shoppers.record_shown(key, decision.event_id, shown, verdict="offer", reason=verdict.reason)
     return OfferAnswer(decision.event_id, decision.model_version, answer, None, found.unknown_skus, backfill)
+
+
+def _backfilled(
+    res: Resources, ask: OfferAsk, wanted: OfferRequest, found: Shortlist, key: str | None
+) -> DecisionRecord | None:
+    """Decide among the back-fill candidates; None when the filters and rules leave none of them either."""
+    if not found.candidates:
+        return None
+    try:
+        return _decide(res, ask, wanted, found, key, backfill=True)
+    except NothingAllowed:
+        return None
 
 
 def _popular(res: Resources, wanted: OfferRequest, found: Shortlist) -> Shortlist:
