@@ -139,7 +139,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         context=request.context,
         actions=request.actions,
         excluded=request.excluded,
-        probabilities=tuple(float(p) for p in ranking.probabilities),
+        probabilities=tuple(ranking.probabilities.tolist()),  # the same floats, without a loop
         choices=choices,
         slots=request.slots,
         deferred=request.deferred,
