@@ -93,6 +93,12 @@ class FakeClock:
         return self.now
 
 
+def _log_clock(store: LogStore) -> FakeClock:
+    """Put the log on a clock the test moves."""
+    store.clock = clock = FakeClock(1_000.0)
+    return clock
+
+
 def _spied(store: LogStore, registry: ModelRegistry, clock: FakeClock) -> tuple[Learner, list[list[float]]]:
     """A real learner (real VW) whose every learning step is also written down."""
     learner = Learner(
@@ -112,8 +118,7 @@ def _spied(store: LogStore, registry: ModelRegistry, clock: FakeClock) -> tuple[
 def test_a_purchase_minutes_after_a_click_is_learned_as_the_purchase(
     store: LogStore, registry: ModelRegistry
 ) -> None:
-    clock = FakeClock(1_000.0)
-    store.clock = clock
+    clock = _log_clock(store)
     learner, seen = _spied(store, registry, clock)
     store.record_decision(decision("e1", created_at=1_000.0, window=600, learn_in=1.0))
     clock.now = 1_000.5
@@ -139,8 +144,7 @@ def test_a_purchase_minutes_after_a_click_is_learned_as_the_purchase(
 def test_a_later_signal_that_changes_no_reward_is_not_learned_again(
     store: LogStore, registry: ModelRegistry
 ) -> None:
-    clock = FakeClock(1_000.0)
-    store.clock = clock
+    clock = _log_clock(store)
     learner, seen = _spied(store, registry, clock)
     store.record_decision(decision("e1", created_at=1_000.0, window=600, learn_in=1.0))
     store.record_feedback("e1", "click", None)
@@ -157,8 +161,7 @@ def test_a_later_signal_that_changes_no_reward_is_not_learned_again(
 def test_answered_and_silent_decisions_are_first_learned_at_the_same_horizon(
     store: LogStore, registry: ModelRegistry
 ) -> None:
-    clock = FakeClock(1_000.0)
-    store.clock = clock
+    clock = _log_clock(store)
     learner, seen = _spied(store, registry, clock)
     store.record_decision(decision("silent", created_at=1_000.0, window=600, learn_in=1.0))
     store.record_decision(decision("answered", created_at=1_000.0, window=600, learn_in=1.0))
@@ -173,8 +176,7 @@ def test_answered_and_silent_decisions_are_first_learned_at_the_same_horizon(
 def test_a_relearn_rollback_learns_corrections_of_the_discarded_versions_again(
     store: LogStore, registry: ModelRegistry
 ) -> None:
-    clock = FakeClock(1_000.0)
-    store.clock = clock
+    clock = _log_clock(store)
     learner, seen = _spied(store, registry, clock)
     base = learner.version
     assert base is not None
@@ -200,8 +202,7 @@ def test_a_decision_that_commits_after_the_learner_passed_its_time_is_still_lear
 ) -> None:
     # A decision's time is stamped before its insert waits for the write lock, so it
     # can land behind the learner's cursor.
-    clock = FakeClock(1_000.0)
-    store.clock = clock
+    clock = _log_clock(store)
     learner, seen = _spied(store, registry, clock)
     store.record_decision(decision("on time", created_at=1_000.0, window=600, learn_in=1.0))
     clock.now = 1_002.0
