@@ -43,9 +43,9 @@ test: $(VENV)/.installed-dev postgres | $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# The inner loop: everything not marked slow, in under a minute (README, Development).
+# The inner loop: everything not marked slow, on every core, in under a minute (README, Development).
 test-fast: $(VENV)/.installed-dev postgres
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n auto
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
