@@ -4,6 +4,7 @@ arm is the same whichever worker answers (the keyed hash uses the one server sec
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,23 +35,31 @@ def test_every_worker_serves_the_experiment_and_arms_stick_across_workers(tmp_pa
             f"{url}/v1/experiments", headers=ADMIN, json={"id": "e2e", "arms": ARMS}, timeout=10
         )
         assert started.status_code == 201, started.text
-        # every worker reads the running experiment within its poll interval: wait for it
-        deadline = time.monotonic() + 30
+
+        # Every worker reads the running experiment within its poll interval, and workers
+        # take connections as they come: ask on many concurrent connections until the
+        # answers come from several workers and every shopper's arm is settled (a
+        # condition with a deadline, not a pause).
+        def rank(k: int) -> tuple[str, str, bool]:
+            shopper = f"shopper-{k % 12}"
+            answer = requests.post(
+                f"{url}/v1/rank", json={"actions": ACTIONS, "shopper_id": shopper}, timeout=10
+            )
+            assert answer.status_code == 200, answer.text
+            return shopper, answer.headers["X-Xsell-Worker"], bool(answer.json()["chosen"])
+
+        deadline = time.monotonic() + 60
         arms: dict[str, dict[str, set[bool]]] = {}  # shopper -> worker -> offered?
         workers: set[str] = set()
         while time.monotonic() < deadline:
             arms.clear()
             workers.clear()
-            for k in range(120):
-                shopper = f"shopper-{k % 12}"
-                answer = requests.post(
-                    f"{url}/v1/rank", json={"actions": ACTIONS, "shopper_id": shopper}, timeout=10
-                )
-                assert answer.status_code == 200, answer.text
-                worker = answer.headers["X-Xsell-Worker"]
-                workers.add(worker)
-                arms.setdefault(shopper, {}).setdefault(worker, set()).add(bool(answer.json()["chosen"]))
-            if all(len({o for seen in by.values() for o in seen}) == 1 for by in arms.values()):
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                for shopper, worker, offered in pool.map(rank, range(120)):
+                    workers.add(worker)
+                    arms.setdefault(shopper, {}).setdefault(worker, set()).add(offered)
+            settled = all(len({o for seen in by.values() for o in seen}) == 1 for by in arms.values())
+            if settled and len(workers) >= 2:
                 break
             time.sleep(0.2)
         assert len(workers) >= 2, "the answers came from more than one worker"
