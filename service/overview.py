@@ -54,17 +54,7 @@ def models_overview(
         "decisions_within_window": store.decisions_within_window(),
         "shadow": None,
     }
-    if settings.shadow_vw_args:
-        found = live_report(store, registry, settings.shadow_vw_args, rules)
-        overview["shadow"] = {
-            "vw_args": found.shadow,
-            "version": found.version,
-            "decisions_scored": found.n,
-            "agreement": found.agreement,
-            "served": asdict(found.active) if found.active else None,
-            "estimates": [asdict(e) for e in found.estimates],
-            "auto_promote": settings.auto_promote,
-        }
+    overview["shadow"] = shadow_summary(store, registry, settings, rules)
     return overview
 
 
@@ -85,3 +75,21 @@ def _recent_metrics(store: LogStore, rules: RewardRules) -> dict[str, dict[str, 
             "high": None if half is None else mean + half,
         }
     return metrics
+
+
+def shadow_summary(
+    store: LogStore, registry: ModelRegistry, settings: Settings, rules: RewardRules
+) -> dict[str, Any] | None:
+    """Return the shadow's live report as GET /v1/models and the console show it (None: no shadow)."""
+    if not settings.shadow_vw_args:
+        return None
+    found = live_report(store, registry, settings.shadow_vw_args, rules)
+    return {
+        "vw_args": found.shadow,
+        "version": found.version,
+        "decisions_scored": found.n,
+        "agreement": found.agreement,
+        "served": asdict(found.active) if found.active else None,
+        "estimates": [asdict(e) for e in found.estimates],
+        "auto_promote": settings.auto_promote,
+    }

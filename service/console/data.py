@@ -16,10 +16,10 @@ from logs.evaluation_store import EvaluationStore
 from logs.rollup_queries import RollupReader
 from logs.rollup_queries import detail as drift_detail
 from policies.base import Feedback
-from policies.learning.shadow import live_report
 from service import loop_health as loop_health_view
 from service.console import learning, queries
 from service.console.filters import utc
+from service.overview import shadow_summary
 from service.resources import Resources
 
 __all__ = ["drift", "event", "evaluations", "learning_chart", "loop_health", "models", "offers", "settings"]
@@ -147,17 +147,8 @@ def models(res: Resources, now: float, window_seconds: float = 86400.0) -> dict[
         "online_window": f"last {window_seconds / 3600:g} h",
         "shadow": None,
     }
-    if res.settings.shadow_vw_args:  # the shadow's report, as GET /v1/models gives it
-        report = live_report(res.store, registry, res.settings.shadow_vw_args, res.config.current().rules)
-        found["shadow"] = {
-            "vw_args": report.shadow,
-            "version": report.version,
-            "decisions_scored": report.n,
-            "agreement": report.agreement,
-            "served": asdict(report.active) if report.active else None,
-            "estimates": [asdict(e) for e in report.estimates],
-            "auto_promote": res.settings.auto_promote,
-        }
+    # the shadow's report, as GET /v1/models gives it
+    found["shadow"] = shadow_summary(res.store, registry, res.settings, res.config.current().rules)
     return found
 
 
