@@ -28,13 +28,14 @@ from policies.deciding.rules import (
     shape,
 )
 from policies.learning.model_records import ModelChange
+from policies.offers.catalog import Product
 from service.exceptions import InvalidField
 from service.resources import Resources
 
 if TYPE_CHECKING:
     from service.pipeline import RankInput
 
-__all__ = ["RULES_KEY", "NothingAllowed", "apply", "operator_rules", "save_rules"]
+__all__ = ["RULES_KEY", "NothingAllowed", "apply", "catalog_attributes", "operator_rules", "save_rules"]
 
 
 class NothingAllowed(InvalidField):
@@ -67,6 +68,17 @@ def apply(
         first = slot_excluded[0] if slot_excluded else frozenset()
         slot_excluded = (first | others, *slot_excluded[1:])
     return replace(request, excluded=excluded, slot_excluded=slot_excluded), shaped
+
+
+def catalog_attributes(product: Product) -> Attributes:
+    """What rules know of a catalog product: the catalog's columns decide, never its features."""
+    return Attributes(
+        category=product.category,
+        tags=frozenset(product.tags),
+        price=product.price,
+        family=product.family or None,
+        stock=product.stock,
+    )
 
 
 def _removals(shaped: Shaped) -> str:
@@ -159,11 +171,7 @@ class _RulesSource:
             products = self.res.catalog.products(missing)
             for sku in missing:
                 product = products.get(sku)
-                cache[sku] = (
-                    None
-                    if product is None
-                    else Attributes(product.category, frozenset(product.tags), product.price)
-                )
+                cache[sku] = None if product is None else catalog_attributes(product)
         return {i: cache.get(i) for i in ids}
 
 

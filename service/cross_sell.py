@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from logs.records import DecisionRecord
-from policies.deciding.rules import Attributes, Filters
+from policies.deciding.rules import Filters
 from policies.offers.catalog import Relation
 from policies.offers.pacing import PacingVerdict, pace
 from policies.offers.shortlist import (
@@ -28,7 +28,7 @@ from policies.offers.shortlist import (
     shortlist,
 )
 from service import pipeline
-from service.business_rules import NothingAllowed
+from service.business_rules import NothingAllowed, catalog_attributes
 from service.limits import check_cost
 from service.resources import Resources, shopper_key
 
@@ -212,10 +212,7 @@ def _decide(
             backfill=backfill,
             storefront_controls=True,
             filters=ask.filters,
-            attributes={
-                c.product.sku: Attributes(c.product.category, frozenset(c.product.tags), c.product.price)
-                for c in found.candidates
-            },
+            attributes={c.product.sku: catalog_attributes(c.product) for c in found.candidates},
         ),
     )
 

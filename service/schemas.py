@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     PlainValidator,
     StrictBool,
+    StrictFloat,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -149,8 +150,11 @@ class FiltersIn(_Body):
     exclude_skus: Annotated[list[ActionId], Field(max_length=MAX_ACTIONS)] = Field(default_factory=list)
     include_tags: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
     exclude_tags: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    include_families: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
+    exclude_families: Annotated[list[Label], Field(max_length=50)] = Field(default_factory=list)
     min_price: float | None = Field(None, ge=0)
     max_price: float | None = Field(None, ge=0)
+    in_stock: bool = Field(False, description="Only candidates known to have stock (catalog, else features)")
     max_per_category: int | None = Field(None, ge=1, le=20, description="At most this many per category")
 
     @field_validator("max_price")
@@ -169,8 +173,11 @@ class FiltersIn(_Body):
             exclude_skus=frozenset(self.exclude_skus),
             include_tags=frozenset(self.include_tags),
             exclude_tags=frozenset(self.exclude_tags),
+            include_families=frozenset(self.include_families),
+            exclude_families=frozenset(self.exclude_families),
             min_price=self.min_price,
             max_price=self.max_price,
+            in_stock=self.in_stock,
             max_per_category=self.max_per_category,
         )
 
@@ -267,14 +274,15 @@ class FeedbackRequest(_Body):
     """POST /v1/events/{event_id}/feedback."""
 
     signal: Literal[SIGNALS]  # type: ignore[valid-type]
-    value: float | None = Field(None, ge=0, description="Order value, for purchase")
+    # Strict: lax mode read true as 1 and "120" as 120 (an int is still a number).
+    value: StrictFloat | None = Field(None, ge=0, description="Order value, for purchase")
     action_id: ActionId | None = Field(None, description="Which offer (default: the first chosen)")
 
 
 class RewardRequest(_Body):
     """POST /v1/events/{event_id}/reward."""
 
-    value: float
+    value: StrictFloat  # a JSON number: true was read as a reward of 1
     action_id: ActionId | None = None
 
 

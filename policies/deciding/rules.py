@@ -11,7 +11,7 @@ trace names the rule behind every removal, for the log and the event inspector.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["Attributes", "Filters", "OperatorRules", "Pin", "Shaped", "attributes_from_features", "shape"]
@@ -25,6 +25,8 @@ class Attributes:
     tags: frozenset[str] = frozenset()
     price: float | None = None
     margin: float | None = None
+    family: str | None = None
+    stock: int | None = None  # units on hand; None: not known (fails `in_stock`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +39,30 @@ class Filters:
     exclude_skus: frozenset[str] = frozenset()
     include_tags: frozenset[str] = frozenset()
     exclude_tags: frozenset[str] = frozenset()
+    include_families: frozenset[str] = frozenset()
+    exclude_families: frozenset[str] = frozenset()
     min_price: float | None = None
     max_price: float | None = None
+    in_stock: bool = False  # only candidates known to have stock
     max_per_category: int | None = None
 
     def __bool__(self) -> bool:
         return self != Filters()
+
+    def logged(self) -> dict[str, Any]:
+        """The filters as the decision logs them (only those given), for the trace and audits."""
+        found: dict[str, Any] = {}
+        for name in _FILTER_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, frozenset):
+                if value:
+                    found[name] = sorted(value)
+            elif value is not None and value is not False:
+                found[name] = value
+        return found
+
+
+_FILTER_FIELDS = tuple(f.name for f in fields(Filters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +94,7 @@ class Shaped:
     pinned: tuple[str, str] | None = None  # (action id, rule) held in the first slot
     max_per_category: int | None = None
     category_of: Mapping[str, str] = field(default_factory=dict)  # for the diversity cap
+    filters: Mapping[str, Any] = field(default_factory=dict)  # the request's, as given (Filters.logged)
 
     def trace(self) -> dict[str, Any]:
         """The log's record of it (decisions.rules), also shown to the event inspector."""
@@ -82,6 +103,8 @@ class Shaped:
             found["pinned"] = {"action_id": self.pinned[0], "rule": self.pinned[1]}
         if self.max_per_category is not None:
             found["max_per_category"] = self.max_per_category
+        if self.filters:
+            found["filters"] = dict(self.filters)
         return found
 
 
@@ -102,7 +125,8 @@ def shape(
     category_of = {
         a: attributes[a].category for a in action_ids if a in attributes and attributes[a].category
     }
-    return Shaped(removed, pinned, min(caps) if caps else None, category_of)  # type: ignore[arg-type]
+    cap = min(caps) if caps else None
+    return Shaped(removed, pinned, cap, category_of, filters.logged() if filters else {})  # type: ignore[arg-type]
 
 
 def _removal(action_id: str, found: Attributes, filters: Filters, rules: OperatorRules) -> str | None:
@@ -123,21 +147,32 @@ def _removal(action_id: str, found: Attributes, filters: Filters, rules: Operato
         ),
         ("filters.include_tags", bool(filters.include_tags) and not found.tags & filters.include_tags),
         ("filters.exclude_tags", bool(found.tags & filters.exclude_tags)),
+        (
+            "filters.include_families",
+            bool(filters.include_families) and found.family not in filters.include_families,
+        ),
+        (
+            "filters.exclude_families",
+            found.family is not None and found.family in filters.exclude_families,
+        ),
         # an unknown price cannot be shown to be inside the bounds the request asked for
         ("filters.min_price", filters.min_price is not None and (found.price or 0.0) < filters.min_price),
         (
             "filters.max_price",
             filters.max_price is not None and (found.price is None or found.price > filters.max_price),
         ),
+        # likewise an unknown stock: "in stock only" keeps what is known to be
+        ("filters.in_stock", filters.in_stock and (found.stock is None or found.stock <= 0)),
     )
     return next((name for name, hit in checks if hit), None)
 
 
 def attributes_from_features(features: Mapping[str, Any]) -> Attributes:
-    """Read category, tags, price and margin from an action's features (any namespace).
+    """Read category, family, tags, price, margin and stock from an action's features (any namespace).
 
     /v1/rank candidates unknown to the catalog describe themselves, e.g.
-    ``{"offer": {"category": "storage", "price": 19.0, "tags": ["photo"]}}``.
+    ``{"offer": {"category": "storage", "family": "photo", "price": 19.0, "stock": 3}}``;
+    ``in_stock`` (true/false) stands for a stock of 1/0 when no ``stock`` is given.
     """
     # Plain dict lookups: this runs for every candidate of every ruled request.
     found: dict[str, Any] = {}
@@ -150,6 +185,7 @@ def attributes_from_features(features: Mapping[str, Any]) -> Attributes:
         if key not in found and key in features and not isinstance(features[key], dict):
             found[key] = features[key]
     category = found.get("category", found.get("kind"))
+    family = found.get("family")
     tags = found.get("tags", ())
     return Attributes(
         category=category if isinstance(category, str) else None,
@@ -158,10 +194,19 @@ def attributes_from_features(features: Mapping[str, Any]) -> Attributes:
         else frozenset(),
         price=_number(found.get("price")),
         margin=_number(found.get("margin")),
+        family=family if isinstance(family, str) else None,
+        stock=_stock(found.get("stock"), found.get("in_stock")),
     )
 
 
-_KEYS = ("category", "kind", "tags", "price", "margin")
+_KEYS = ("category", "kind", "tags", "price", "margin", "family", "stock", "in_stock")
+
+
+def _stock(stock: Any, in_stock: Any) -> int | None:
+    units = _number(stock)
+    if units is not None:
+        return int(units) if units >= 0 else 0
+    return int(in_stock) if isinstance(in_stock, bool) else None
 
 
 def _number(value: Any) -> float | None:

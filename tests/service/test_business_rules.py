@@ -274,3 +274,48 @@ def test_offers_back_fill_with_allowed_popular_products_and_say_so(shop: Flask) 
     assert_replays_exactly(shop, logged(shop, ["bf"]), "served")
     nothing = client.post("/v1/offers", json=body | {"filters": {"include_skus": ["no-such-sku"]}}).get_json()
     assert nothing["no_offer"] == "filtered" and nothing["offers"] == []
+
+
+def test_rank_filters_by_family_and_stock_read_from_features_and_log_the_filters(shop: Flask) -> None:
+    client = shop.test_client()
+    trained(shop)
+    families = {"tripod": "studio", "lens": "studio", "flash": "lighting", "bag": "travel"}
+    stock = {"tripod": {"stock": 0}, "lens": {"stock": 4}, "flash": {"in_stock": True}, "bag": {}}
+    actions = [{"id": a, "features": {"offer": {"family": f} | stock[a]}} for a, f in families.items()] + [
+        {"id": "case", "features": {"offer": {"family": "travel", "stock": 2}}}
+    ]
+    filters = {"exclude_families": ["lighting"], "in_stock": True}
+    ids = []
+    for k in range(10):
+        body = {"event_id": f"f{k}", "actions": actions, "slots": 2, "filters": filters}
+        answer = client.post("/v1/rank", json=body).get_json()
+        assert set(answer["chosen"]) == {"lens", "case"}, answer
+        ids.append(answer["event_id"])
+    trace = shop.extensions["xsell"].store.find_decision("f0").rules
+    assert trace["removed"] == {
+        "tripod": "filters.in_stock",  # none on hand
+        "flash": "filters.exclude_families",
+        "bag": "filters.in_stock",  # its stock is not known
+    }
+    assert trace["filters"] == {"exclude_families": ["lighting"], "in_stock": True}
+    assert_replays_exactly(shop, logged(shop, ids), "served")
+    only = {"event_id": "g", "actions": actions, "filters": {"include_families": ["travel"]}}
+    assert client.post("/v1/rank", json=only).get_json()["chosen"][0] in {"bag", "case"}
+
+
+def test_offers_filter_by_the_catalogs_family_and_back_fill_from_other_families(shop: Flask) -> None:
+    client = shop.test_client()
+    catalog = shop.extensions["xsell"].catalog
+    body = {"cart": [{"sku": "camera-01"}], "max_offers": 3, "event_id": "fam"}
+    kept = client.post("/v1/offers", json=body | {"filters": {"include_families": ["photo"]}}).get_json()
+    assert kept["offers"] and kept["backfill"] is False
+    assert {p.family for p in catalog.products([o["sku"] for o in kept["offers"]]).values()} == {"photo"}
+    away = body | {"event_id": "nofam", "filters": {"exclude_families": ["photo"], "in_stock": True}}
+    answer = client.post("/v1/offers", json=away).get_json()
+    assert answer["offers"] and answer["backfill"] is True
+    shown = catalog.products([o["sku"] for o in answer["offers"]]).values()
+    assert all(p.family != "photo" and p.stock > 0 for p in shown)
+    trace = shop.extensions["xsell"].store.find_decision("nofam").rules
+    assert set(trace["removed"].values()) <= {"filters.exclude_families"}
+    assert trace["filters"] == {"exclude_families": ["photo"], "in_stock": True}
+    assert_replays_exactly(shop, logged(shop, ["fam", "nofam"]), "served")
