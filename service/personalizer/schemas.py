@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
     StringConstraints,
     field_validator,
     model_validator,
@@ -144,12 +145,13 @@ class MultiSlotRankRequest(_Body):
 class PersonalizerRewardRequest(_Body):
     """POST events/{eventId}/reward."""
 
-    value: float = Field(ge=-1, le=1, description="Reward, between -1 and 1")
+    # Strict: lax mode read true as a reward of 1 and "0.5" as 0.5 (an int is still a number).
+    value: StrictFloat = Field(ge=-1, le=1, description="Reward, between -1 and 1")
 
 
 class SlotReward(_Body):
     slot_id: ActionId
-    value: float = Field(ge=-1, le=1)
+    value: StrictFloat = Field(ge=-1, le=1)
 
 
 class MultiSlotRewardRequest(_Body):
@@ -166,9 +168,9 @@ class ServiceConfiguration(_Body):
     """
 
     reward_wait_time: timedelta | None = Field(None, description="ISO 8601 duration, 1 ms to 10 years")
-    default_reward: float | None = None
+    default_reward: StrictFloat | None = None
     reward_aggregation: Literal["earliest", "sum", "average", "max"] | None = None
-    exploration_percentage: float | None = Field(None, description="0 to 1")
+    exploration_percentage: StrictFloat | None = Field(None, description="0 to 1")
     model_export_frequency: timedelta | None = Field(None, description="ISO 8601 duration, 0 to 10 years")
     log_retention_days: int | None = Field(None, description="-1 (keep forever) or 1 to 36500")
     model_retrain_days: int | None = Field(None, ge=0, le=36500)
