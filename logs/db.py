@@ -11,14 +11,31 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-__all__ = ["LogUnavailable", "connect", "load_sqlite_utils", "retrying", "transaction", "wrap"]
+__all__ = [
+    "INTEGRITY_ERRORS",
+    "IntegrityError",
+    "LogUnavailable",
+    "connect",
+    "exclusive",
+    "load_sqlite_utils",
+    "retrying",
+    "transaction",
+    "wrap",
+]
 
 T = TypeVar("T")
+
+
+class _Executes(Protocol):
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+C = TypeVar("C", bound=_Executes)
 # What a WAL file keeps on disk after a checkpoint reset it; without a limit it stays
 # as large as it ever grew (the disk budget leaves it out: logs/footprint.py).
 WAL_LIMIT_BYTES = 64 << 20
@@ -26,6 +43,16 @@ WAL_LIMIT_BYTES = 64 << 20
 
 class LogUnavailable(Exception):
     """The log cannot be written right now (read-only or full disk, or locked too long)."""
+
+
+class IntegrityError(Exception):
+    """A statement broke a constraint (unique, foreign key, not null) on PostgreSQL."""
+
+
+# What a store catches for a broken constraint on either backend: SQLite raises its own
+# sqlite3.IntegrityError (nothing is wrapped on the rank path), PostgreSQL's
+# connection (logs/pg_connection.py) raises IntegrityError above.
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, IntegrityError)
 
 
 def connect(
@@ -85,12 +112,14 @@ def load_sqlite_utils() -> types.ModuleType:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: C) -> Iterator[C]:
     """Run a write transaction that takes the write lock up front.
 
     BEGIN IMMEDIATE waits (busy timeout) for the lock instead of failing later when
     a read transaction tries to upgrade, which is what makes "database is locked"
-    appear under concurrent writers.
+    appear under concurrent writers. On PostgreSQL it is a READ COMMITTED
+    transaction (logs/pg_connection.py): atomic, but writers run side by side, so a
+    read-modify-write takes `exclusive` instead.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -100,6 +129,25 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+@contextmanager
+def exclusive(conn: C, *names: str) -> Iterator[C]:
+    """Run a write transaction no other `exclusive` transaction on the same name runs beside.
+
+    For a read-modify-write (read a counter, write it plus one; check a row, then
+    change it): on SQLite BEGIN IMMEDIATE already serialises every writer; on
+    PostgreSQL each name is a transaction-scoped advisory lock, taken in a fixed
+    order (no deadlock between two callers naming the same locks), held until
+    COMMIT. Name what is read, e.g. ``"model_seq"`` or ``f"decision:{event_id}"``;
+    a name locks even what does not exist yet, which ``SELECT ... FOR UPDATE`` cannot.
+    """
+    with transaction(conn):
+        lock = getattr(conn, "advisory_lock", None)  # PostgreSQL only: logs/pg_connection.py
+        if lock is not None:
+            for name in sorted(set(names)):
+                lock(name)
+        yield conn
 
 
 def retrying(operation: Callable[[], T], *, deadline_seconds: float) -> T:

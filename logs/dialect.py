@@ -39,16 +39,20 @@ class Dialect:
     def sql(self, text: str) -> str:
         """Return `text` (written with ``?`` placeholders) in this backend's spelling.
 
-        psycopg uses ``%s`` and reads a bare ``%`` as the start of one, so a literal
-        percent sign outside quotes is doubled; quoted strings are left exactly as
-        written (a ``?`` inside one is data, not a placeholder).
+        psycopg uses ``%s`` and reads every other ``%`` as the start of one, inside
+        quotes too (it does not parse SQL), so each literal percent sign is doubled;
+        a ``?`` inside quotes is data, not a placeholder. Run the result with
+        parameters (``()`` when there are none): only then does psycopg read ``%%``
+        back as ``%``.
         """
         if self.name == "sqlite":
             return text
 
         def swap(match: re.Match[str]) -> str:
             token = match.group(0)
-            return "%s" if token == "?" else "%%" if token == "%" else token
+            if token == "?":
+                return "%s"
+            return token.replace("%", "%%")
 
         return _TOKENS.sub(swap, text)
 

@@ -51,7 +51,7 @@ class _Database:
         self.conn = conn
 
     def execute(self, sql: str, parameters: Any = None) -> Any:
-        return self.conn.execute(POSTGRESQL.sql(translate(sql)), parameters)
+        return self.conn.execute(POSTGRESQL.sql(translate(sql)), parameters or ())
 
 
 def applied(conn: psycopg.Connection[Any]) -> list[str]:

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from logs.db import LogUnavailable
 
-__all__ = ["check_reachable", "connect", "pool", "retrying", "transaction"]
+__all__ = ["check_reachable", "close_pools", "connect", "pool", "retrying", "transaction"]
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 5
@@ -31,7 +31,12 @@ KEEPALIVE: dict[str, Any] = {
     "keepalives_interval": 2,
     "keepalives_count": 3,
 }
-_pools: dict[tuple[int, str], ConnectionPool[Any]] = {}
+# Statements a process runs at once (gunicorn threads, the learner's threads); more wait.
+STORE_POOL_SIZE = 16
+# A lock wait (a row another transaction updates, an advisory lock) gives up like SQLite's
+# busy timeout does, so a stuck holder surfaces as a retry, then LogUnavailable.
+LOCK_TIMEOUT_MS = 30_000
+_pools: dict[tuple[int, str, str], ConnectionPool[Any]] = {}
 _lock = threading.Lock()
 
 
@@ -49,24 +54,49 @@ def connect(conninfo: str, *, autocommit: bool = True) -> psycopg.Connection[dic
         raise LogUnavailable(f"PostgreSQL is unreachable: {_first_line(error)}") from error
 
 
-def pool(conninfo: str, *, max_size: int = 8) -> ConnectionPool[Any]:
-    """This process's pool for `conninfo` (opened on first use; a forked child gets its own)."""
-    key = (os.getpid(), conninfo)
+def pool(conninfo: str, *, max_size: int = 8, purpose: str = "models") -> ConnectionPool[Any]:
+    """This process's pool for `conninfo` (opened on first use; a forked child gets its own).
+
+    ``purpose="stores"`` is the log's statements (logs/pg_connection.py): rows come as
+    tuples the wrapper names, and a connection is not probed on every checkout (one
+    round trip per statement would double the rank path's); a dead one fails its
+    statement, is dropped, and StoreBase.retry runs the statement again on another.
+    """
+    key = (os.getpid(), conninfo, purpose)
     with _lock:
         found = _pools.get(key)
         if found is None:
+            stores = purpose == "stores"
+            if stores:
+                from logs.pg_connection import configure
+            # Stores' rows are named by the wrapper (dict rows for everyone else).
+            extra = {"options": f"-c lock_timeout={LOCK_TIMEOUT_MS}"} if stores else {"row_factory": dict_row}
             found = ConnectionPool(
                 conninfo,
                 min_size=1,
-                max_size=max_size,
-                kwargs={"autocommit": True, "row_factory": dict_row, **KEEPALIVE},
+                max_size=STORE_POOL_SIZE if stores else max_size,
+                kwargs={
+                    "autocommit": True,
+                    **extra,
+                    **KEEPALIVE,
+                },
+                configure=configure if stores else None,
                 timeout=CONNECT_TIMEOUT_SECONDS,
                 # A connection the server dropped (restart, failover) is replaced, not handed out.
-                check=ConnectionPool.check_connection,
+                check=None if stores else ConnectionPool.check_connection,
                 open=True,
             )
             _pools[key] = found
         return found
+
+
+def close_pools(conninfo: str) -> None:
+    """Close this process's pools for `conninfo` (before its database is dropped: tests)."""
+    with _lock:
+        keys = [key for key in _pools if key[0] == os.getpid() and key[1] == conninfo]
+        found = [_pools.pop(key) for key in keys]
+    for each in found:
+        each.close()
 
 
 def check_reachable(conninfo: str) -> str:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from logs import postgres
+
 # The role `make postgres` creates (CREATEDB, password auth: Debian's default for TCP).
 DEFAULT_SERVER = "postgresql://xsell_test:xsell_test@127.0.0.1:5432/postgres"
 
@@ -51,8 +53,10 @@ def pg_url(pg_server: str) -> Iterator[str]:
     name = f"xsell_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(pg_server, name)
     try:
-        yield with_database(pg_server, name)
+        yield url
     finally:
+        postgres.close_pools(url)  # the stores' pools and the models' (their threads end)
         with psycopg.connect(pg_server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

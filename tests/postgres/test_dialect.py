@@ -13,7 +13,7 @@ from service.settings import Settings
 def test_placeholders_become_psycopg_ones_outside_quotes_only() -> None:
     sql = "SELECT '?', 'it''s 5%' FROM t WHERE a = ? AND b LIKE 'x%' AND c = ?"
     assert SQLITE.sql(sql) == sql
-    assert POSTGRESQL.sql(sql) == "SELECT '?', 'it''s 5%' FROM t WHERE a = %s AND b LIKE 'x%' AND c = %s"
+    assert POSTGRESQL.sql(sql) == "SELECT '?', 'it''s 5%%' FROM t WHERE a = %s AND b LIKE 'x%%' AND c = %s"
     assert POSTGRESQL.sql("SELECT 10 % 3") == "SELECT 10 %% 3"
 
 
