@@ -485,3 +485,20 @@ def m013_decision_rules(db: sqlite_utils.Database) -> None:
     # {action_id: rule}, pinned, max_per_category}; NULL when none applied. Their effect
     # is in `excluded` and `slot_excluded` already, so replays need nothing else.
     db.execute("ALTER TABLE decisions ADD COLUMN rules TEXT")
+
+
+@migrations()
+def m014_campaign_counts(db: sqlite_utils.Database) -> None:
+    # Promotions' impressions per campaign and period (#15, logs/rule_store.py), added as
+    # decisions are logged: every worker reads a campaign's row instead of scanning the log.
+    db.execute(
+        """
+        CREATE TABLE campaign_counts (
+            campaign TEXT NOT NULL,
+            period_start REAL NOT NULL,             -- the period's first second (epoch-aligned)
+            eligible INTEGER NOT NULL DEFAULT 0,    -- decisions that could show its products
+            shown INTEGER NOT NULL DEFAULT 0,       -- of those, decisions that showed one
+            PRIMARY KEY (campaign, period_start)
+        )
+        """
+    )
