@@ -88,12 +88,16 @@ def render(config: EffectiveConfig, names: Iterable[str] | None = None) -> str:
     described = config.describe()
     rows = described["settings"]
     wanted = list(names) if names is not None else list(rows)
-    lines = [f"{'setting':<34} {'value':<32} source"]
+    table = [("setting", "value", "source")]
     for name in wanted:
         row = rows[name]
         value = json.dumps(row["value"]) if not isinstance(row["value"], str) else row["value"]
         live = "  (may change live)" if row["live"] and row["source"] != "live" else ""
-        lines.append(f"{name:<34} {value:<32} {row['source']}{live}")
+        table.append((name, value, row["source"] + live))
+    # Columns as wide as their widest cell: a long path or VW argument string pushed
+    # the source of its row out of line when the widths were fixed.
+    widths = [max(len(line[k]) for line in table) for k in range(2)]
+    lines = [f"{n:<{widths[0]}}  {v:<{widths[1]}}  {source}" for n, v, source in table]
     if names is None:
         rules = ", ".join(f"{k} {v}" for k, v in described["reward_rules"].items())
         lines += ["", f"reward rules in force: {rules}"]

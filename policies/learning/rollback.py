@@ -58,13 +58,13 @@ def choose_rollback(
     if old_enough:
         target = old_enough[0]
         why = (
-            f"the newest earlier version that learned events ({target.events_learned:,}) and is at"
-            f" least {older_than_seconds:g} s older than {active.version}"
+            f"the newest earlier version that learned events and is at least {older_than_seconds:g} s"
+            f" older than {active.version}"
         )
     else:
         target = trained[-1]
         why = (
             f"no trained version is {older_than_seconds:g} s older than {active.version}: the oldest"
-            f" kept one that learned events ({target.events_learned:,})"
+            " kept one that learned events"
         )
     return target, why

@@ -48,7 +48,10 @@ def _change(action: Any) -> None:
     if change is not None:
         click.echo(f"{change.action}: {change.version} is active (was {change.previous or '-'})")
     if isinstance(result, Rollback):
-        click.echo(f"chosen: {result.why} ({result.target.events_learned:,} events learned)")
+        # The reason names the version's training only when it learned nothing; the count once.
+        learned = result.target.events_learned
+        count = "" if learned == 0 else f" ({learned:,} event{'' if learned == 1 else 's'} learned)"
+        click.echo(f"chosen: {result.why}{count}")
 
 
 @models.command("list")
