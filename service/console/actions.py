@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, redirect, request, url_for
+from flask import Response, current_app, jsonify, redirect, request, url_for
 from pydantic import ValidationError
 
 from logs.evaluation_store import EvaluationRecord, EvaluationStore
@@ -24,6 +24,7 @@ from policies.learning.registry import RegistryError, UnknownVersion
 from service.config import ConfigPatch, patch_values
 from service.console import bp, data, notice_redirect, page, safe_next, session
 from service.console.session import SignInRefused, clear_cookie, csrf_ok, set_cookie, sign_in
+from service.console.signin_limit import limit_of
 from service.personalizer import evaluations as evaluation_runs
 from service.resources import resources
 
@@ -49,13 +50,32 @@ def _refuse_without_csrf() -> Response | None:
 def signin_post() -> Response:
     """Trade an admin key for a session cookie; refuse storefront and unknown keys."""
     target = safe_next(request.form.get("next"))
+    res = resources()
+    limit = limit_of(current_app, res.store.clock)
+    address = request.remote_addr or "unknown"
+    if (wait := limit.retry_after(address)) is not None:
+        return _too_many_sign_ins(wait, target)  # the key is not even looked at
     try:
-        token = sign_in(resources(), request.form.get("key", "")[:MAX_FIELD])
+        token = sign_in(res, request.form.get("key", "")[:MAX_FIELD])
     except SignInRefused as refused:
+        if refused.wrong_key:
+            limit.failed(address)
         return page("signin.html", status=refused.status, next=target, error=str(refused))
     response = redirect(target, code=303)
     set_cookie(response, token)
     return response  # type: ignore[return-value]
+
+
+def _too_many_sign_ins(wait: int, target: str) -> Response:
+    """429 with Retry-After: JSON for a client that asks for it, else the sign-in page saying so."""
+    message = f"too many wrong keys from here or overall: try again in {wait} s"
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
+        response = jsonify({"error": "too_many_sign_ins", "message": message, "details": []})
+        response.status_code = 429
+    else:
+        response = page("signin.html", status=429, next=target, error=message)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/signout")

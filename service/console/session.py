@@ -49,9 +49,10 @@ MAX_SIGNED_OUT = 1000  # sign-outs within SESSION_SECONDS kept; each needs an ad
 class SignInRefused(Exception):
     """The key given at sign-in is missing, unknown, or not an admin key."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, *, wrong_key: bool = False):
         super().__init__(message)
         self.status = status
+        self.wrong_key = wrong_key  # a key was tried and did not match: counts against the limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +100,8 @@ def sign_in(res: Resources, key: str) -> str:
         raise SignInRefused(401, "enter an admin API key")
     if not _matches(key, res.admin_keys):
         if res.storefront_keys and _matches(key, res.storefront_keys):
-            raise SignInRefused(403, "a storefront key cannot sign in: use an admin key")
-        raise SignInRefused(403, "that key is not an admin key")
+            raise SignInRefused(403, "a storefront key cannot sign in: use an admin key", wrong_key=True)
+        raise SignInRefused(403, "that key is not an admin key", wrong_key=True)
     return str(signer(res).dumps({"k": _key_id(res, key), "n": secrets.token_hex(16)}))
 
 
