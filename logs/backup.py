@@ -118,6 +118,15 @@ def copy_to_postgresql(source: Path, conninfo: str) -> dict[str, int]:
 
 
 _SQLITE_ONLY = {"_sqlite_migrations"}  # PostgreSQL keeps its own record (_xsell_migrations)
+# PostgreSQL's own columns (m015, logs/commit_order.py), filled from SQLite: decisions
+# keep their rowid as seq, and every copied row counts as written before any PostgreSQL
+# transaction (txid 0) in SQLite's order, so the rollup watermarks copied beside them
+# still say exactly which rows are counted.
+_POSITION_COLUMNS = {
+    "decisions": {"seq": "rowid", "txid": "0"},
+    "feedback": {"txid": "0"},
+    "pacing_log": {"txid": "0"},
+}
 
 
 def _unmigrated(src: sqlite3.Connection) -> list[str]:
@@ -145,9 +154,11 @@ def _parents_first(src: sqlite3.Connection, tables: list[str]) -> list[str]:
 
 def _copy_table(src: sqlite3.Connection, pg: psycopg.Connection[Any], table: str) -> None:
     columns = [row[1] for row in src.execute(f"PRAGMA table_info({_ident(table)})")]
-    names = ", ".join(_ident(c) for c in columns)
+    extra = _POSITION_COLUMNS.get(table, {})
+    names = ", ".join(_ident(c) for c in [*columns, *extra])
+    selected = ", ".join([*(_ident(c) for c in columns), *extra.values()])
     with pg.cursor().copy(f"COPY {_ident(table)} ({names}) FROM STDIN") as copy:
-        for row in src.execute(f"SELECT {names} FROM {_ident(table)}"):
+        for row in src.execute(f"SELECT {selected} FROM {_ident(table)}"):
             copy.write_row(row)
 
 

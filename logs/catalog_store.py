@@ -1,18 +1,21 @@
-"""CatalogStore: products, relations and their reviews, in the log's SQLite file.
+"""CatalogStore: products, relations and their reviews, in the log's database.
 
 Rows the bundled demo store wrote carry ``demo = 1``, so a real catalog never mixes
 with it: the first real import removes exactly those (scripts/catalog_import.py).
+The SQL is the part SQLite and PostgreSQL share (docs/scaling.md): upserts name
+their key, counts come from each statement's rowcount.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 
-from logs.db import retrying, transaction
+from logs.db import transaction
+from logs.dialect import SQLITE
 from logs.store import LogStore
 from policies.offers.catalog import Product, Relation
 
@@ -21,6 +24,24 @@ __all__ = ["DEMO_STATE_KEY", "UNKNOWN_SKUS_COUNTER", "CatalogStore"]
 DEMO_STATE_KEY = "catalog_demo"  # in `control`: unset, "loaded" or "removed"
 UNKNOWN_SKUS_COUNTER = "offers_unknown_cart_skus"
 RELATION_SOURCES = ("rule", "co-purchase")
+CHUNK = 500  # values per IN (...) list: well under either backend's parameter limit
+_RELATION_COLUMNS = (
+    "anchor",
+    "complement",
+    "level",
+    "source",
+    "strength",
+    "reason",
+    "support",
+    "confidence",
+    "lift",
+    "demo",
+)
+# Upserts in the shared spelling (``?`` placeholders; the connection translates them).
+_UPSERT_RELATION = SQLITE.upsert("relations", _RELATION_COLUMNS, ("anchor", "complement", "level", "source"))
+_UPSERT_REVIEW = SQLITE.upsert(
+    "relation_reviews", ("anchor", "complement", "status", "note", "reviewed_at"), ("anchor", "complement")
+)
 
 
 class CatalogStore:
@@ -28,10 +49,6 @@ class CatalogStore:
 
     def __init__(self, store: LogStore):
         self.store = store
-
-    @property
-    def _deadline(self) -> float:
-        return self.store.options.busy_timeout_seconds
 
     def upsert_products(self, products: Iterable[Product], *, demo: bool = False) -> int:
         """Insert or update products by sku; return how many were written."""
@@ -44,7 +61,7 @@ class CatalogStore:
                 p.price,
                 orjson.dumps(list(p.tags)).decode(),
                 p.stock,
-                demo,
+                int(demo),  # an INTEGER column: PostgreSQL takes no bool for it
             )
             for p in products
         ]
@@ -60,7 +77,7 @@ class CatalogStore:
                 )
             return len(rows)
 
-        return retrying(write, deadline_seconds=self._deadline)
+        return self.store.retry(write)
 
     def products(self, skus: Iterable[str]) -> dict[str, Product]:
         """Return the known products among `skus`."""
@@ -111,7 +128,7 @@ class CatalogStore:
                     "UPDATE products SET popularity = ? WHERE sku = ?", [(n, s) for s, n in counts.items()]
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def all_products(self) -> dict[str, Product]:
         """Return every product by sku (an import compares the file against these)."""
@@ -119,19 +136,22 @@ class CatalogStore:
 
     def delete_products(self, skus: Iterable[str]) -> tuple[int, int]:
         """Delete products and the sku relations that name them; return (products, relations) deleted."""
-        wanted = [(sku,) for sku in dict.fromkeys(skus)]
+        wanted = list(dict.fromkeys(skus))
 
         def write() -> tuple[int, int]:
+            products = relations = 0
             with transaction(self.store.conn) as conn:
-                before = conn.total_changes
-                conn.executemany("DELETE FROM products WHERE sku = ?", wanted)
-                products = conn.total_changes - before
-                conn.executemany(
-                    "DELETE FROM relations WHERE level = 'sku' AND (anchor = ?1 OR complement = ?1)", wanted
-                )
-                return products, conn.total_changes - before - products
+                for chunk in _chunks(wanted):
+                    marks = ", ".join("?" * len(chunk))
+                    products += conn.execute(f"DELETE FROM products WHERE sku IN ({marks})", chunk).rowcount
+                    relations += conn.execute(
+                        f"DELETE FROM relations WHERE level = 'sku'"
+                        f" AND (anchor IN ({marks}) OR complement IN ({marks}))",
+                        chunk + chunk,
+                    ).rowcount
+            return products, relations
 
-        return retrying(write, deadline_seconds=self._deadline)
+        return self.store.retry(write)
 
     def replace_relations(
         self, relations: Sequence[Relation], *, sources: Sequence[str] = RELATION_SOURCES, demo: bool = False
@@ -143,8 +163,7 @@ class CatalogStore:
             with transaction(self.store.conn) as conn:
                 conn.execute(f"DELETE FROM relations WHERE source IN ({marks})", list(sources))
                 conn.executemany(
-                    "INSERT OR REPLACE INTO relations (anchor, complement, level, source, strength, reason,"
-                    " support, confidence, lift, demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _UPSERT_RELATION,
                     [
                         (
                             r.anchor,
@@ -156,13 +175,13 @@ class CatalogStore:
                             r.support,
                             r.confidence,
                             r.lift,
-                            demo,
+                            int(demo),
                         )
                         for r in relations
                     ],
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def relations(self, anchors: Iterable[str] | None = None) -> list[Relation]:
         """Return relations (from `anchors` only, when given) with their review status."""
@@ -205,13 +224,9 @@ class CatalogStore:
                         (anchor, complement),
                     )
                 else:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO relation_reviews"
-                        " (anchor, complement, status, note, reviewed_at) VALUES (?, ?, ?, ?, ?)",
-                        (anchor, complement, status, note, time.time()),
-                    )
+                    conn.execute(_UPSERT_REVIEW, (anchor, complement, status, note, time.time()))
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def blocked_pairs(self) -> set[tuple[str, str]]:
         """Return every (anchor, complement) an operator blocked."""
@@ -240,23 +255,26 @@ class CatalogStore:
 
         For logs whose demo store was loaded before rows carried the mark.
         """
-        wanted = [(sku,) for sku in skus]
+        wanted = list(dict.fromkeys(skus))
         pairs = list(rule_pairs)
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
-                conn.executemany("UPDATE products SET demo = 1 WHERE sku = ?", wanted)
-                conn.executemany(
-                    "UPDATE relations SET demo = 1 WHERE level = 'sku' AND (anchor = ?1 OR complement = ?1)",
-                    wanted,
-                )
+                for chunk in _chunks(wanted):
+                    marks = ", ".join("?" * len(chunk))
+                    conn.execute(f"UPDATE products SET demo = 1 WHERE sku IN ({marks})", chunk)
+                    conn.execute(
+                        f"UPDATE relations SET demo = 1 WHERE level = 'sku'"
+                        f" AND (anchor IN ({marks}) OR complement IN ({marks}))",
+                        chunk + chunk,
+                    )
                 conn.executemany(
                     "UPDATE relations SET demo = 1 WHERE level = 'category' AND source = 'rule'"
                     " AND anchor = ? AND complement = ?",
                     pairs,
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def remove_demo(self) -> tuple[int, int]:
         """Delete the demo store's products and relations; return how many of each went.
@@ -271,7 +289,7 @@ class CatalogStore:
                 _set_control(conn, DEMO_STATE_KEY, "removed")
             return products, relations
 
-        return retrying(write, deadline_seconds=self._deadline)
+        return self.store.retry(write)
 
     def demo_state(self) -> str | None:
         """Return "loaded" or "removed" once the demo store was ever loaded, else None."""
@@ -285,7 +303,7 @@ class CatalogStore:
             with transaction(self.store.conn) as conn:
                 _set_control(conn, DEMO_STATE_KEY, state)
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def count_unknown_skus(self, lines: int) -> None:
         """Add cart lines that named a sku the catalog lacks to the count /metrics reports."""
@@ -294,24 +312,28 @@ class CatalogStore:
             with transaction(self.store.conn) as conn:
                 conn.execute(
                     "INSERT INTO counters (name, value) VALUES (?, ?)"
-                    " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                    # Qualified: PostgreSQL finds a bare `value` ambiguous beside `excluded`.
+                    " ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
                     (UNKNOWN_SKUS_COUNTER, lines),
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def unknown_skus_counted(self) -> int:
         """Return how many cart lines ever named a sku the catalog lacks."""
         rows = self._read("SELECT value FROM counters WHERE name = ?", [UNKNOWN_SKUS_COUNTER])
         return int(rows[0]["value"]) if rows else 0
 
-    def _read(self, sql: str, params: Sequence[object]) -> list:
-        return retrying(
-            lambda: self.store.conn.execute(sql, list(params)).fetchall(), deadline_seconds=self._deadline
-        )
+    def _read(self, sql: str, params: Sequence[object]) -> list[Any]:
+        return self.store.retry(lambda: self.store.conn.execute(sql, list(params)).fetchall())
 
 
-def _set_control(conn: sqlite3.Connection, key: str, value: str) -> None:
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _set_control(conn: Any, key: str, value: str) -> None:
     conn.execute(
         "INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -319,7 +341,7 @@ def _set_control(conn: sqlite3.Connection, key: str, value: str) -> None:
     )
 
 
-def _product(row) -> Product:
+def _product(row: Any) -> Product:
     return Product(
         sku=row["sku"],
         title=row["title"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,12 +9,15 @@ from typing import Any, TypeVar
 
 import orjson
 
+from logs.connection import LogConnection
 from logs.db import transaction
 from logs.store import LogStore
 
 __all__ = ["EvaluationConflict", "EvaluationRecord", "EvaluationStore", "ImportanceStore"]
 
 T = TypeVar("T")
+# "No limit" as a number both backends take (SQLite's -1 is an error on PostgreSQL).
+NO_LIMIT = 1 << 62
 
 
 class EvaluationConflict(Exception):
@@ -44,7 +46,7 @@ class _ReportTable:
     def __init__(self, store: LogStore):
         self.store = store
 
-    def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, operation: Callable[[LogConnection], T]) -> T:
         def write() -> T:
             with transaction(self.store.conn) as conn:
                 return operation(conn)
@@ -54,18 +56,20 @@ class _ReportTable:
     def _insert_new(self, row: dict[str, Any]) -> None:
         """Insert `row`; raise EvaluationConflict if its id is taken."""
         columns = ", ".join(row)
-        marks = ", ".join(f":{name}" for name in row)
+        marks = ", ".join("?" * len(row))
         sql = f"INSERT INTO {self.table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-        if not self._write(lambda conn: conn.execute(sql, row).rowcount):
+        values = tuple(row.values())
+        if not self._write(lambda conn: conn.execute(sql, values).rowcount):
             raise EvaluationConflict(f"{self.what} {row['id']!r} exists already")
 
-    def _rows(self, tail: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
+    def _rows(self, tail: str, params: tuple[object, ...]) -> list[Any]:
         return self.store.retry(
             lambda: self.store.conn.execute(f"SELECT * FROM {self.table} {tail}", params).fetchall()
         )
 
-    def _page(self, skip: int, top: int | None) -> list[sqlite3.Row]:
-        return self._rows("ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (-1 if top is None else top, skip))
+    def _page(self, skip: int, top: int | None) -> list[Any]:
+        limit = NO_LIMIT if top is None else top
+        return self._rows("ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (limit, skip))
 
     def delete(self, row_id: str) -> bool:
         """Delete one row; return whether it existed."""
@@ -124,7 +128,7 @@ class EvaluationStore(_ReportTable):
         )
 
 
-def _evaluation(r: sqlite3.Row) -> EvaluationRecord:
+def _evaluation(r: Any) -> EvaluationRecord:
     return EvaluationRecord(
         id=r["id"],
         name=r["name"],
@@ -157,5 +161,5 @@ class ImportanceStore(_ReportTable):
         return [_importance(r) for r in self._page(skip, top)]
 
 
-def _importance(r: sqlite3.Row) -> dict[str, Any]:
+def _importance(r: Any) -> dict[str, Any]:
     return {**dict(r), "scores": orjson.loads(r["scores"])}

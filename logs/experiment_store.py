@@ -8,14 +8,15 @@ log alone, so a copy of the log reproduces the results exactly.
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from logs.db import transaction
+from logs.db import INTEGRITY_ERRORS, transaction
+from logs.dialect import Dialect
 from logs.store import LogStore
 from policies.experiments.assignment import Arm
 from policies.experiments.results import ArmCounts, summarise
@@ -54,16 +55,35 @@ _PER_ARM = """
 SELECT arm, count(*) AS n, sum(clicked) AS clicks, sum(dismissed) AS dismissals,
        sum(revenue) AS revenue, sum(revenue * revenue) AS revenue2
 FROM (
-    SELECT json_extract(d.experiment, '$.arm') AS arm,
-           coalesce(max(f.signal = 'click'), 0) AS clicked,
-           coalesce(max(f.signal = 'dismiss'), 0) AS dismissed,
+    SELECT {arm} AS arm,
+           max(CASE WHEN f.signal = 'click' THEN 1 ELSE 0 END) AS clicked,
+           max(CASE WHEN f.signal = 'dismiss' THEN 1 ELSE 0 END) AS dismissed,
            coalesce(sum(CASE WHEN f.signal = 'purchase' THEN f.value END), 0.0) AS revenue
     FROM decisions d LEFT JOIN feedback f ON f.event_id = d.event_id AND f.on_time = 1
-    WHERE json_extract(d.experiment, '$.id') = ? AND d.experiment IS NOT NULL AND d.closes_at <= ?
+    WHERE {experiment_id} = ? AND d.experiment IS NOT NULL AND d.closes_at <= ?
     GROUP BY d.event_id
-)
+) per_decision
 GROUP BY arm
 """
+
+
+def json_text(dialect: Dialect, column: str, key: str) -> str:
+    """SQL for one string field of a JSON text column, spelled as the expression index has it.
+
+    PostgreSQL's index on decisions.experiment (m012, translated by logs/pg_migrations.py)
+    is on ``((experiment::jsonb) ->> 'id')``; a query uses it only when it says the same.
+    """
+    if dialect.name == "sqlite":
+        return f"json_extract({column}, '$.{key}')"
+    return f"(({column})::jsonb ->> '{key}')"
+
+
+@functools.cache
+def _per_arm(dialect: Dialect) -> str:
+    return _PER_ARM.format(
+        arm=json_text(dialect, "d.experiment", "arm"),
+        experiment_id=json_text(dialect, "d.experiment", "id"),
+    )
 
 
 class ExperimentStore:
@@ -89,7 +109,7 @@ class ExperimentStore:
                             experiment.created_at,
                         ),
                     )
-            except sqlite3.IntegrityError as error:
+            except INTEGRITY_ERRORS as error:  # caught here: SQLite's retry would call it unreadable
                 taken = self._row(experiment.id) is not None
                 raise ExperimentExists(
                     f"experiment id {experiment.id!r} is already used"
@@ -112,9 +132,12 @@ class ExperimentStore:
         return _experiment(rows[0]) if rows else None
 
     def all(self, limit: int = 100) -> list[Experiment]:
+        # Same instant: the later insert first on SQLite (rowid); PostgreSQL has no
+        # insertion order to read, so the id decides there.
+        tie = "rowid" if self.store.dialect.name == "sqlite" else "id"
         rows = self.store.retry(
             lambda: self.store.conn.execute(
-                "SELECT * FROM experiments ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+                f"SELECT * FROM experiments ORDER BY created_at DESC, {tie} DESC LIMIT ?", (limit,)
             ).fetchall()
         )
         return [_experiment(r) for r in rows]
@@ -143,8 +166,8 @@ class ExperimentStore:
         """Log a request the no-offer arm answered with nothing (a retry is a no-op)."""
         self.store.retry(
             lambda: self.store.conn.execute(
-                "INSERT OR IGNORE INTO experiment_holdouts"
-                " (event_id, experiment_id, arm, unit, created_at, closes_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO experiment_holdouts (event_id, experiment_id, arm, unit, created_at, closes_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (event_id, experiment_id, arm, unit, created_at, closes_at),
             )
         )
@@ -160,9 +183,11 @@ class ExperimentStore:
     def arm_counts(self, experiment: Experiment, now: float) -> list[ArmCounts]:
         """Return every arm's counts over decisions whose reward window ended by `now`."""
 
-        def read() -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+        per_arm = _per_arm(self.store.dialect)
+
+        def read() -> tuple[list[Any], list[Any]]:
             conn = self.store.conn
-            served = conn.execute(_PER_ARM, (experiment.id, now)).fetchall()
+            served = conn.execute(per_arm, (experiment.id, now)).fetchall()
             held = conn.execute(
                 "SELECT arm, count(*) AS n FROM experiment_holdouts"
                 " WHERE experiment_id = ? AND closes_at <= ? GROUP BY arm",
@@ -209,8 +234,8 @@ class ExperimentStore:
         )
         return {r["sku"]: int(r["popularity"]) for r in rows}
 
-    def _row(self, experiment_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.store.retry(
+    def _row(self, experiment_id: str) -> Any:
+        row: Any = self.store.retry(
             lambda: self.store.conn.execute(
                 "SELECT * FROM experiments WHERE id = ?", (experiment_id,)
             ).fetchone()
@@ -224,7 +249,7 @@ def _arms_json(arms: Sequence[Arm]) -> str:
     ).decode()
 
 
-def _experiment(row: sqlite3.Row) -> Experiment:
+def _experiment(row: Any) -> Experiment:
     return Experiment(
         id=row["id"],
         name=row["name"],

@@ -3,19 +3,25 @@ and the bounded event samples those estimates are computed on."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
 
-from logs.db import retrying, transaction
+from logs.db import transaction
+from logs.dialect import SQLITE
 from logs.payloads import DECISION_SELECT
 from logs.records import DecisionRecord
 from logs.store import LogStore
 from policies.base import LoggedEvent
 
 __all__ = ["HealthStore"]
+
+_UPSERT_ESTIMATE = SQLITE.upsert(  # ``?`` placeholders: the connection translates them
+    "learning_estimates",
+    ("hour", "policy", "estimator", "value", "low", "high", "n", "decisions", "computed_at"),
+    ("hour", "policy"),
+)
 
 
 class DriftRow(Protocol):
@@ -46,10 +52,6 @@ class HealthStore:
         self.store = store
         self.keep_drift_checks = keep_drift_checks
 
-    @property
-    def _deadline(self) -> float:
-        return self.store.options.busy_timeout_seconds
-
     def record_drift(self, at: float, results: Sequence[DriftRow], windows: Mapping[str, object]) -> None:
         """Save one round of drift checks; keep only the newest `keep_drift_checks` rows."""
 
@@ -79,18 +81,17 @@ class HealthStore:
                     (self.keep_drift_checks,),
                 )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def hours_to_estimate(self, *, first_hour: int, ended_before: float) -> list[int]:
         """Hours not estimated yet whose windows all ended by `ended_before`, newest first."""
         last_hour = int(ended_before // 3600)  # an hour only once every decision in it has ended
-        rows = retrying(
+        rows = self.store.retry(
             lambda: self.store.conn.execute(
                 "SELECT DISTINCT minute / 60 AS hour FROM rollup_decisions WHERE minute >= ? AND minute < ?"
                 " AND minute / 60 NOT IN (SELECT hour FROM learning_estimates) ORDER BY hour DESC",
                 (first_hour * 60, last_hour * 60),
-            ).fetchall(),
-            deadline_seconds=self._deadline,
+            ).fetchall()
         )
         return [int(r[0]) for r in rows]
 
@@ -99,23 +100,23 @@ class HealthStore:
 
         def query() -> tuple[list[LoggedEvent], int]:
             conn = self.store.conn
-            conn.execute("BEGIN")
+            conn.execute("BEGIN")  # one snapshot: the ids, their decisions and their feedback
             try:
                 ids = [
                     r[0]
                     for r in conn.execute(
-                        "SELECT rowid FROM decisions WHERE created_at >= ? AND created_at < ?"
-                        " AND closes_at <= ? ORDER BY created_at",
+                        "SELECT event_id FROM decisions WHERE created_at >= ? AND created_at < ?"
+                        " AND closes_at <= ? ORDER BY created_at, event_id",
                         (hour * 3600.0, (hour + 1) * 3600.0, closed_before),
                     )
                 ]
                 step = max(len(ids) / size, 1.0)
                 picked = sorted({ids[int(k * step)] for k in range(min(size, len(ids)))})
-                rows: list[sqlite3.Row] = []
+                rows: list[Any] = []
                 for start in range(0, len(picked), 500):
                     chunk = picked[start : start + 500]
                     marks = ", ".join("?" * len(chunk))
-                    rows += conn.execute(f"{DECISION_SELECT} WHERE d.rowid IN ({marks})", chunk).fetchall()
+                    rows += conn.execute(f"{DECISION_SELECT} WHERE d.event_id IN ({marks})", chunk).fetchall()
                 feedback = LogStore._on_time_feedback(conn, [r["event_id"] for r in rows])
             finally:
                 conn.execute("COMMIT")
@@ -123,7 +124,7 @@ class HealthStore:
             events.sort(key=lambda e: (e.created_at, e.event_id))
             return events, len(ids)
 
-        return retrying(query, deadline_seconds=self._deadline)
+        return self.store.retry(query)
 
     def record_estimates(
         self,
@@ -137,11 +138,6 @@ class HealthStore:
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO learning_estimates"
-                    " (hour, policy, estimator, value, low, high, n, decisions, computed_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(hour, *row, decisions, at) for row in rows],
-                )
+                conn.executemany(_UPSERT_ESTIMATE, [(hour, *row, decisions, at) for row in rows])
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 
-from logs.db import retrying, transaction
+from logs.connection import LogConnection
+from logs.db import exclusive, transaction
 from logs.store import LogStore
 from policies.learning.registry import ActiveChanged, ModelChange, ModelVersion, UnknownVersion
 
@@ -14,10 +15,13 @@ __all__ = ["SEQ_RESERVED", "ModelIndex"]
 
 # control key: the highest version number handed out so far
 SEQ_RESERVED = "model_seq_reserved"
+# Names for logs.db.exclusive: what a read-modify-write below reads before it writes.
+_SEQ_LOCK = "model_seq"
+_ACTIVE_LOCK = "models_active"
 
 
 class ModelIndex:
-    """Registered model versions, kept in the same SQLite file as the log.
+    """Registered model versions, kept in the same database as the log.
 
     Publishing a snapshot and marking the events it learned happen in one
     transaction, so after a crash the log and the models never disagree about
@@ -37,7 +41,7 @@ class ModelIndex:
         """
 
         def write() -> int:
-            with transaction(self.store.conn) as conn:
+            with exclusive(self.store.conn, _SEQ_LOCK) as conn:
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (SEQ_RESERVED,)).fetchone()
                 published = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM models").fetchone()[0]
                 seq = max(int(row[0]) if row else 0, int(published)) + 1
@@ -49,7 +53,7 @@ class ModelIndex:
                 )
                 return seq
 
-        return retrying(write, deadline_seconds=self._deadline)
+        return self.store.retry(write)
 
     def publish(
         self,
@@ -78,7 +82,8 @@ class ModelIndex:
         )
 
         def write() -> None:
-            with transaction(self.store.conn) as conn:
+            # The active version is read, then replaced: no other publish or activation between.
+            with exclusive(self.store.conn, _ACTIVE_LOCK) as conn:
                 if model.state == "active":
                     current = conn.execute("SELECT version FROM models WHERE state = 'active'").fetchone()
                     if expect_active is not None and (current is None or current[0] != expect_active):
@@ -86,13 +91,10 @@ class ModelIndex:
                             f"active is {current[0] if current else None}, not {expect_active}"
                         )
                     conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active'")
-                row = asdict(model)
-                columns = ", ".join(row)
-                marks = ", ".join(f":{name}" for name in row)
-                conn.execute(f"INSERT INTO models ({columns}) VALUES ({marks})", row)
+                _insert(conn, "models", asdict(model))
                 self.store.mark_learned(conn, learned, model.version)
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def activate(
         self, version: str, *, action: str, actor: str, reason: str | None, relearn: bool = False
@@ -109,7 +111,7 @@ class ModelIndex:
         """
 
         def write() -> str | None:
-            with transaction(self.store.conn) as conn:
+            with exclusive(self.store.conn, _ACTIVE_LOCK) as conn:
                 if conn.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone() is None:
                     raise UnknownVersion(f"no model version {version!r}")
                 current = conn.execute("SELECT version FROM models WHERE state = 'active'").fetchone()
@@ -131,37 +133,32 @@ class ModelIndex:
                 )
                 return previous
 
-        return retrying(write, deadline_seconds=self._deadline)
+        return self.store.retry(write)
 
     def record_change(self, change: ModelChange) -> None:
         """Append a change that did not switch the active version (an import, a freeze)."""
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
-                row = asdict(change)
-                columns = ", ".join(row)
-                marks = ", ".join(f":{name}" for name in row)
-                conn.execute(f"INSERT INTO model_changes ({columns}) VALUES ({marks})", row)
+                _insert(conn, "model_changes", asdict(change))
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def changes(self, limit: int = 50) -> list[ModelChange]:
         """Return the most recent changes, newest first."""
-        rows = retrying(
+        rows = self.store.retry(
             lambda: self.store.conn.execute(
                 "SELECT at, action, version, previous, actor, reason"
                 " FROM model_changes ORDER BY id DESC LIMIT ?",
                 (limit,),
-            ).fetchall(),
-            deadline_seconds=self._deadline,
+            ).fetchall()
         )
         return [ModelChange(**dict(r)) for r in rows]
 
     def find(self, version: str) -> ModelVersion | None:
         """Return one version's record."""
-        row = retrying(
-            lambda: self.store.conn.execute("SELECT * FROM models WHERE version = ?", (version,)).fetchone(),
-            deadline_seconds=self._deadline,
+        row = self.store.retry(
+            lambda: self.store.conn.execute("SELECT * FROM models WHERE version = ?", (version,)).fetchone()
         )
         return ModelVersion(**dict(row)) if row else None
 
@@ -180,18 +177,18 @@ class ModelIndex:
                         (key, value, time.time()),
                     )
 
-        retrying(write, deadline_seconds=self._deadline)
+        self.store.retry(write)
 
     def update_control(self, key: str, change: Callable[[str | None], str | None]) -> str | None:
         """Set a switch to ``change(current value)``, read and written in one write transaction.
 
-        BEGIN IMMEDIATE takes the log's write lock before the read, so no other process
-        can write the switch in between: concurrent partial updates never undo each
-        other. `change` may run again on a retry; it must only compute. Returns the value set.
+        The read and the write hold the key's lock (logs.db.exclusive), so no other
+        process can write the switch in between: concurrent partial updates never undo
+        each other. `change` may run again on a retry; it must only compute. Returns the value set.
         """
 
         def write() -> str | None:
-            with transaction(self.store.conn) as conn:
+            with exclusive(self.store.conn, f"control:{key}") as conn:
                 row = conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
                 value = change(row[0] if row else None)
                 if value is None:
@@ -205,32 +202,31 @@ class ModelIndex:
                     )
                 return value
 
-        return retrying(write, deadline_seconds=self._deadline)
+        return self.store.retry(write)
 
     def control(self, key: str) -> str | None:
         """Return an operator switch's value, or None when unset."""
-        row = retrying(
-            lambda: self.store.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone(),
-            deadline_seconds=self._deadline,
+        row = self.store.retry(
+            lambda: self.store.conn.execute("SELECT value FROM control WHERE key = ?", (key,)).fetchone()
         )
         return row[0] if row else None
 
-    @property
-    def _deadline(self) -> float:
-        return self.store.options.busy_timeout_seconds
-
     def active(self) -> ModelVersion | None:
         """Return the active version, or None before the first model is published."""
-        row = retrying(
-            lambda: self.store.conn.execute("SELECT * FROM models WHERE state = 'active'").fetchone(),
-            deadline_seconds=self.store.options.busy_timeout_seconds,
+        row = self.store.retry(
+            lambda: self.store.conn.execute("SELECT * FROM models WHERE state = 'active'").fetchone()
         )
         return ModelVersion(**dict(row)) if row else None
 
     def versions(self) -> list[ModelVersion]:
         """Return every registered version, newest first."""
-        rows = retrying(
-            lambda: self.store.conn.execute("SELECT * FROM models ORDER BY seq DESC").fetchall(),
-            deadline_seconds=self.store.options.busy_timeout_seconds,
+        rows = self.store.retry(
+            lambda: self.store.conn.execute("SELECT * FROM models ORDER BY seq DESC").fetchall()
         )
         return [ModelVersion(**dict(r)) for r in rows]
+
+
+def _insert(conn: LogConnection, table: str, row: dict[str, object]) -> None:
+    """Insert a record's fields as one row (positional placeholders: the shared spelling)."""
+    marks = ", ".join("?" * len(row))
+    conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", tuple(row.values()))

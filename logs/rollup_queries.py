@@ -1,19 +1,20 @@
 """Read the rollups (logs/rollups.py) and the few rows they have not reached yet.
 
 Every query here reads a rollup table over a range of its leading key, or the log
-past a watermark (a rowid range, bounded by ``tail_limit``), so its cost depends on
-the window asked for, never on the size of the log.
+past a watermark (a range of positions, logs/commit_order.py, bounded by
+``tail_limit``), so its cost depends on the window asked for, never on the size of
+the log.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from logs.db import retrying
+from logs.commit_order import Position, decision_id, ordered_read
 from logs.rollups import Rollups, Watermarks, _explored, delay_bucket
 from logs.store import LogStore
 
@@ -24,7 +25,7 @@ __all__ = ["RollupReader", "Tail"]
 class Tail:
     """Rows the rollups have not reached, counted from the log itself."""
 
-    rows: tuple[sqlite3.Row, ...]
+    rows: tuple[Any, ...]
     complete: bool  # False when more than the limit were waiting (the rollups are far behind)
 
 
@@ -35,18 +36,20 @@ class RollupReader:
         self.store = store
         self.tail_limit = tail_limit
 
-    def _all(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        return retrying(
-            lambda: self.store.conn.execute(sql, params).fetchall(),
-            deadline_seconds=self.store.options.busy_timeout_seconds,
-        )
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        return self.store.retry(lambda: self.store.conn.execute(sql, params).fetchall())
+
+    def _past(self, alias: str, id_column: str, after: Position) -> tuple[str, tuple[int, ...]]:
+        """WHERE ... ORDER BY ... for every visible row past `after` (the rollups' read order)."""
+        read = ordered_read(self.store.dialect, alias, id_column, bounded=False)
+        return f"WHERE {read.condition} ORDER BY {read.order}", read.params(after, None)
 
     def watermarks(self) -> Watermarks:
         return Rollups(self.store).watermarks()
 
     # -- decisions -------------------------------------------------------------------
 
-    def decisions_by_minute(self, first_minute: int) -> list[sqlite3.Row]:
+    def decisions_by_minute(self, first_minute: int) -> list[Any]:
         """Per minute and model version from `first_minute` on: counts, and ended-window sums."""
         return self._all(
             "SELECT minute, model_version, decisions, explored, served_baseline, exploration_share_sum,"
@@ -57,19 +60,20 @@ class RollupReader:
 
     def decisions_tail(self, marks: Watermarks) -> Tail:
         """Decisions logged after the decisions watermark, as (minute, model_version, explored, ...)."""
+        where, params = self._past("d", decision_id(self.store.dialect), marks.decisions)
         rows = self._all(
-            "SELECT created_at, model_version, probabilities, choices, exploration_share, served_baseline"
-            " FROM decisions WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (marks.decisions_rowid, self.tail_limit + 1),
+            "SELECT d.created_at, d.model_version, d.probabilities, d.choices, d.exploration_share,"
+            f" d.served_baseline FROM decisions d {where} LIMIT ?",
+            (*params, self.tail_limit + 1),
         )
         return Tail(tuple(rows[: self.tail_limit]), len(rows) <= self.tail_limit)
 
     @staticmethod
-    def explored(row: sqlite3.Row) -> int:
+    def explored(row: Any) -> int:
         """Whether a tail decision's first offer was explored (same rule as the rollup)."""
         return _explored(row["probabilities"], row["choices"])
 
-    def decisions_total(self, limit: int = 50) -> list[sqlite3.Row]:
+    def decisions_total(self, limit: int = 50) -> list[Any]:
         """All-time decisions of the `limit` model versions with the most (rolled up part only)."""
         return self._all(
             "SELECT key AS model_version, count AS decisions FROM rollup_totals WHERE name = 'decisions'"
@@ -79,7 +83,7 @@ class RollupReader:
 
     # -- feedback --------------------------------------------------------------------
 
-    def feedback_by_minute(self, first_minute: int) -> list[sqlite3.Row]:
+    def feedback_by_minute(self, first_minute: int) -> list[Any]:
         """Per minute received, signal, on time or late, and delay bucket."""
         return self._all(
             "SELECT minute, signal, on_time, delay_bucket, count FROM rollup_feedback WHERE minute >= ?",
@@ -88,10 +92,11 @@ class RollupReader:
 
     def feedback_tail(self, marks: Watermarks) -> tuple[list[tuple[int, str, int, int]], bool]:
         """Feedback past the watermark as (minute, signal, on_time, delay bucket) rows."""
+        where, params = self._past("f", "id", marks.feedback)
         rows = self._all(
             "SELECT f.received_at, f.signal, f.on_time, coalesce(d.activated_at, d.created_at) AS shown_at"
-            " FROM feedback f JOIN decisions d USING (event_id) WHERE f.id > ? ORDER BY f.id LIMIT ?",
-            (marks.feedback_id, self.tail_limit + 1),
+            f" FROM feedback f JOIN decisions d USING (event_id) {where} LIMIT ?",
+            (*params, self.tail_limit + 1),
         )
         found = [
             (
@@ -104,13 +109,13 @@ class RollupReader:
         ]
         return found, len(rows) <= self.tail_limit
 
-    def feedback_total(self) -> list[sqlite3.Row]:
+    def feedback_total(self) -> list[Any]:
         """All-time feedback per signal (rolled up part only)."""
         return self._all("SELECT key AS signal, count FROM rollup_totals WHERE name = 'feedback'")
 
     # -- offers and pacing -----------------------------------------------------------
 
-    def offers(self, first_hour: int, *, by: str, limit: int = 100) -> list[sqlite3.Row]:
+    def offers(self, first_hour: int, *, by: str, limit: int = 100) -> list[Any]:
         """Offer figures from `first_hour` on, by ``category`` or ``action_id``, most shown first."""
         column = {"category": "category", "offer": "action_id"}[by]  # allowlist: a column name
         return self._all(
@@ -121,7 +126,7 @@ class RollupReader:
             (first_hour, limit),
         )
 
-    def pacing(self, first_minute: int) -> list[sqlite3.Row]:
+    def pacing(self, first_minute: int) -> list[Any]:
         """Pacing verdicts and reasons from `first_minute` on."""
         return self._all(
             "SELECT verdict, reason, sum(count) AS count FROM rollup_pacing WHERE minute >= ?"
@@ -131,7 +136,7 @@ class RollupReader:
 
     # -- drift and learning ----------------------------------------------------------
 
-    def features(self, first_minute: int, end_minute: int) -> list[sqlite3.Row]:
+    def features(self, first_minute: int, end_minute: int) -> list[Any]:
         """Hashed feature counts per namespace and bucket over [first_minute, end_minute)."""
         return self._all(
             "SELECT namespace, bucket, sum(count) AS count, min(example) AS example FROM rollup_features"
@@ -141,7 +146,7 @@ class RollupReader:
 
     def reward_series(
         self, first_minute: int, bucket_minutes: int, max_groups: int
-    ) -> tuple[list[sqlite3.Row], dict[int, str], list[sqlite3.Row]]:
+    ) -> tuple[list[Any], dict[int, str], list[Any]]:
         """Ended decisions, reward sum and sum of squares per time bucket and group of model versions.
 
         The learner publishes a version every second or so: versions are grouped into at
@@ -157,7 +162,7 @@ class RollupReader:
         )
         low, high = self._all(f"SELECT min(m.seq), max(m.seq){joined}", (first_minute,))[0]
         sums = "sum(r.ended) AS n, sum(r.reward_sum) AS total, sum(r.reward_sq) AS squares"
-        rows: list[sqlite3.Row] = []
+        rows: list[Any] = []
         names: dict[int, str] = {}
         if low is not None:
             width = -(-(high - low + 1) // max_groups)
@@ -185,7 +190,7 @@ class RollupReader:
         )
         return rows, names, unknown
 
-    def reward_totals(self, first_minute: int, end_minute: int) -> sqlite3.Row:
+    def reward_totals(self, first_minute: int, end_minute: int) -> Any:
         """Ended decisions, reward sum and sum of squares over minutes [first_minute, end_minute)."""
         return self._all(
             "SELECT coalesce(sum(ended), 0) AS n, coalesce(sum(reward_sum), 0.0) AS total,"
@@ -194,7 +199,7 @@ class RollupReader:
             (first_minute, end_minute),
         )[0]
 
-    def learning_estimates(self, first_hour: int) -> list[sqlite3.Row]:
+    def learning_estimates(self, first_hour: int) -> list[Any]:
         """Estimated reward per hour for the logged, uniform and most-popular policies."""
         return self._all(
             "SELECT hour, policy, estimator, value, low, high, n, decisions, computed_at"
@@ -202,7 +207,7 @@ class RollupReader:
             (first_hour,),
         )
 
-    def latest_drift(self) -> list[sqlite3.Row]:
+    def latest_drift(self) -> list[Any]:
         """The newest drift check of each subject."""
         return self._all(
             "SELECT d.* FROM drift_checks d JOIN (SELECT subject, max(at) AS at FROM drift_checks"
@@ -225,7 +230,7 @@ class RollupReader:
         return int(due), last
 
 
-def detail(row: sqlite3.Row) -> dict[str, object]:
+def detail(row: Any) -> dict[str, object]:
     """A drift check's JSON detail."""
     loaded = orjson.loads(row["detail"])
     return loaded if isinstance(loaded, dict) else {}

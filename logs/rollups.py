@@ -5,24 +5,25 @@ page costs the same with a thousand decisions or a million. Four passes, each be
 a watermark kept in ``rollup_state`` and moved in the transaction that adds to the
 rollups (a crash redoes a page, never counts it twice):
 
-- new decisions (rowid watermark): decisions, exploration, context features;
-- new feedback (id watermark): feedback per signal, on time or late, and its delay;
-- new pacing verdicts (id watermark): pacing holds and no-offer reasons;
-- ended windows (a ``(closes_at, rowid)`` watermark that trails the clock by the
+- new decisions (a position watermark): decisions, exploration, context features;
+- new feedback (a position watermark): feedback per signal, on time or late, and its delay;
+- new pacing verdicts (a position watermark): pacing holds and no-offer reasons;
+- ended windows (a ``(closes_at, decision id)`` watermark that trails the clock by the
   learner's grace): answered share, reward sum and sum of squares, and offers shown,
   clicked, dismissed and bought. A minute's reward figures therefore only ever count
   decisions whose window ended; the watermark says up to when.
 
-SQLite has one writer at a time, so rows become visible in rowid order and a rowid
-watermark never skips a row. A reward is computed with the rules in force when the
-window is rolled up (``reward_of``).
+A position is the row's id on SQLite, where one writer at a time makes rows visible
+in id order. On PostgreSQL, where writers commit out of id order, it is the writing
+transaction's id and then the row's id, read only below the oldest transaction still
+running (logs/commit_order.py; docs/scaling.md): exact on both, never a row skipped.
+A reward is computed with the rules in force when the window is rolled up (``reward_of``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import sqlite3
 import time
 import zlib
 from collections import Counter, defaultdict
@@ -33,7 +34,9 @@ from typing import Any
 import orjson
 
 from logs import payloads
-from logs.db import retrying, transaction
+from logs.commit_order import Position, decision_id, horizon, ordered_read
+from logs.connection import LogConnection
+from logs.db import exclusive
 from logs.store import LogStore
 from policies.base import Feedback
 
@@ -54,13 +57,30 @@ DELAY_EDGES_SECONDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 FEATURE_BUCKETS = 32
 MAX_NAMESPACES = 16  # per decision: a storefront inventing namespaces cannot grow the table
 POSITIVE_SIGNALS = frozenset({"click", "save", "add_to_cart", "purchase"})
-_BIG_ROWID = 1 << 53  # past any rowid, and exact as the REAL the state table keeps
-_STATE = ("decisions_rowid", "feedback_id", "pacing_id", "ended_closes_at", "ended_rowid")
+_BIG_ROWID = 1 << 53  # past any row id, and exact as the REAL the state table keeps
+# Transaction ids are 64-bit but stay below 2**53 (exact as a REAL) for 2**21 wraparounds.
+_STATE = (
+    "decisions_rowid",
+    "decisions_xid",
+    "feedback_id",
+    "feedback_xid",
+    "pacing_id",
+    "pacing_xid",
+    "ended_closes_at",
+    "ended_rowid",
+)
+_LOCK = "rollups"  # logs.db.exclusive: one roller moves the watermarks at a time
+_COUNTED = ("decisions", "explored", "served_baseline", "exploration_share_sum")
+_OFFER_FIGURES = ("shown", "clicked", "positive", "dismissed", "purchased", "revenue")
 
 
 @dataclass(frozen=True, slots=True)
 class Watermarks:
-    """How far each rollup has read; ``updated_at`` is when the chore last ran (None: never)."""
+    """How far each rollup has read; ``updated_at`` is when the chore last ran (None: never).
+
+    ``*_xid`` are PostgreSQL's writer transaction ids (logs/commit_order.py), 0 on SQLite;
+    ``decisions_rowid`` and ``ended_rowid`` are the decision's rowid there, its seq here.
+    """
 
     decisions_rowid: int = 0
     feedback_id: int = 0
@@ -68,6 +88,21 @@ class Watermarks:
     ended_closes_at: float = float("-inf")  # every decision closed by then is in the reward rollups
     ended_rowid: int = 0
     updated_at: float | None = None
+    decisions_xid: int = 0
+    feedback_xid: int = 0
+    pacing_xid: int = 0
+
+    @property
+    def decisions(self) -> Position:
+        return Position(self.decisions_xid, self.decisions_rowid)
+
+    @property
+    def feedback(self) -> Position:
+        return Position(self.feedback_xid, self.feedback_id)
+
+    @property
+    def pacing(self) -> Position:
+        return Position(self.pacing_xid, self.pacing_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +155,8 @@ class Rollups:
 
     def watermarks(self) -> Watermarks:
         """Return how far the rollups have read the log."""
-        rows = retrying(
-            lambda: self.store.conn.execute("SELECT name, value, updated_at FROM rollup_state").fetchall(),
-            deadline_seconds=self.store.options.busy_timeout_seconds,
+        rows = self.store.retry(
+            lambda: self.store.conn.execute("SELECT name, value, updated_at FROM rollup_state", ()).fetchall()
         )
         return _watermarks(rows)
 
@@ -163,17 +197,14 @@ class Rollups:
         marks = self.watermarks()
         if finished and until > marks.ended_closes_at:  # never back: a page would count twice
             state = {"ended_closes_at": until, "ended_rowid": _BIG_ROWID}
-            retrying(
-                lambda: self._write(state, expect=marks, now=now),
-                deadline_seconds=self.store.options.busy_timeout_seconds,
-            )
+            self.store.retry(lambda: self._write(state, expect=marks, now=now))
         return RollProgress(counts[0], counts[1], counts[2], added, done and finished)
 
     def _run(self, page: Callable[[], int], max_rows: int, seconds: float | None) -> tuple[int, bool]:
         total = 0
         deadline = math.inf if seconds is None else time.monotonic() + seconds
         while total < max_rows and time.monotonic() < deadline:
-            added = retrying(page, deadline_seconds=self.store.options.busy_timeout_seconds)
+            added = self.store.retry(page)
             if added == 0:
                 return total, True
             total += added
@@ -181,14 +212,22 @@ class Rollups:
 
     # -- passes ----------------------------------------------------------------------
 
+    def _past(self, alias: str, id_column: str, after: Position) -> tuple[str, str, tuple[int, ...]]:
+        """(columns, WHERE ... ORDER BY ..., parameters) reading past `after`, exactly (commit_order)."""
+        dialect = self.store.dialect
+        read = ordered_read(dialect, alias, id_column, bounded=True)
+        params = read.params(after, horizon(self.store.conn, dialect))
+        return read.columns, f"WHERE {read.condition} ORDER BY {read.order}", params
+
     def _decisions_page(self, limit: int) -> int:
         marks = self.watermarks()
+        position, where, params = self._past("d", decision_id(self.store.dialect), marks.decisions)
         rows = self.store.conn.execute(
-            "SELECT d.rowid, d.created_at, d.model_version, d.probabilities, d.choices, d.context,"
+            f"SELECT {position}, d.created_at, d.model_version, d.probabilities, d.choices, d.context,"
             " d.context_ref, pc.codec AS context_codec, pc.body AS context_body, d.exploration_share,"
             " d.served_baseline FROM decisions d LEFT JOIN payloads pc ON pc.digest = d.context_ref"
-            " WHERE d.rowid > ? ORDER BY d.rowid LIMIT ?",
-            (marks.decisions_rowid, limit),
+            f" {where} LIMIT ?",
+            (*params, limit),
         ).fetchall()
         if not rows:
             return 0
@@ -213,17 +252,14 @@ class Rollups:
                 key = (minute, namespace, bucket)
                 features[key] += 1
                 examples.setdefault(key, name)
-        last = rows[-1]["rowid"]
+        last = Position.of(rows[-1])
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: LogConnection) -> None:
             conn.executemany(
                 "INSERT INTO rollup_decisions"
                 " (minute, model_version, decisions, explored, served_baseline, exploration_share_sum)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
-                " decisions = decisions + excluded.decisions,"
-                " explored = explored + excluded.explored,"
-                " served_baseline = served_baseline + excluded.served_baseline,"
-                " exploration_share_sum = exploration_share_sum + excluded.exploration_share_sum",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (minute, model_version) DO UPDATE SET"
+                + _added("rollup_decisions", *_COUNTED),
                 [(m, v, *t) for (m, v), t in by_minute.items()],
             )
             versions: Counter[str] = Counter()
@@ -232,20 +268,22 @@ class Rollups:
             _add_totals(conn, "decisions", versions)
             conn.executemany(
                 "INSERT INTO rollup_features (minute, namespace, bucket, count, example)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (minute, namespace, bucket) DO UPDATE SET"
+                + _added("rollup_features", "count"),
                 [(*key, n, examples[key]) for key, n in features.items()],
             )
 
-        return len(rows) if self._commit({"decisions_rowid": last}, marks, write) else 0
+        state = {"decisions_xid": last.xid, "decisions_rowid": last.row_id}
+        return len(rows) if self._commit(state, marks, write) else 0
 
     def _feedback_page(self, limit: int) -> int:
         marks = self.watermarks()
+        position, where, params = self._past("f", "id", marks.feedback)
         rows = self.store.conn.execute(
-            "SELECT f.id, f.signal, f.on_time, f.received_at,"
+            f"SELECT {position}, f.signal, f.on_time, f.received_at,"
             " coalesce(d.activated_at, d.created_at) AS shown_at"
-            " FROM feedback f JOIN decisions d USING (event_id) WHERE f.id > ? ORDER BY f.id LIMIT ?",
-            (marks.feedback_id, limit),
+            f" FROM feedback f JOIN decisions d USING (event_id) {where} LIMIT ?",
+            (*params, limit),
         ).fetchall()
         if not rows:
             return 0
@@ -259,11 +297,11 @@ class Rollups:
             for r in rows
         )
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: LogConnection) -> None:
             conn.executemany(
                 "INSERT INTO rollup_feedback (minute, signal, on_time, delay_bucket, count)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (minute, signal, on_time, delay_bucket) DO UPDATE SET"
+                + _added("rollup_feedback", "count"),
                 [(*key, n) for key, n in counts.items()],
             )
             signals: Counter[str] = Counter()
@@ -271,39 +309,45 @@ class Rollups:
                 signals[signal] += n
             _add_totals(conn, "feedback", signals)
 
-        return len(rows) if self._commit({"feedback_id": rows[-1]["id"]}, marks, write) else 0
+        last = Position.of(rows[-1])
+        state = {"feedback_xid": last.xid, "feedback_id": last.row_id}
+        return len(rows) if self._commit(state, marks, write) else 0
 
     def _pacing_page(self, limit: int) -> int:
         marks = self.watermarks()
+        position, where, params = self._past("p", "id", marks.pacing)
         rows = self.store.conn.execute(
-            "SELECT id, at, verdict, reason FROM pacing_log WHERE id > ? ORDER BY id LIMIT ?",
-            (marks.pacing_id, limit),
+            f"SELECT {position}, p.at, p.verdict, p.reason FROM pacing_log p {where} LIMIT ?",
+            (*params, limit),
         ).fetchall()
         if not rows:
             return 0
         counts = Counter((int(r["at"] // 60), r["verdict"], r["reason"]) for r in rows)
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: LogConnection) -> None:
             conn.executemany(
                 "INSERT INTO rollup_pacing (minute, verdict, reason, count) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                " ON CONFLICT (minute, verdict, reason) DO UPDATE SET" + _added("rollup_pacing", "count"),
                 [(*key, n) for key, n in counts.items()],
             )
 
-        return len(rows) if self._commit({"pacing_id": rows[-1]["id"]}, marks, write) else 0
+        last = Position.of(rows[-1])
+        state = {"pacing_xid": last.xid, "pacing_id": last.row_id}
+        return len(rows) if self._commit(state, marks, write) else 0
 
     def _ended_page(self, until: float, reward_of: RewardOf, limit: int) -> int:
         marks = self.watermarks()
         after = (marks.ended_closes_at, marks.ended_rowid)
+        row_id = f"d.{decision_id(self.store.dialect)}"
         conn = self.store.conn
         conn.execute("BEGIN")  # decisions and their feedback from one snapshot
         try:
             rows = conn.execute(
-                "SELECT d.rowid, d.closes_at, d.event_id, d.created_at, d.model_version, d.choices,"
-                " d.actions, d.actions_ref, pa.codec AS actions_codec, pa.body AS actions_body"
+                f"SELECT {row_id} AS row_id, d.closes_at, d.event_id, d.created_at, d.model_version,"
+                " d.choices, d.actions, d.actions_ref, pa.codec AS actions_codec, pa.body AS actions_body"
                 " FROM decisions d LEFT JOIN payloads pa ON pa.digest = d.actions_ref"
-                " WHERE d.closes_at >= ? AND (d.closes_at, d.rowid) > (?, ?) AND d.closes_at <= ?"
-                " ORDER BY d.closes_at, d.rowid LIMIT ?",
+                f" WHERE d.closes_at >= ? AND (d.closes_at, {row_id}) > (?, ?) AND d.closes_at <= ?"
+                f" ORDER BY d.closes_at, {row_id} LIMIT ?",
                 (after[0], *after, until, limit),
             ).fetchall()
             feedback = _feedback(conn, [r["event_id"] for r in rows])
@@ -342,32 +386,28 @@ class Rollups:
                 figures[5] += sum(f.value or 0.0 for f in own if f.signal == "purchase")
         last = rows[-1]
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: LogConnection) -> None:
             conn.executemany(
                 "INSERT INTO rollup_decisions (minute, model_version, ended, answered, reward_sum, reward_sq)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET ended = ended + excluded.ended,"
-                " answered = answered + excluded.answered, reward_sum = reward_sum + excluded.reward_sum,"
-                " reward_sq = reward_sq + excluded.reward_sq",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (minute, model_version) DO UPDATE SET"
+                + _added("rollup_decisions", "ended", "answered", "reward_sum", "reward_sq"),
                 [(m, v, *t) for (m, v), t in minutes.items()],
             )
             conn.executemany(
                 "INSERT INTO rollup_offers"
                 " (hour, action_id, category, shown, clicked, positive, dismissed, purchased, revenue)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
-                " shown = shown + excluded.shown,"
-                " clicked = clicked + excluded.clicked, positive = positive + excluded.positive,"
-                " dismissed = dismissed + excluded.dismissed, purchased = purchased + excluded.purchased,"
-                " revenue = revenue + excluded.revenue",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hour, action_id, category) DO UPDATE SET"
+                + _added("rollup_offers", *_OFFER_FIGURES),
                 [(*key, *f) for key, f in offers.items()],
             )
 
-        state = {"ended_closes_at": last["closes_at"], "ended_rowid": last["rowid"]}
+        state = {"ended_closes_at": last["closes_at"], "ended_rowid": last["row_id"]}
         return len(rows) if self._commit(state, marks, write) else 0
 
     # -- state -----------------------------------------------------------------------
 
     def _commit(
-        self, state: Mapping[str, float], expect: Watermarks, write: Callable[[sqlite3.Connection], None]
+        self, state: Mapping[str, float], expect: Watermarks, write: Callable[[LogConnection], None]
     ) -> bool:
         """Add to the rollups and move the watermark in one transaction, if nobody moved it first."""
         return self._write(state, expect=expect, now=None, write=write)
@@ -378,13 +418,14 @@ class Rollups:
         *,
         expect: Watermarks | None,
         now: float | None,
-        write: Callable[[sqlite3.Connection], None] | None = None,
+        write: Callable[[LogConnection], None] | None = None,
     ) -> bool:
-        with transaction(self.store.conn) as conn:
-            # A second roller (a bench beside a learner) must not add the same page twice.
+        # A second roller (a bench beside a learner, another node) must not add the same
+        # page twice: the state is read and moved under one lock (BEGIN IMMEDIATE on SQLite).
+        with exclusive(self.store.conn, _LOCK) as conn:
             if (
                 expect is not None
-                and _watermarks(conn.execute("SELECT * FROM rollup_state").fetchall()) != expect
+                and _watermarks(conn.execute("SELECT * FROM rollup_state", ()).fetchall()) != expect
             ):
                 return False
             if write is not None:
@@ -392,21 +433,31 @@ class Rollups:
             stamp = self.store.clock() if now is None else now
             conn.executemany(
                 "INSERT INTO rollup_state (name, value, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 [(name, float(value), stamp) for name, value in state.items()],
             )
         return True
 
 
-def _add_totals(conn: sqlite3.Connection, name: str, counts: Mapping[str, int]) -> None:
+def _add_totals(conn: LogConnection, name: str, counts: Mapping[str, int]) -> None:
     conn.executemany(
         "INSERT INTO rollup_totals (name, key, count) VALUES (?, ?, ?)"
-        " ON CONFLICT DO UPDATE SET count = count + excluded.count",
+        " ON CONFLICT (name, key) DO UPDATE SET" + _added("rollup_totals", "count"),
         [(name, key, n) for key, n in counts.items()],
     )
 
 
-def _watermarks(rows: Sequence[sqlite3.Row]) -> Watermarks:
+@functools.cache
+def _added(table: str, *columns: str) -> str:
+    """`` column = table.column + excluded.column, ...``: an upsert that adds to a count.
+
+    The stored column is named with its table: PostgreSQL calls a bare name ambiguous
+    beside ``excluded``.
+    """
+    return " " + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+
+
+def _watermarks(rows: Sequence[Any]) -> Watermarks:
     values = {row["name"]: row["value"] for row in rows if row["name"] in _STATE}
     stamps = [row["updated_at"] for row in rows]
     return Watermarks(
@@ -416,6 +467,9 @@ def _watermarks(rows: Sequence[sqlite3.Row]) -> Watermarks:
         ended_closes_at=float(values.get("ended_closes_at", float("-inf"))),
         ended_rowid=int(values.get("ended_rowid", 0)),
         updated_at=max(stamps) if stamps else None,
+        decisions_xid=int(values.get("decisions_xid", 0)),
+        feedback_xid=int(values.get("feedback_xid", 0)),
+        pacing_xid=int(values.get("pacing_xid", 0)),
     )
 
 
@@ -446,7 +500,7 @@ def _hashed(context: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     ]
 
 
-def _feedback(conn: sqlite3.Connection, event_ids: list[str]) -> dict[str, list[Feedback]]:
+def _feedback(conn: LogConnection, event_ids: list[str]) -> dict[str, list[Feedback]]:
     found: dict[str, list[Feedback]] = defaultdict(list)
     for start in range(0, len(event_ids), 500):
         chunk = event_ids[start : start + 500]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -12,12 +11,18 @@ from typing import Any
 import orjson
 
 from logs import payloads
+from logs.connection import LogConnection
 from logs.db import LogUnavailable, transaction
+from logs.dialect import SQLITE, Dialect
 from logs.store import LogStore
 from policies.learning.rewards import RAW_REWARD
 from policies.offers.pacing import ShopperEvent
 
 __all__ = ["Erasure", "Preferences", "ShopperStore"]
+
+_UPSERT_SHOPPER = SQLITE.upsert(  # ``?`` placeholders: the connection translates them
+    "shoppers", ("shopper_key", "muted", "frequency", "personalised", "updated_at"), ("shopper_key",)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +57,7 @@ class ShopperStore:
         def write() -> None:
             with transaction(self.store.conn) as conn:
                 conn.execute(
-                    "INSERT OR REPLACE INTO shoppers"
-                    " (shopper_key, muted, frequency, personalised, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    _UPSERT_SHOPPER,
                     (
                         key,
                         orjson.dumps(sorted(set(preferences.muted))).decode(),
@@ -136,8 +140,9 @@ class ShopperStore:
         """Delete everything kept under this shopper's key and anonymise their decisions.
 
         Their decisions stay in the log (the other shoppers' evaluations need them) but
-        lose every link back: see `_anonymise`. Then the WAL is checkpointed and
-        truncated, so that no old page image keeps what was just erased.
+        lose every link back: see `_anonymise`. Then, on SQLite, the WAL is
+        checkpointed and truncated, so that no old page image keeps what was just
+        erased (PostgreSQL: docs/scaling.md, "Erasure").
 
         Raises
         ------
@@ -159,7 +164,7 @@ class ShopperStore:
                         )
                     }
                 )
-                anonymised = _anonymise(conn, linked)
+                anonymised = _anonymise(conn, self.store.dialect, linked)
                 removed = {
                     table: conn.execute(f"DELETE FROM {table} WHERE shopper_key = ?", (key,)).rowcount
                     for table in SHOPPER_TABLES
@@ -167,7 +172,8 @@ class ShopperStore:
             return Erasure(removed, anonymised)
 
         erasure = self.store.retry(write)
-        self._empty_wal()
+        if self.store.dialect.name == "sqlite":
+            self._empty_wal()
         return erasure
 
     def _empty_wal(self) -> None:
@@ -199,7 +205,7 @@ class Erasure:
     decisions_anonymised: int  # their decisions, kept without any link to them
 
 
-def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
+def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) -> int:
     """Cut every link between these decisions and the shopper, keeping what evaluation needs.
 
     Per decision: a new random event id (the storefront's records, or an id it chose,
@@ -213,14 +219,17 @@ def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
     """
     if not event_ids:
         return 0
-    tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'decisions'")
     referring = [
         table
-        for (table,) in tables.fetchall()
-        if table not in SHOPPER_TABLES
-        and any(column["name"] == "event_id" for column in conn.execute(f'PRAGMA table_info("{table}")'))
+        for table in _tables_with_event_id(conn, dialect)
+        if table not in SHOPPER_TABLES and table != "decisions"
     ]
-    conn.execute("PRAGMA defer_foreign_keys = ON")  # children move first; checked at commit
+    # Children move first; foreign keys are checked at commit (PostgreSQL's are
+    # DEFERRABLE for this since migration m015).
+    if dialect.name == "sqlite":
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+    else:
+        conn.execute("SET CONSTRAINTS ALL DEFERRED")
     made_at: list[float] = []
     words: set[str] = set()
     released: list[bytes] = []
@@ -263,6 +272,21 @@ def _anonymise(conn: sqlite3.Connection, event_ids: Sequence[str]) -> int:
     return len(made_at)
 
 
+def _tables_with_event_id(conn: LogConnection, dialect: Dialect) -> list[str]:
+    """Every table with an ``event_id`` column, found in the schema (so a new one is never missed)."""
+    if dialect.name == "sqlite":
+        sql = (
+            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c"
+            " WHERE m.type = 'table' AND c.name = 'event_id' ORDER BY m.name"
+        )
+    else:
+        sql = (
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND column_name = 'event_id' ORDER BY table_name"
+        )
+    return [str(row[0]) for row in conn.execute(sql, ()).fetchall()]
+
+
 def _search_features(context: object) -> set[str]:
     """Return the feature names a report gives the context's search words ("tokens=word")."""
     search = context.get("search") if isinstance(context, dict) else None
@@ -270,7 +294,7 @@ def _search_features(context: object) -> set[str]:
     return {f"tokens={t}" for t in tokens if isinstance(t, str)} if isinstance(tokens, list) else set()
 
 
-def _scrub_reports(conn: sqlite3.Connection, first: float, last: float, words: set[str]) -> None:
+def _scrub_reports(conn: LogConnection, first: float, last: float, words: set[str]) -> None:
     """Take the shopper's search words out of feature importance reports over their decisions.
 
     A report lists features seen in at least 1% of its decisions, so over a short range
