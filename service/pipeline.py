@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from policies.deciding.rules import Attributes, Filters
 from policies.deciding.sampling import baseline_choice, choose, diverse_bans, first_slot, seed_for, served
 from service import business_rules
 from service.experiment_arms import Assignment, arms
+from service.intake_fingerprint import same_request
 from service.resources import Resources
 
 __all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]
@@ -51,6 +52,8 @@ class RankInput:
     filters: Filters | None = None
     attributes: Mapping[str, Attributes] | None = None
     backfill: bool = False  # the candidates are popular products the filters' first pick left none of
+    # What versions before the tagged fingerprint stored for this request (service/intake_fingerprint.py).
+    legacy_fingerprints: Callable[[], Iterable[str]] = tuple
 
 
 def request_fingerprint(body: Mapping[str, Any]) -> str:
@@ -76,7 +79,7 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         # Answer a retry without touching the model: the first answer is the answer.
         stored = res.store.find_decision(request.event_id)
         if stored is not None:
-            if stored.request_sha256 != request.fingerprint:
+            if not same_request(stored.request_sha256, request.fingerprint, request.legacy_fingerprints):
                 raise EventConflict(f"event id {request.event_id!r} was already used for another request")
             return stored
     event_id = request.event_id or uuid.uuid4().hex

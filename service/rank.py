@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from logs.records import DecisionRecord
-from service import pipeline
+from service import intake_fingerprint, pipeline
 from service.auth import guard_storefront
 from service.limits import check_cost
 from service.openapi import documented
@@ -39,9 +39,8 @@ def to_input(body: RankRequest) -> pipeline.RankInput:
         actions=body.domain_actions(),
         excluded=frozenset(body.excluded_actions),
         slots=len(body.slots),
-        fingerprint=pipeline.retry_fingerprint(
-            body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
-        ),
+        fingerprint=intake_fingerprint.retry_fingerprint(body.event_id, body),
+        legacy_fingerprints=lambda: intake_fingerprint.legacy_rank(body),
         baseline=tuple(s.baseline_action for s in body.slots),
         slot_ids=tuple(s.id for s in body.slots if s.id is not None) or None,
         slot_excluded=tuple(frozenset(s.excluded_actions) for s in body.slots),

@@ -26,7 +26,7 @@ from flask import Blueprint, Response, request
 from logs.records import DecisionRecord, UnknownEvent
 from policies.base import Action
 from policies.learning.rewards import RAW_REWARD
-from service import pipeline
+from service import intake_fingerprint, pipeline
 from service.auth import guard_storefront
 from service.limits import check_cost
 from service.openapi import documented
@@ -173,9 +173,8 @@ def _decide(
         actions=actions,
         excluded=excluded & ids,
         slots=slots,
-        fingerprint=pipeline.retry_fingerprint(
-            body.event_id, lambda: body.model_dump(mode="json", exclude={"event_id"})
-        ),
+        fingerprint=intake_fingerprint.retry_fingerprint(body.event_id, body),
+        legacy_fingerprints=lambda: intake_fingerprint.legacy(body),
         deferred=body.defer_activation,
         slot_excluded=tuple(banned & ids for banned in slot_excluded),
         **extra,
