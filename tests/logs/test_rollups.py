@@ -1,14 +1,22 @@
-"""Rollups: exact at any moment, reward figures only from ended windows, never counted twice."""
+"""Rollups: exact at any moment, reward figures only from ended windows, never counted twice.
+
+Every test runs on SQLite and on PostgreSQL (tests/logs/conftest.py); on PostgreSQL,
+writers that commit out of id order are still counted exactly once.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
+from logs.dialect import POSTGRESQL, DatabaseUrl
 from logs.records import DecisionRecord
+from logs.rollup_queries import RollupReader
 from logs.rollups import Rollups, delay_bucket, feature_tokens
 from logs.store import LogStore
 from policies.base import Action, SlotChoice
@@ -33,8 +41,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def log(tmp_path: Path, clock: Clock) -> LogStore:
-    store = LogStore(tmp_path / "log.db", clock=clock)
+def log(log_location: Path | DatabaseUrl, clock: Clock) -> Iterator[LogStore]:
+    store = LogStore(log_location, clock=clock)
     store.migrate()
     yield store
     store.close()
@@ -259,3 +267,56 @@ def test_errors_by_kind_include_what_the_learner_skipped(log: LogStore) -> None:
     )
     errors = loop_health.loop_health(log, now=T0).errors
     assert {"route": "learner", "status": 0, "code": "skipped_oversized", "count": 3} in errors
+
+
+def _rolled(store: LogStore) -> tuple[int, int]:
+    """Decisions and feedback the rollups have counted."""
+    decisions = store.conn.execute("SELECT coalesce(sum(decisions), 0) FROM rollup_decisions").fetchone()[0]
+    feedback = store.conn.execute("SELECT coalesce(sum(count), 0) FROM rollup_feedback").fetchone()[0]
+    return int(decisions), int(feedback)
+
+
+def test_writers_committing_out_of_id_order_are_counted_once(pg_url: str, clock: Clock) -> None:
+    log = LogStore(DatabaseUrl(POSTGRESQL, conninfo=pg_url), clock=clock)
+    log.migrate()
+    decide(log, "first", T0)
+    slow = psycopg.connect(pg_url)  # a second node's transaction: takes the lower ids, commits last
+    try:
+        columns = ", ".join(
+            r[0]
+            for r in slow.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'decisions'"
+                " AND table_schema = current_schema() AND column_name NOT IN ('event_id', 'seq', 'txid')"
+            )
+        )
+        slow.execute(
+            f"INSERT INTO decisions (event_id, {columns}) SELECT 'slow', {columns} FROM decisions"
+            " WHERE event_id = 'first'"
+        )
+        slow.execute(
+            "INSERT INTO feedback (event_id, action_id, signal, value, dedupe_key, received_at, on_time)"
+            " VALUES ('first', 'b', 'click', NULL, 'slow', %s, 1)",
+            (T0 + 1,),
+        )
+        decide(log, "fast", T0 + 2)  # committed at once, with higher ids
+        clock.now = T0 + 3
+        log.record_feedback("fast", "click", None)
+        ids = log.conn.execute("SELECT event_id, seq FROM decisions ORDER BY seq").fetchall()
+        slow_seq = slow.execute("SELECT seq FROM decisions WHERE event_id = 'slow'").fetchone()[0]
+        assert [r[0] for r in ids] == ["first", "fast"] and slow_seq < ids[1][1]
+
+        roll(log)  # an id watermark would move past "fast" here and never count "slow"
+        assert _rolled(log) == (1, 0)
+        reader = RollupReader(log)
+        assert [r["created_at"] for r in reader.decisions_tail(reader.watermarks()).rows] == [T0 + 2]
+        assert figures(log)["decisions_per_minute"].value == pytest.approx(2 / 10)  # rolled + tail
+        slow.commit()
+        roll(log)
+        assert _rolled(log) == (3, 2)
+        roll(log)
+        assert _rolled(log) == (3, 2)
+        assert reader.decisions_tail(reader.watermarks()).rows == ()
+        assert figures(log)["decisions_per_minute"].value == pytest.approx(3 / 10)
+    finally:
+        slow.close()
+        log.close()
