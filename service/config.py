@@ -90,7 +90,9 @@ def show_config() -> Response:
 @documented(json=ConfigPatch, ok=ConfigResponse, key="admin")
 def change_config() -> Response:
     """Change or reset live settings; nothing changes unless every one is usable. 200 with the result."""
-    body = ConfigPatch.model_validate_json(request.get_data() or b"{}")
+    # Strict over HTTP: a number is a JSON number ("0.5" was read as 0.5); the console's
+    # form and `xsell config set` send text and validate the same schema laxly.
+    body = ConfigPatch.model_validate_json(request.get_data() or b"{}", strict=True)
     values, reset = patch_values(body)
     config = resources().config
     if not values and not reset:

@@ -98,6 +98,18 @@ def test_personalizer_default_reward_must_be_a_number(client: FlaskClient, value
     assert response.get_json()["error"]["target"] == "defaultReward"
 
 
+@pytest.mark.parametrize("value", ['"0.5"', "true", "NaN"])
+def test_the_live_default_reward_must_be_a_number(client: FlaskClient, value: str) -> None:
+    admin = {"Authorization": "Bearer admin-key"}
+    response = client.patch(
+        "/v1/config", data=f'{{"default_reward": {value}}}', content_type="application/json", headers=admin
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["details"][0]["field"] == "default_reward"
+    numbers = {"default_reward": -0.25, "log_retention_days": 30, "reward_aggregation": "sum"}
+    assert client.patch("/v1/config", json=numbers, headers=admin).status_code == 200
+
+
 def test_integers_and_decimals_are_rewards(app: Flask, client: FlaskClient) -> None:
     _ranked(client, "e1")
     assert _post(client, "/v1/events/e1/reward", '{"value": 1}').status_code == 200
