@@ -12,6 +12,7 @@ import orjson
 
 from logs import payloads
 from policies.base import Action, Feedback, LoggedEvent, SlotChoice
+from policies.deciding.promotions import mixing_of
 
 __all__ = [
     "DecisionRecord",
@@ -181,6 +182,7 @@ class DecisionRecord:
             baseline=self.baseline,
             exploration_share=self.exploration_share,
             served_baseline=self.served_baseline,
+            mixing=mixing_of(self.rules),  # promotions mixed into what was served (#15)
         )
 
 

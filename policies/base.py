@@ -15,6 +15,7 @@ __all__ = [
     "FeatureValue",
     "Features",
     "LoggedEvent",
+    "Mixing",
     "ModelCard",
     "ModelFormatError",
     "Policy",
@@ -60,6 +61,23 @@ class SlotChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class Mixing:
+    """Operator promotions mixed into a served distribution (#15), exactly as logged.
+
+    Each boosted action's probability is multiplied by its factor and the whole
+    renormalised, before the exploration share; then each share's epsilon of the
+    probability goes evenly to its actions: p = (1 - sum eps) p' + sum_i eps_i / |A_i|
+    on A_i (policies/deciding/sampling.py). Logged, so a replay serves the same mixture.
+    """
+
+    boosts: tuple[tuple[str, float], ...] = ()  # (action id, factor)
+    shares: tuple[tuple[float, frozenset[str]], ...] = ()  # (epsilon, the actions it goes to)
+
+    def __bool__(self) -> bool:
+        return bool(self.boosts or self.shares)
+
+
+@dataclass(frozen=True, slots=True)
 class Feedback:
     """One thing the shopper did with a decision, as recorded in the log."""
 
@@ -92,6 +110,7 @@ class LoggedEvent:
     baseline: tuple[str | None, ...] = ()
     exploration_share: float = 0.0  # mixed into the served distribution (sampling.mix_uniform)
     served_baseline: bool = False  # apprentice or logging-only mode served the baseline
+    mixing: Mixing | None = None  # operator promotions mixed into what was served (#15)
 
     def slot_banned(self, slot: int) -> frozenset[str]:
         """Return the actions slot `slot` (0-based) could not show besides `excluded`."""

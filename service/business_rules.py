@@ -9,15 +9,18 @@ exclusion (policies/deciding/rules.py), so replays stay exact.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from logs.db import LogUnavailable
+from policies.base import SlotChoice
+from policies.deciding.promotions import Boost, Campaign
 from policies.deciding.rules import (
     Attributes,
     Filters,
@@ -29,13 +32,23 @@ from policies.deciding.rules import (
 )
 from policies.learning.model_records import ModelChange
 from policies.offers.catalog import Product
+from service.campaign_counts import tallies
 from service.exceptions import InvalidField
 from service.resources import Resources
 
 if TYPE_CHECKING:
     from service.pipeline import RankInput
 
-__all__ = ["RULES_KEY", "NothingAllowed", "apply", "catalog_attributes", "operator_rules", "save_rules"]
+__all__ = [
+    "RULES_KEY",
+    "NothingAllowed",
+    "apply",
+    "catalog_attributes",
+    "check",
+    "count",
+    "operator_rules",
+    "save_rules",
+]
 
 
 class NothingAllowed(InvalidField):
@@ -56,7 +69,8 @@ def apply(
         return request, None
     ids = [a.id for a in request.actions]
     attributes = dict(known) if known is not None else _attributes(res, request)
-    shaped = shape(ids, attributes, filters or Filters(), rules)
+    counts = tallies(res).current(rules.campaigns, res.store.clock()) if rules.campaigns else None
+    shaped = shape(ids, attributes, filters or Filters(), rules, counts)
     excluded = request.excluded | frozenset(shaped.removed)
     if set(ids) <= excluded:
         raise NothingAllowed(
@@ -67,7 +81,17 @@ def apply(
         others = frozenset(ids) - {shaped.pinned[0]}
         first = slot_excluded[0] if slot_excluded else frozenset()
         slot_excluded = (first | others, *slot_excluded[1:])
+    if shaped.targets:  # a share is mixed into the first slot: only what that slot may show
+        banned = slot_excluded[0] if slot_excluded else frozenset()
+        targets = tuple(replace(t, actions=t.actions - banned) for t in shaped.targets if t.actions - banned)
+        shaped = replace(shaped, targets=targets)
     return replace(request, excluded=excluded, slot_excluded=slot_excluded), shaped
+
+
+def count(res: Resources, shaped: Shaped | None, choices: Sequence[SlotChoice], now: float) -> None:
+    """Count a newly logged decision for the campaigns it was eligible for (caps and shares)."""
+    if shaped is not None and shaped.eligible:
+        tallies(res).record(shaped.eligible, choices, now)
 
 
 def catalog_attributes(product: Product) -> Attributes:
@@ -113,6 +137,7 @@ def save_rules(res: Resources, rules: OperatorRules, *, actor: str, reason: str 
         )
     )
     _source(res).refresh()
+    tallies(res).forget()
 
 
 def dump(rules: OperatorRules) -> dict[str, object]:
@@ -121,6 +146,17 @@ def dump(rules: OperatorRules) -> dict[str, object]:
         "margin_floor": rules.margin_floor,
         "never_categories": sorted(rules.never_categories),
         "max_per_category": rules.max_per_category,
+        "boosts": [{"sku": b.sku, "factor": b.factor} for b in rules.boosts],
+        "campaigns": [
+            {
+                "name": c.name,
+                "products": list(c.products),
+                "min_share": c.min_share,
+                "max_impressions": c.max_impressions,
+                "period_seconds": c.period_seconds,
+            }
+            for c in rules.campaigns
+        ],
     }
 
 
@@ -132,7 +168,54 @@ def parse(found: Mapping[str, Any]) -> OperatorRules:
         margin_floor=found.get("margin_floor"),
         never_categories=frozenset(never),
         max_per_category=found.get("max_per_category"),
+        # rules saved before promotions existed have neither
+        boosts=tuple(Boost(b["sku"], float(b["factor"])) for b in found.get("boosts") or []),
+        campaigns=tuple(
+            Campaign(
+                name=c["name"],
+                products=tuple(c["products"]),
+                min_share=c.get("min_share"),
+                max_impressions=c.get("max_impressions"),
+                period_seconds=float(c["period_seconds"]),
+            )
+            for c in found.get("campaigns") or []
+        ),
     )
+
+
+def check(res: Resources, rules: OperatorRules) -> None:
+    """Refuse promotions that name unknown products or contradict the other rules.
+
+    Raises
+    ------
+    InvalidField
+        Naming the field: a boost or campaign product the catalog does not have, one in
+        a never-shown category, a product in two campaigns, shares adding up to 1 or more.
+    """
+    named = [b.sku for b in rules.boosts] + [s for c in rules.campaigns for s in c.products]
+    products = res.catalog.products(sorted(set(named))) if named else {}
+
+    def known(sku: str, field: str, what: str) -> None:
+        product = products.get(sku)
+        if product is None:
+            raise InvalidField(field, f"{what} {sku!r} is not a product of the catalog")
+        if product.category in rules.never_categories:
+            raise InvalidField(field, f"{what} {sku!r} is in never-shown category {product.category!r}")
+
+    for k, b in enumerate(rules.boosts):
+        known(b.sku, f"boosts.{k}.sku", "boosted product")
+    owner: dict[str, str] = {}
+    for k, campaign in enumerate(rules.campaigns):
+        for j, sku in enumerate(campaign.products):
+            known(sku, f"campaigns.{k}.products.{j}", "campaign product")
+            if sku in owner:
+                raise InvalidField(
+                    f"campaigns.{k}.products.{j}", f"{sku!r} is already in campaign {owner[sku]!r}"
+                )
+            owner[sku] = campaign.name
+    shares = math.fsum(c.min_share for c in rules.campaigns if c.min_share is not None)
+    if shares >= 1.0:
+        raise InvalidField("campaigns", f"the guaranteed shares add up to {shares:g}; they must stay below 1")
 
 
 class _RulesSource:

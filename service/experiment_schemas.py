@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-__all__ = ["ArmIn", "ExperimentRequest", "ShipRequest", "StopRequest"]
+__all__ = [
+    "ArmIn",
+    "BoostIn",
+    "CampaignIn",
+    "ExperimentRequest",
+    "RulesRequest",
+    "ShipRequest",
+    "StopRequest",
+]
 
 # Allowlist: ids and arm names reach SQL parameters, JSON and log lines, never anything else.
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -78,6 +86,56 @@ class PinIn(BaseModel):
     sku: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
+RuleSku = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class BoostIn(BaseModel):
+    model_config = _STRICT
+
+    sku: RuleSku = Field(description="A product of the catalog")
+    factor: float = Field(
+        gt=0, le=100, description="Multiplies its probability before renormalising (below 1 demotes)"
+    )
+
+    @field_validator("factor")
+    @classmethod
+    def _not_one(cls, factor: float) -> float:
+        if factor == 1.0:
+            raise ValueError("a factor of 1 changes nothing")
+        return factor
+
+
+class CampaignIn(BaseModel):
+    model_config = _STRICT
+
+    name: Slug = Field(description="As the trace names the rule: rules.campaigns.NAME")
+    products: Annotated[list[RuleSku], Field(min_length=1, max_length=100)] = Field(
+        description="Products of the catalog (in no other campaign)"
+    )
+    min_share: float | None = Field(
+        None, gt=0, lt=1, description="Guaranteed share of the decisions that could show it, per period"
+    )
+    max_impressions: int | None = Field(
+        None, ge=1, le=1_000_000_000, description="Decisions showing it per period; then it is removed"
+    )
+    period_seconds: float = Field(
+        86_400.0, gt=0, le=366 * 86_400, description="Periods aligned to the epoch (86400: a UTC day)"
+    )
+
+    @field_validator("products")
+    @classmethod
+    def _distinct(cls, products: list[str]) -> list[str]:
+        if len(set(products)) != len(products):
+            raise ValueError("products must be distinct")
+        return products
+
+    @model_validator(mode="after")
+    def _does_something(self) -> CampaignIn:
+        if self.min_share is None and self.max_impressions is None:
+            raise ValueError("a campaign needs min_share, max_impressions or both")
+        return self
+
+
 class RulesRequest(BaseModel):
     """PUT /v1/rules: the operator's standing rules (replaces them all)."""
 
@@ -95,7 +153,30 @@ class RulesRequest(BaseModel):
     max_per_category: int | None = Field(
         None, ge=1, le=20, description="At most this many offers per category"
     )
+    boosts: Annotated[list[BoostIn], Field(max_length=100)] = Field(
+        default_factory=list,
+        description="Products whose probability is multiplied (logged: replays exactly)",
+    )
+    campaigns: Annotated[list[CampaignIn], Field(max_length=20)] = Field(
+        default_factory=list, description="Guaranteed shares (mixed into the served distribution) and caps"
+    )
     reason: Reason | None = None
+
+    @field_validator("boosts")
+    @classmethod
+    def _one_boost_each(cls, boosts: list[BoostIn]) -> list[BoostIn]:
+        skus = [b.sku for b in boosts]
+        if len(set(skus)) != len(skus):
+            raise ValueError("boost each product once")
+        return boosts
+
+    @field_validator("campaigns")
+    @classmethod
+    def _unique_campaigns(cls, campaigns: list[CampaignIn]) -> list[CampaignIn]:
+        names = [c.name for c in campaigns]
+        if len(set(names)) != len(names):
+            raise ValueError("campaign names must be unique")
+        return campaigns
 
     @field_validator("pins")
     @classmethod

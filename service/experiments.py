@@ -17,6 +17,7 @@ from flask import Blueprint, Response, request
 from logs.experiment_store import Experiment, ExperimentStore
 from logs.store import LogStore
 from policies.base import ModelFormatError
+from policies.deciding.promotions import Boost, Campaign
 from policies.deciding.rules import OperatorRules, Pin
 from policies.experiments.assignment import Arm
 from policies.learning.model_records import ModelChange
@@ -87,7 +88,7 @@ def ship(experiment_id: str) -> Response:
 @bp.get("/v1/rules")
 @documented(key="admin")
 def get_rules() -> Response:
-    """The operator's business rules in force (campaign pins, margin floor, banned categories, diversity)."""
+    """The operator's business rules in force (pins, margin floor, bans, diversity, promotions)."""
     return json_response(business_rules.dump(business_rules.operator_rules(resources())))
 
 
@@ -101,8 +102,14 @@ def put_rules() -> Response:
         margin_floor=body.margin_floor,
         never_categories=frozenset(body.never_categories),
         max_per_category=body.max_per_category,
+        boosts=tuple(Boost(b.sku, b.factor) for b in body.boosts),
+        campaigns=tuple(
+            Campaign(c.name, tuple(c.products), c.min_share, c.max_impressions, c.period_seconds)
+            for c in body.campaigns
+        ),
     )
     res = resources()
+    business_rules.check(res, rules)
     business_rules.save_rules(res, rules, actor="http", reason=body.reason)
     return json_response(business_rules.dump(rules))
 

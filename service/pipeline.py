@@ -16,9 +16,19 @@ import orjson
 
 from logs.experiment_store import ExperimentStore
 from logs.records import DecisionRecord, EventConflict
-from policies.base import Action, Features, Ranking, SlotChoice
-from policies.deciding.rules import Attributes, Filters
-from policies.deciding.sampling import baseline_choice, choose, diverse_bans, first_slot, seed_for, served
+from policies.base import Action, Features, Mixing, Ranking, SlotChoice
+from policies.deciding.promotions import shares_for
+from policies.deciding.promotions import trace as promotion_trace
+from policies.deciding.rules import Attributes, Filters, Shaped
+from policies.deciding.sampling import (
+    baseline_choice,
+    choose,
+    diverse_bans,
+    first_slot,
+    mix_shares,
+    seed_for,
+    served,
+)
 from service import business_rules
 from service.experiment_arms import Assignment, arms
 from service.intake_fingerprint import same_request
@@ -111,10 +121,11 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
     # Everything that shapes the served distribution is logged with it (slot controls,
     # exploration share, baseline mode), so a replay of the log reproduces it exactly.
     share = 0.0 if baseline_mode else config.exploration_share
+    promoted: dict[str, Any] = {}
     if baseline_mode:
         ranking, choices = _baseline(request, ranking.action_ids)
     else:
-        ranking = served(ranking, share, request.excluded)
+        ranking, promoted = _promoted(ranking, share, request.excluded, shaped)
         cap = shaped.max_per_category if shaped is not None else None
         categories = shaped.category_of if shaped is not None else None
         choices = choose(
@@ -156,10 +167,34 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         exploration_share=share,
         served_baseline=baseline_mode,
         experiment=None if assignment is None else assignment.logged(),
-        rules=None if shaped is None else shaped.trace() | ({"backfill": True} if request.backfill else {}),
+        rules=None
+        if shaped is None
+        else shaped.trace() | promoted | ({"backfill": True} if request.backfill else {}),
     )
-    stored, _ = res.store.record_decision(record)
+    stored, new = res.store.record_decision(record)
+    if new:  # a campaign's share and cap count what every worker logged (a retry counts once)
+        business_rules.count(res, shaped, stored.choices, now)
     return stored
+
+
+def _promoted(
+    ranking: Ranking, share: float, excluded: frozenset[str], shaped: Shaped | None
+) -> tuple[Ranking, dict[str, Any]]:
+    """Serve the policy's ranking with the exploration share and the promotions mixed in.
+
+    Returns the distribution to sample from and the promotions' trace, which holds all a
+    replay needs to serve the same mixture (``LoggedEvent.mixing``).
+    """
+    if shaped is None or not (shaped.boosts or shaped.targets):
+        return served(ranking, share, excluded), {}
+    boosts = tuple(sorted(shaped.boosts.items()))
+    ranking = served(ranking, share, excluded, Mixing(boosts) if boosts else None)
+    # Each campaign's epsilon is read off the distribution it is mixed into; the replay
+    # takes the logged epsilons as given (policies/deciding/sampling.py served).
+    shares = shares_for(ranking, shaped.targets)
+    if shares:
+        ranking = mix_shares(ranking, shares)
+    return ranking, promotion_trace(shaped.boosts, shares, shaped.targets)
 
 
 def _hold_out(

@@ -65,8 +65,11 @@ def from_decision(decision: DecisionRecord) -> dict[str, Any]:
         {"id": a.id, "probability": p, "excluded": a.id in decision.excluded}
         for a, p in zip(decision.actions, decision.probabilities, strict=True)
     ]
-    if decision.rules is not None:  # name the rule behind each removal or pin (#15)
-        ruled = dict(decision.rules["removed"])
+    if decision.rules is not None:  # name the rule behind each removal, pin or promotion (#15)
+        ruled = {a: b["rule"] for a, b in decision.rules.get("boosted", {}).items()}
+        for mixed in decision.rules.get("mixed", ()):  # a campaign's share names it over a boost
+            ruled.update(dict.fromkeys(mixed["actions"], mixed["rule"]))
+        ruled.update(decision.rules["removed"])
         if "pinned" in decision.rules:
             ruled[decision.rules["pinned"]["action_id"]] = decision.rules["pinned"]["rule"]
         for entry in entries:

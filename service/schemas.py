@@ -257,7 +257,9 @@ class RankedAction(BaseModel):
     id: str
     probability: float
     excluded: bool = False
-    rule: str | None = Field(None, description="The business rule or filter that removed or pinned it (#15)")
+    rule: str | None = Field(
+        None, description="The business rule or filter that removed, pinned, boosted or mixed it in (#15)"
+    )
 
 
 class RankResponse(BaseModel):

@@ -1,11 +1,12 @@
 """Business rules and per-request filters: which candidates a decision may show.
 
-Every rule works by exclusion, never by re-weighting, so the served probabilities stay
-exactly reproducible from the log: a removed candidate joins the decision's logged
-`excluded` set, a pinned campaign restricts the first slot to itself (a per-slot
-exclusion, logged), and the diversity cap bans, slot by slot inside the sampler, the
-categories already shown as often as allowed (policies/deciding/sampling.py). The
-trace names the rule behind every removal, for the log and the event inspector.
+The served probabilities stay exactly reproducible from the log: a removed candidate
+(a filter, a rule, a campaign at its cap) joins the decision's logged `excluded` set, a
+pinned campaign restricts the first slot to itself (a per-slot exclusion, logged), the
+diversity cap bans, slot by slot inside the sampler, the categories already shown as
+often as allowed (policies/deciding/sampling.py), and promotions re-weight and mix in
+the open, their exact mixture logged (policies/deciding/promotions.py). The trace names
+the rule behind every removal and boost, for the log and the event inspector.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from policies.deciding.promotions import Boost, Campaign, Tally, Target, required_rate
 
 __all__ = ["Attributes", "Filters", "OperatorRules", "Pin", "Shaped", "attributes_from_features", "shape"]
 
@@ -81,6 +84,8 @@ class OperatorRules:
     margin_floor: float | None = None  # a candidate whose known margin is below is removed
     never_categories: frozenset[str] = frozenset()
     max_per_category: int | None = None
+    boosts: tuple[Boost, ...] = ()
+    campaigns: tuple[Campaign, ...] = ()
 
     def __bool__(self) -> bool:
         return self != OperatorRules()
@@ -95,6 +100,9 @@ class Shaped:
     max_per_category: int | None = None
     category_of: Mapping[str, str] = field(default_factory=dict)  # for the diversity cap
     filters: Mapping[str, Any] = field(default_factory=dict)  # the request's, as given (Filters.logged)
+    boosts: Mapping[str, float] = field(default_factory=dict)  # allowed candidate -> factor
+    eligible: tuple[Campaign, ...] = ()  # campaigns one of whose products is an allowed candidate
+    targets: tuple[Target, ...] = ()  # of those, the ones with a share to mix in
 
     def trace(self) -> dict[str, Any]:
         """The log's record of it (decisions.rules), also shown to the event inspector."""
@@ -105,18 +113,39 @@ class Shaped:
             found["max_per_category"] = self.max_per_category
         if self.filters:
             found["filters"] = dict(self.filters)
+        if self.eligible:
+            found["campaigns"] = sorted(c.name for c in self.eligible)
         return found
 
 
 def shape(
-    action_ids: Sequence[str], attributes: Mapping[str, Attributes], filters: Filters, rules: OperatorRules
+    action_ids: Sequence[str],
+    attributes: Mapping[str, Attributes],
+    filters: Filters,
+    rules: OperatorRules,
+    tallies: Mapping[str, Tally] | None = None,
 ) -> Shaped:
-    """Apply the operator's rules, then the request's filters, naming the first rule to remove each."""
+    """Apply the operator's rules, then the request's filters, then the campaigns' caps
+    (by `tallies`, each campaign's current period), naming the first rule to remove each."""
     removed: dict[str, str] = {}
     for action_id in action_ids:
         reason = _removal(action_id, attributes.get(action_id, Attributes()), filters, rules)
         if reason is not None:
             removed[action_id] = reason
+    tallies = tallies or {}
+    eligible, targets = [], []
+    for campaign in rules.campaigns:
+        tally = tallies.get(campaign.name, Tally())
+        allowed = frozenset(a for a in action_ids if a in campaign.members and a not in removed)
+        if not allowed:
+            continue
+        if campaign.max_impressions is not None and tally.shown >= campaign.max_impressions:
+            removed.update(dict.fromkeys(allowed, f"{campaign.rule}.cap"))
+            continue
+        eligible.append(campaign)
+        if campaign.min_share is not None:
+            targets.append(Target(campaign.rule, allowed, required_rate(campaign.min_share, tally)))
+    boosts = {b.sku: b.factor for b in rules.boosts if b.sku in action_ids and b.sku not in removed}
     pinned = next(
         ((p.sku, f"rules.pins.{p.name}") for p in rules.pins if p.sku in action_ids and p.sku not in removed),
         None,
@@ -126,7 +155,17 @@ def shape(
         a: attributes[a].category for a in action_ids if a in attributes and attributes[a].category
     }
     cap = min(caps) if caps else None
-    return Shaped(removed, pinned, cap, category_of, filters.logged() if filters else {})  # type: ignore[arg-type]
+    logged = filters.logged() if filters else {}
+    return Shaped(
+        removed,
+        pinned,
+        cap,
+        category_of,
+        logged,
+        boosts,
+        tuple(eligible),
+        tuple(targets),  # type: ignore[arg-type]
+    )
 
 
 def _removal(action_id: str, found: Attributes, filters: Filters, rules: OperatorRules) -> str | None:

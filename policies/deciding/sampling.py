@@ -15,14 +15,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from policies.base import Ranking, SlotChoice
+from policies.base import Mixing, Ranking, SlotChoice
 
 __all__ = [
     "baseline_choice",
+    "boost",
     "choose",
     "conditionals",
     "diverse_bans",
     "first_slot",
+    "mix_shares",
     "mix_uniform",
     "seed_for",
     "served",
@@ -147,9 +149,65 @@ def first_slot(ranking: Ranking, slot_excluded: Sequence[frozenset[str]] = ()) -
     return Ranking(ranking.action_ids, np.array(conditional or [0.0] * len(remaining), dtype=np.float64))
 
 
-def served(ranking: Ranking, exploration_share: float, excluded: frozenset[str]) -> Ranking:
-    """Return the distribution the rank path samples from: the policy's, with the uniform share mixed in."""
-    return mix_uniform(ranking, exploration_share, excluded) if exploration_share > 0 else ranking
+def served(
+    ranking: Ranking, exploration_share: float, excluded: frozenset[str], mixing: Mixing | None = None
+) -> Ranking:
+    """Return the distribution the rank path samples from: the policy's, boosted, with the
+    uniform share and then the promotions' shares mixed in (all three logged with it).
+
+    Boosts come before the exploration share, so every eligible candidate keeps its floor
+    of share / k however an operator demotes it.
+    """
+    if mixing is not None and mixing.boosts:
+        ranking = boost(ranking, mixing.boosts)
+    if exploration_share > 0:
+        ranking = mix_uniform(ranking, exploration_share, excluded)
+    if mixing is not None and mixing.shares:
+        ranking = mix_shares(ranking, mixing.shares)
+    return ranking
+
+
+def boost(ranking: Ranking, factors: Sequence[tuple[str, float]]) -> Ranking:
+    """Multiply the named actions' probabilities by their factors and renormalise.
+
+    p'_a = w_a p_a / sum_b w_b p_b (w = 1 for actions not named). An action of
+    probability 0 (excluded) stays at 0; when everything left is 0 nothing changes.
+
+    >>> boost(Ranking(("a", "b"), np.array([0.5, 0.5])), [("b", 3.0)]).probabilities
+    array([0.25, 0.75])
+    """
+    weight = dict(factors)
+    weighted = [
+        float(p) * weight.get(a, 1.0) for a, p in zip(ranking.action_ids, ranking.probabilities, strict=True)
+    ]
+    total = math.fsum(weighted)
+    if total <= 0:
+        return ranking
+    return Ranking(ranking.action_ids, np.array([w / total for w in weighted], dtype=np.float64))
+
+
+def mix_shares(ranking: Ranking, shares: Sequence[tuple[float, frozenset[str]]]) -> Ranking:
+    """Give each share's epsilon of the probability evenly to its actions.
+
+    p' = (1 - sum_i eps_i) p + sum_i eps_i / |A_i| [a in A_i]: with probability eps_i the
+    slot is drawn uniformly from A_i, else from p. The actions must be candidates that
+    may be shown (the rank path passes only those), and sum_i eps_i <= 1.
+
+    >>> r = Ranking(("a", "b", "c"), np.array([1.0, 0.0, 0.0]))
+    >>> mix_shares(r, [(0.5, frozenset({"b", "c"}))]).probabilities
+    array([0.5 , 0.25, 0.25])
+    """
+    kept = 1.0 - math.fsum(epsilon for epsilon, _ in shares)
+    extra: dict[str, float] = {}
+    for epsilon, actions in shares:
+        each = epsilon / len(actions)
+        for action_id in sorted(actions):  # a fixed order: the replay adds the same floats
+            extra[action_id] = extra.get(action_id, 0.0) + each
+    mixed = [
+        kept * float(p) + extra.get(a, 0.0)
+        for a, p in zip(ranking.action_ids, ranking.probabilities, strict=True)
+    ]
+    return Ranking(ranking.action_ids, np.array(mixed, dtype=np.float64))
 
 
 def baseline_choice(

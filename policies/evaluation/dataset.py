@@ -48,7 +48,8 @@ def logged_conditionals(distribution: np.ndarray, decision: LoggedDecision) -> l
     """Return, per logged slot, the distribution serving would have drawn that slot from.
 
     `distribution` is a policy's ranking of the event's actions. As on the rank path
-    (``policies.deciding.sampling``), the exploration share logged with the event is mixed in,
+    (``policies.deciding.sampling``), the exploration share and the promotions logged with
+    the event are mixed in,
     and each slot is restricted to the actions not yet chosen and not excluded from
     it, by the same arithmetic, so the policy that served the decision replays to
     exactly the logged propensities. A slot where the policy has no probability left
@@ -59,6 +60,7 @@ def logged_conditionals(distribution: np.ndarray, decision: LoggedDecision) -> l
         Ranking(tuple(a.id for a in event.actions), np.asarray(distribution, dtype=np.float64)),
         event.exploration_share,
         event.excluded,
+        event.mixing,
     )
     rows = conditionals(ranking, [c.action_id for c in event.choices], slot_excluded=event.slot_excluded)
     return [np.array(row, dtype=np.float64) for row in rows]

@@ -1,0 +1,59 @@
+"""CampaignCounts: each promotion campaign's impressions per period, kept in the log (#15).
+
+A campaign's guaranteed share and its cap are judged on what every worker served, so
+the counts live in the log (table `campaign_counts`, migration m014), not in a worker's
+memory: the rank path adds one decision's counts after logging it, and reads a
+campaign's current period as one row (service/campaign_counts.py caches the read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from logs.store import LogStore
+
+__all__ = ["CampaignCounts"]
+
+# Portable SQL (SQLite 3.24+ and PostgreSQL): an upsert adding to the period's row.
+_ADD = (
+    "INSERT INTO campaign_counts (campaign, period_start, eligible, shown) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (campaign, period_start) DO UPDATE SET"
+    " eligible = campaign_counts.eligible + excluded.eligible,"
+    " shown = campaign_counts.shown + excluded.shown"
+)
+
+
+class CampaignCounts:
+    """Campaigns' eligible and shown decisions per period, in the log."""
+
+    def __init__(self, store: LogStore):
+        self.store = store
+
+    def add(self, counts: Iterable[tuple[str, float, int, int]]) -> None:
+        """Add (campaign, period_start, eligible, shown) to each campaign's period."""
+        rows = list(counts)
+        if not rows:
+            return
+
+        def write() -> None:
+            for row in rows:  # usually one campaign per decision: no transaction needed
+                self.store.conn.execute(_ADD, row)
+
+        self.store.retry(write)
+
+    def read(self, periods: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+        """Return campaign -> (eligible, shown) in the period starting at `periods[campaign]`."""
+        if not periods:
+            return {}
+
+        def fetch() -> dict[str, tuple[int, int]]:
+            found: dict[str, tuple[int, int]] = {}
+            for campaign, start in periods.items():
+                row = self.store.conn.execute(
+                    "SELECT eligible, shown FROM campaign_counts WHERE campaign = ? AND period_start = ?",
+                    (campaign, start),
+                ).fetchone()
+                found[campaign] = (int(row[0]), int(row[1])) if row else (0, 0)
+            return found
+
+        return self.store.retry(fetch)
