@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from policies.offers.catalog import Product
 from scripts.cli import cli
 from scripts.devtools.synthetic import SyntheticProblem
 from service.app import create_app
@@ -20,7 +21,9 @@ from tests.conftest import make_settings
 ADMIN = {"Authorization": "Bearer admin-key"}
 
 
-def test_served_replays_a_log_with_an_experiment_and_rules_to_what_it_earned(tmp_path: Path) -> None:
+def test_served_replays_a_log_with_an_experiment_rules_and_promotions_to_what_it_earned(
+    tmp_path: Path,
+) -> None:
     settings = make_settings(
         tmp_path, reward_window_seconds=0.001, admin_api_keys="admin-key", shopper_id_secret="e"
     )
@@ -37,9 +40,17 @@ def test_served_replays_a_log_with_an_experiment_and_rules_to_what_it_earned(tmp
         {"name": "holdout", "policy": "no-offer", "share": 0.3},
     ]
     assert client.post("/v1/experiments", headers=ADMIN, json={"id": "x", "arms": arms}).status_code == 201
-    assert (
-        client.put("/v1/rules", headers=ADMIN, json={"never_categories": ["nothing-here"]}).status_code == 200
-    )
+    catalog = app.extensions["xsell"].catalog  # promotions name products of the catalog
+    catalog.upsert_products(Product(a.id, a.id, a.id, 10.0, stock=3) for a in problem.actions)
+    rules = {
+        "never_categories": ["nothing-here"],
+        "boosts": [{"sku": "warranty", "factor": 3.0}, {"sku": "case", "factor": 0.5}],
+        "campaigns": [
+            {"name": "share", "products": ["tripod", "charger"], "min_share": 0.6, "period_seconds": 60},
+            {"name": "cap", "products": ["headphones"], "min_share": 0.2, "max_impressions": 10},
+        ],
+    }
+    assert client.put("/v1/rules", headers=ADMIN, json=rules).status_code == 200
     held = 0
     for k in range(300):
         context, key = problem.draw_context(rng)
@@ -51,6 +62,10 @@ def test_served_replays_a_log_with_an_experiment_and_rules_to_what_it_earned(tmp
             if problem.clicks(rng, key, choice["action_id"]):
                 feedback = {"signal": "click", "action_id": choice["action_id"]}
                 client.post(f"/v1/events/{answer['event_id']}/feedback", json=feedback)
+    traces = [app.extensions["xsell"].store.find_decision(f"e{k}") for k in range(300)]
+    traces = [d.rules for d in traces if d is not None]
+    assert sum("boosted" in t for t in traces) > 50 and sum("mixed" in t for t in traces) > 50
+    assert sum(t["removed"].get("headphones") == "rules.campaigns.cap.cap" for t in traces) > 50
     app.extensions["xsell"].store.close()
     time.sleep(0.01)  # let the last reward windows close
     assert held > 50
