@@ -1,0 +1,62 @@
+"""ExperimentStore on SQLite and PostgreSQL (tests/logs/conftest.py): one running, holdouts, counts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from logs.experiment_store import Experiment, ExperimentExists, ExperimentStore, UnknownExperiment
+from logs.store import LogStore
+from policies.experiments.assignment import Arm
+from tests.logs.helpers import decision
+
+ARMS = (Arm("model", "model", 0.5), Arm("holdout", "none", 0.5))
+
+
+def _experiment(experiment_id: str, at: float = 10.0) -> Experiment:
+    return Experiment(experiment_id, "test", ARMS, 0.05, "running", at)
+
+
+def test_one_experiment_runs_at_a_time_and_ids_are_never_reused(store: LogStore) -> None:
+    experiments = ExperimentStore(store)
+    experiments.create(_experiment("x1"))
+    with pytest.raises(ExperimentExists, match="another experiment is running"):
+        experiments.create(_experiment("x2"))
+    ended = experiments.end("x1", status="stopped", at=20.0, arm=None, reason="done")
+    assert (ended.status, ended.ended_at, ended.reason) == ("stopped", 20.0, "done")
+    with pytest.raises(ExperimentExists, match="already ended"):
+        experiments.end("x1", status="shipped", at=21.0, arm="model", reason=None)
+    with pytest.raises(ExperimentExists, match="already used"):
+        experiments.create(_experiment("x1"))
+    experiments.create(_experiment("x2", at=30.0))
+    assert experiments.running() == _experiment("x2", at=30.0)
+    assert [e.id for e in experiments.all()] == ["x2", "x1"]
+    with pytest.raises(UnknownExperiment):
+        experiments.get("x3")
+
+
+def test_arm_counts_come_from_the_log_alone(store: LogStore) -> None:
+    store.clock = lambda: 103.0  # feedback inside every window
+    experiments = ExperimentStore(store)
+    experiment = _experiment("x1")
+    experiments.create(experiment)
+    for k, clicks in enumerate(("click", "purchase", None)):
+        record = decision(f"e{k}", created_at=100.0 + k, window=10.0)
+        store.record_decision(
+            dataclasses.replace(record, experiment={"id": "x1", "arm": "model", "unit": "shopper"})
+        )
+        if clicks == "click":
+            store.record_feedback(f"e{k}", "click", None, action_id="a")
+            store.record_feedback(f"e{k}", "dismiss", None, action_id="a", dedupe_key="d")
+        elif clicks == "purchase":
+            store.record_feedback(f"e{k}", "purchase", 30.0, action_id="a")
+    experiments.record_holdout("h1", "x1", "holdout", "shopper", created_at=100.0, closes_at=110.0)
+    experiments.record_holdout("h1", "x1", "holdout", "shopper", created_at=100.0, closes_at=110.0)
+    assert experiments.is_holdout("h1") and not experiments.is_holdout("e0")
+    model, holdout = experiments.arm_counts(experiment, now=200.0)
+    assert (model.clicks.n, model.clicks.total, model.dismissals.total) == (3, 1, 1)
+    assert (model.revenue.total, model.revenue.squares) == (30.0, 900.0)
+    assert (holdout.clicks.n, holdout.revenue.total) == (1, 0.0)
+    early, _ = experiments.arm_counts(experiment, now=110.5)  # e1 and e2 have not closed yet
+    assert early.clicks.n == 1
