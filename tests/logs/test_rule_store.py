@@ -1,0 +1,33 @@
+"""Campaign counts live in the log: every worker adds to and reads the same rows, on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logs.dialect import DatabaseUrl
+from logs.rule_store import CampaignCounts
+from logs.store import LogStore
+
+
+def test_counts_add_up_per_campaign_and_period(store: LogStore) -> None:
+    counts = CampaignCounts(store)
+    counts.add([("summer", 3600.0, 1, 1), ("winter", 3600.0, 1, 0)])
+    counts.add([("summer", 3600.0, 1, 0)])
+    counts.add([("summer", 7200.0, 1, 1)])  # the next period starts from nothing
+    assert counts.read({"summer": 3600.0, "winter": 3600.0, "spring": 3600.0}) == {
+        "summer": (2, 1),
+        "winter": (1, 0),
+        "spring": (0, 0),
+    }
+    assert counts.read({"summer": 7200.0}) == {"summer": (1, 1)}
+    assert counts.read({}) == {}
+
+
+def test_a_second_connection_sees_every_count(store: LogStore, log_location: Path | DatabaseUrl) -> None:
+    other = LogStore(log_location)  # another worker
+    try:
+        CampaignCounts(store).add([("c", 0.0, 1, 1)])
+        CampaignCounts(other).add([("c", 0.0, 1, 0)])
+        assert CampaignCounts(store).read({"c": 0.0}) == {"c": (2, 1)}
+    finally:
+        other.close()
