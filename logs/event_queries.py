@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
-from logs.connection import StoreBase
+from logs.connection import LogConnection, StoreBase
 from logs.db import transaction
 from logs.payloads import DECISION_COLUMNS, DECISION_SELECT, PAYLOAD_JOINS
 from logs.records import DecisionRecord
@@ -87,8 +86,8 @@ class EventQueries(StoreBase):
         return self.retry(query)
 
     @staticmethod
-    def _decisions(conn: sqlite3.Connection, event_ids: list[str]) -> list[sqlite3.Row]:
-        rows: list[sqlite3.Row] = []
+    def _decisions(conn: LogConnection, event_ids: list[str]) -> list[Any]:
+        rows: list[Any] = []
         for start in range(0, len(event_ids), 500):
             chunk = event_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
@@ -142,8 +141,8 @@ class EventQueries(StoreBase):
             now = time.time()
             with transaction(self.conn) as conn:
                 conn.executemany(
-                    "INSERT OR IGNORE INTO shadow_scores (event_id, shadow, p_target, agrees, scored_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO shadow_scores (event_id, shadow, p_target, agrees, scored_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [
                         (s.event_id, shadow, orjson.dumps(list(s.p_target)).decode(), int(s.agrees), now)
                         for s in scores
@@ -226,7 +225,7 @@ class EventQueries(StoreBase):
 
     @staticmethod
     def _on_time_feedback(
-        conn: sqlite3.Connection, event_ids: list[str], *, received_before: float = float("inf")
+        conn: LogConnection, event_ids: list[str], *, received_before: float = float("inf")
     ) -> dict[str, tuple[Feedback, ...]]:
         found: dict[str, list[Feedback]] = {}
         for start in range(0, len(event_ids), 500):
@@ -250,7 +249,7 @@ class EventQueries(StoreBase):
         return {event_id: tuple(items) for event_id, items in found.items()}
 
     def mark_learned(
-        self, conn: sqlite3.Connection, learned: Mapping[str, Sequence[int] | None], version: str
+        self, conn: LogConnection, learned: Mapping[str, Sequence[int] | None], version: str
     ) -> None:
         """Mark events, and the feedback they were learned with, as included in `version`.
 

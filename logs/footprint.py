@@ -1,9 +1,9 @@
 """Footprint: how much disk the log takes, how soon it reaches its budget, and pruning to it.
 
-The budget bounds the whole SQLite file (and its WAL). Pruning deletes the oldest
-decisions first, in small transactions so a rank waits at most one batch, and never
-one whose reward window is still open or (unless nothing learns) one no published
-model has learned yet.
+The budget bounds the whole SQLite file (and its WAL), or on PostgreSQL the log's
+tables with their indexes. Pruning deletes the oldest decisions first, in small
+transactions so a rank waits at most one batch, and never one whose reward window is
+still open or (unless nothing learns) one no published model has learned yet.
 """
 
 from __future__ import annotations
@@ -15,12 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from logs import payloads
-from logs.connection import StoreBase
+from logs.connection import LogConnection, StoreBase
 from logs.db import transaction
 
-__all__ = ["DAY_SECONDS", "Footprint", "LogFootprint", "auto_budget_bytes", "budget_from_mb", "describe"]
+__all__ = [
+    "DAY_SECONDS",
+    "NO_BUDGET",
+    "Footprint",
+    "LogFootprint",
+    "auto_budget_bytes",
+    "budget_from_mb",
+    "describe",
+]
 
 DAY_SECONDS = 86400.0
+# PostgreSQL's disk is the server's, which xsell cannot see: without a configured budget
+# the log there has none (the server's own monitoring watches its disk).
+NO_BUDGET = 2**63 - 1
+# Past this many decisions (by the planner's estimate) PostgreSQL's count is the estimate:
+# an exact count(*) reads the whole table, and /metrics asks at every scrape.
+EXACT_COUNT_UP_TO = 1_000_000
 # Pruning stops this far under the budget, so it runs now and then rather than at every decision.
 PRUNE_TO_SHARE = 0.9
 
@@ -29,7 +43,7 @@ PRUNE_TO_SHARE = 0.9
 class LogFootprint:
     """The log's size now and how fast it grows."""
 
-    used_bytes: int  # pages of the database file in use (free pages are reused first)
+    used_bytes: int  # pages of the database file in use (free pages are reused first); PG: tables + indexes
     decisions: int
     decisions_per_day: float  # over the last day, or since the first decision if the log is younger
     budget_bytes: int
@@ -40,7 +54,9 @@ class LogFootprint:
 
     @property
     def days_until_budget(self) -> float | None:
-        """Days until the log reaches its budget at today's rate; None when it does not grow."""
+        """Days until the log reaches its budget at today's rate; None when it does not grow or has none."""
+        if self.budget_bytes >= NO_BUDGET:
+            return None
         if self.used_bytes >= self.budget_bytes:
             return 0.0
         per = self.bytes_per_decision
@@ -67,7 +83,13 @@ class Footprint(StoreBase):
 
         The WAL is left out: checkpoints bound it, and logs.db caps what it keeps on
         disk afterwards (WAL_LIMIT_BYTES), so it is headroom, not growth.
+
+        On PostgreSQL: the bytes of the log's live rows. Its files never shrink after
+        a delete (the space is reused once vacuumed, as SQLite reuses free pages), so
+        their size cannot show that pruning worked; the rows can.
         """
+        if self.is_postgresql:
+            return int(self.retry(lambda: _live_row_bytes(self.conn)))
         pages, free, size = self.retry(
             lambda: (
                 self.conn.execute("PRAGMA page_count").fetchone()[0],
@@ -81,29 +103,52 @@ class Footprint(StoreBase):
         """Return the log's size, growth and budget (`budget_bytes` None: the default budget)."""
         used = self.used_bytes()
         now = self.clock()
-
-        def query() -> tuple[int, float | None, int]:
-            # Index seeks only, never a count over millions of rows (a /metrics scrape
-            # runs this): decisions are appended, so rowids run in the order of
-            # created_at and a rowid range counts the rows in it (deletions take the
-            # oldest, so the range stays whole).
-            # Two statements: SQLite seeks for one min() or max(), but scans for both at once.
-            first = self.conn.execute("SELECT min(rowid) FROM decisions").fetchone()[0]
-            last = self.conn.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
-            if first is None:
-                return 0, None, 0
-            oldest = self.conn.execute("SELECT min(created_at) FROM decisions").fetchone()[0]
-            since = self.conn.execute(
-                "SELECT rowid FROM decisions WHERE created_at > ? ORDER BY created_at LIMIT 1",
-                (now - DAY_SECONDS,),
-            ).fetchone()
-            return last - first + 1, oldest, 0 if since is None else last - since[0] + 1
-
-        total, oldest, recent = self.retry(query)
+        count = self._count_postgresql if self.is_postgresql else self._count_sqlite
+        total, oldest, recent = self.retry(lambda: count(now - DAY_SECONDS))
         span = min(DAY_SECONDS, now - oldest) if oldest is not None else 0.0
         rate = recent / span * DAY_SECONDS if span > 0 else 0.0
-        budget = auto_budget_bytes(self.path, used) if budget_bytes is None else budget_bytes
+        if budget_bytes is not None:
+            budget = budget_bytes
+        elif self.path is None:
+            budget = NO_BUDGET
+        else:
+            budget = auto_budget_bytes(self.path, used)
         return LogFootprint(used, total, rate, budget)
+
+    def _count_sqlite(self, since: float) -> tuple[int, float | None, int]:
+        """(decisions, the oldest one's time, decisions made after `since`)."""
+        # Index seeks only, never a count over millions of rows (a /metrics scrape
+        # runs this): decisions are appended, so rowids run in the order of
+        # created_at and a rowid range counts the rows in it (deletions take the
+        # oldest, so the range stays whole).
+        # Two statements: SQLite seeks for one min() or max(), but scans for both at once.
+        first = self.conn.execute("SELECT min(rowid) FROM decisions").fetchone()[0]
+        last = self.conn.execute("SELECT max(rowid) FROM decisions").fetchone()[0]
+        if first is None:
+            return 0, None, 0
+        oldest = self.conn.execute("SELECT min(created_at) FROM decisions").fetchone()[0]
+        found = self.conn.execute(
+            "SELECT rowid FROM decisions WHERE created_at > ? ORDER BY created_at LIMIT 1", (since,)
+        ).fetchone()
+        return last - first + 1, oldest, 0 if found is None else last - found[0] + 1
+
+    def _count_postgresql(self, since: float) -> tuple[int, float | None, int]:
+        # No rowid here: the planner's estimate once the table is large, else an exact count.
+        conn = self.conn
+        oldest = conn.execute("SELECT min(created_at) FROM decisions").fetchone()[0]
+        if oldest is None:
+            return 0, None, 0
+        estimate = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'decisions'::regclass"
+        ).fetchone()[0]
+        if estimate > EXACT_COUNT_UP_TO:
+            total = int(estimate)
+        else:
+            total = int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+        recent = int(
+            conn.execute("SELECT count(*) FROM decisions WHERE created_at > ?", (since,)).fetchone()[0]
+        )
+        return max(total, int(recent)), oldest, int(recent)
 
     def prune_to_budget(
         self,
@@ -196,6 +241,38 @@ class Footprint(StoreBase):
         return self.retry(write)
 
 
+# A heap row's header (23 bytes, aligned to 24) and its line pointer (4).
+_ROW_OVERHEAD_BYTES = 28
+
+
+def _live_row_bytes(conn: LogConnection) -> int:
+    """The log's live rows in bytes on PostgreSQL (TOASTed values included, indexes not).
+
+    Exact (one pass over each table) while a table is small; past EXACT_COUNT_UP_TO rows,
+    from the planner's statistics (autovacuum keeps them recent), as /metrics asks often.
+    """
+    tables = conn.execute(
+        "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname NOT IN (?, ?)",
+        ("_xsell_migrations", "models_blob"),  # model files are kept by their own retention
+    ).fetchall()
+    total = 0
+    for name, estimate in tables:
+        if estimate > EXACT_COUNT_UP_TO:
+            width = conn.execute(
+                "SELECT COALESCE(sum(avg_width), 0) FROM pg_stats"
+                " WHERE schemaname = current_schema() AND tablename = ?",
+                (name,),
+            ).fetchone()[0]
+            total += int(estimate * (width + _ROW_OVERHEAD_BYTES))
+            continue
+        rows, data = conn.execute(
+            f'SELECT count(*), COALESCE(sum(pg_column_size(t.*)), 0) FROM "{name}" t'
+        ).fetchone()
+        total += int(data) + rows * _ROW_OVERHEAD_BYTES
+    return total
+
+
 def budget_from_mb(megabytes: float) -> int | None:
     """The budget a setting in megabytes names (0: None, the default budget)."""
     return int(megabytes * 1_000_000) or None
@@ -207,6 +284,9 @@ def describe(found: LogFootprint) -> str:
     left = "it does not grow" if days is None else f"about {days:.1f} days until the budget is reached"
     per = found.bytes_per_decision
     each = f", {per:.0f} bytes a decision" if per else ""
+    if found.budget_bytes >= NO_BUDGET:
+        used = found.used_bytes / 1e6
+        return f"the log takes {used:.1f} MB, no budget set ({found.decisions} decisions{each})"
     return (
         f"the log takes {found.used_bytes / 1e6:.1f} MB of its {found.budget_bytes / 1e6:.1f} MB budget"
         f" ({found.decisions} decisions{each}, {found.decisions_per_day:.0f} a day): {left}"

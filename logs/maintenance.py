@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 from logs import payloads
@@ -79,8 +80,8 @@ class Maintenance(StoreBase):
         row = self.retry(
             lambda: self.conn.execute(
                 "SELECT count(*) FROM decisions WHERE created_at >= ? AND created_at < ?"
-                " AND closes_at > ? AND closes_at < 9e999",
-                (start, end, now),
+                " AND closes_at > ? AND closes_at < ?",
+                (start, end, now, math.inf),
             ).fetchone()
         )
         return int(row[0])
@@ -93,25 +94,33 @@ class Maintenance(StoreBase):
         return None if row[0] is None else (row[0], row[1])
 
     def has_schema(self) -> bool:
-        """Whether this file holds an xsell log (so a stray SQLite file is refused by name)."""
-        found = self.retry(
-            lambda: self.conn.execute(
-                "SELECT count(*) FROM sqlite_master"
-                " WHERE type = 'table' AND name IN ('decisions', 'feedback')"
-            ).fetchone()[0]
+        """Whether this database holds an xsell log (so a stray SQLite file is refused by name)."""
+        sql = (
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_name IN ('decisions', 'feedback')"
+            if self.is_postgresql
+            else "SELECT count(*) FROM sqlite_master"
+            " WHERE type = 'table' AND name IN ('decisions', 'feedback')"
         )
-        return found == 2
+        found = self.retry(lambda: self.conn.execute(sql).fetchone()[0])
+        return bool(found == 2)
 
     def checkpoint(self) -> None:
         """Copy what the WAL holds back into the database without waiting for readers.
 
         The learner calls this every second or so, so that web workers never pay for
-        a checkpoint (and its fsync) inside a request.
+        a checkpoint (and its fsync) inside a request. PostgreSQL checkpoints by itself:
+        nothing to do there.
         """
+        if self.is_postgresql:
+            return
         self.retry(lambda: self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
 
     def check_writable(self) -> None:
-        """Raise LogUnavailable unless the log can take a write lock right now."""
+        """Raise LogUnavailable unless the log can take a write right now."""
+        if self.is_postgresql:
+            self._check_postgresql_writable()
+            return
 
         def probe() -> None:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -122,7 +131,20 @@ class Maintenance(StoreBase):
         retrying(probe, deadline_seconds=min(self._deadline, 2.0))
         # Taking the lock needs no space, so a full disk would pass the probe while
         # every insert fails: look at the free space too.
-        disk = os.statvfs(self.path.parent)
+        disk = os.statvfs(self.sqlite_path.parent)
         free = disk.f_bavail * disk.f_frsize
         if free < MIN_FREE_BYTES:
             raise LogUnavailable(f"the disk holding the log is full ({free} bytes free)")
+
+    def _check_postgresql_writable(self) -> None:
+        # A standby (or a server put read-only) answers reads but refuses every write.
+        from logs import postgres
+
+        row = postgres.retrying(
+            lambda: self.conn.execute(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
+            ).fetchone(),
+            deadline_seconds=min(self._deadline, 2.0),
+        )
+        if row[0] or row[1] == "on":
+            raise LogUnavailable("the PostgreSQL server is read-only (a standby, or read-only mode)")

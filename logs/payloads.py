@@ -12,10 +12,12 @@ only when no decision refers to it any more (copy-on-erase).
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import zlib
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logs.connection import LogConnection
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -52,17 +54,20 @@ def digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
 
 
-def put(conn: sqlite3.Connection, key: bytes, data: bytes) -> None:
+def put(conn: LogConnection, key: bytes, data: bytes) -> None:
     """Store `data` under `key` unless it is stored already."""
     codec, body = RAW, data
     if len(data) > COMPRESS_OVER_BYTES:
         packed = zlib.compress(data, 6)
         if len(packed) < len(data):
             codec, body = ZLIB, packed
-    conn.execute("INSERT OR IGNORE INTO payloads (digest, codec, body) VALUES (?, ?, ?)", (key, codec, body))
+    conn.execute(
+        "INSERT INTO payloads (digest, codec, body) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (key, codec, body),
+    )
 
 
-def read(row: sqlite3.Row | Mapping[str, Any], column: str) -> str | bytes:
+def read(row: Any, column: str) -> str | bytes:
     """Return a decision's JSON for `column` (context or actions), inline or shared."""
     try:
         ref = row[f"{column}_ref"]
@@ -76,7 +81,7 @@ def read(row: sqlite3.Row | Mapping[str, Any], column: str) -> str | bytes:
     return zlib.decompress(body) if row[f"{column}_codec"] == ZLIB else bytes(body)
 
 
-def release(conn: sqlite3.Connection, keys: Iterable[bytes]) -> int:
+def release(conn: LogConnection, keys: Iterable[bytes]) -> int:
     """Delete these payloads where no decision refers to them any more; return how many."""
     removed = 0
     for key in set(keys):
@@ -89,7 +94,7 @@ def release(conn: sqlite3.Connection, keys: Iterable[bytes]) -> int:
     return removed
 
 
-def sweep(conn: sqlite3.Connection, *, limit: int) -> int:
+def sweep(conn: LogConnection, *, limit: int) -> int:
     """Delete up to `limit` payloads no decision refers to (after pruning); return how many."""
     return conn.execute(
         "DELETE FROM payloads WHERE digest IN (SELECT p.digest FROM payloads p"
@@ -103,7 +108,7 @@ class KnownDigests:
     """Digests this process has seen stored, so a repeated payload costs no statement.
 
     Bounded: past `limit` entries it starts again empty (a miss only costs an
-    INSERT OR IGNORE). A digest pruned meanwhile makes the decision's insert fail
+    insert that does nothing). A digest pruned meanwhile makes the decision's insert fail
     its foreign key; the store then forgets what it knew and writes the payload again.
     """
 

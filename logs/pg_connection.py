@@ -217,6 +217,14 @@ class PgConnection:
             raise psycopg.ProgrammingError("an advisory lock needs an open transaction")
         self._run(self._pinned, "SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"xsell-rmw:{name}"),))
 
+    def __enter__(self) -> PgConnection:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """As sqlite3's ``with conn:``: end an open transaction, committed unless an error ends the block."""
+        if self._pinned is not None:
+            self.execute("ROLLBACK" if kind is not None else "COMMIT")
+
     def close(self) -> None:
         """Give back a connection left pinned (its transaction rolls back)."""
         if self._pinned is not None:

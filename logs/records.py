@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,7 +128,7 @@ class DecisionRecord:
         }, {context_ref: context, actions_ref: actions}
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> DecisionRecord:
+    def from_row(cls, row: Any) -> DecisionRecord:
         """Rebuild a record from a `decisions` row; raise MalformedRecord if it was tampered with."""
         try:
             return cls(
@@ -217,12 +216,12 @@ class FeedbackReceipt:
     on_time: bool  # arrived before the event closed, so it will be learned from
 
 
-def _experiment(row: sqlite3.Row | Mapping[str, Any]) -> dict[str, str] | None:
+def _experiment(row: Any) -> dict[str, str] | None:
     """The experiment a row names; None outside one, and for rows read without the column."""
     return _optional_json(row, "experiment")
 
 
-def _optional_json(row: sqlite3.Row | Mapping[str, Any], column: str) -> Any:
+def _optional_json(row: Any, column: str) -> Any:
     """A JSON column added after the first release; None when NULL or not read."""
     keys = row.keys()  # sqlite3.Row: `in row` would look among the values
     raw = row[column] if column in keys else None

@@ -8,7 +8,6 @@ logs/footprint.py (the disk budget). All SQL stays in logs/, behind these method
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import orjson
 
 from logs import payloads
 from logs.connection import WORKER_AUTOCHECKPOINT_PAGES, Clock, StoreOptions
-from logs.db import transaction
+from logs.db import INTEGRITY_ERRORS, exclusive, transaction
+from logs.dialect import DatabaseUrl
 from logs.event_queries import Cursor, EventQueries
 from logs.footprint import Footprint
 from logs.maintenance import MIN_FREE_BYTES, Maintenance
@@ -33,10 +33,16 @@ __all__ = [
 
 
 class LogStore(EventQueries, Maintenance, Footprint):
-    """The decision and reward log in one SQLite file; one connection per thread."""
+    """The decision and reward log, in one SQLite file or one PostgreSQL database."""
 
-    def __init__(self, path: Path, options: StoreOptions | None = None, *, clock: Clock = time.time):
-        super().__init__(path, options, clock=clock)
+    def __init__(
+        self,
+        location: Path | str | DatabaseUrl,
+        options: StoreOptions | None = None,
+        *,
+        clock: Clock = time.time,
+    ):
+        super().__init__(location, options, clock=clock)
         self._known = payloads.KnownDigests()
 
     # -- decisions -------------------------------------------------------------------
@@ -44,7 +50,10 @@ class LogStore(EventQueries, Maintenance, Footprint):
     def record_decision(self, record: DecisionRecord) -> tuple[DecisionRecord, bool]:
         """Insert a decision; return (the stored record, whether it is new).
 
-        A retry of the same request returns the decision already stored.
+        A retry of the same request returns the decision already stored. The insert
+        is ``ON CONFLICT DO NOTHING`` (never check-then-insert), so of processes
+        inserting one event id at once exactly one row wins, on either backend, and
+        every other one reads it back.
 
         Raises
         ------
@@ -56,7 +65,7 @@ class LogStore(EventQueries, Maintenance, Footprint):
         def insert() -> tuple[DecisionRecord, bool]:
             try:
                 inserted = self._insert(row, shared)
-            except sqlite3.IntegrityError:
+            except INTEGRITY_ERRORS:
                 # A payload this process knew was pruned meanwhile (the foreign key
                 # caught it): forget what it knew and write the payloads again.
                 self._known.clear()
@@ -76,20 +85,22 @@ class LogStore(EventQueries, Maintenance, Footprint):
     def _insert(self, row: dict[str, object], shared: dict[bytes, bytes]) -> int:
         """Insert the row, and first the payloads this process has not seen stored."""
         sql = _insert_sql(row)
+        values = tuple(row.values())
         conn = self.conn
-        missing = [(key, data) for key, data in shared.items() if key not in self._known]
+        # In digest order: two writers sharing payloads lock them in the same order.
+        missing = sorted((key, data) for key, data in shared.items() if key not in self._known)
         if missing:
             with transaction(conn):
                 for key, data in missing:
                     payloads.put(conn, key, data)
-                inserted = conn.execute(sql, row).rowcount
+                inserted = conn.execute(sql, values).rowcount
             for key, _ in missing:
                 self._known.add(key)
         else:
             # One statement is its own transaction in autocommit mode: no BEGIN/COMMIT
             # round trips on the rank path. A decision row never changes once written,
             # so reading the existing one afterwards needs no transaction either.
-            inserted = conn.execute(sql, row).rowcount
+            inserted = conn.execute(sql, values).rowcount
         return int(inserted)
 
     def find_decision(self, event_id: str) -> DecisionRecord | None:
@@ -132,6 +143,13 @@ class LogStore(EventQueries, Maintenance, Footprint):
             dedupe_key = signal if value is None or signal != "reward" else f"reward:{value!r}"
 
         def insert() -> FeedbackReceipt:
+            try:
+                return write()
+            except INTEGRITY_ERRORS as error:
+                # PostgreSQL: the decision was pruned between the read and the insert.
+                raise UnknownEvent(event_id) from error
+
+        def write() -> FeedbackReceipt:
             with transaction(self.conn) as conn:
                 row = conn.execute(
                     "SELECT closes_at, choices, deferred, activated_at FROM decisions WHERE event_id = ?",
@@ -143,8 +161,9 @@ class LogStore(EventQueries, Maintenance, Footprint):
                 target = action_id if action_id is not None else (chosen[0] if chosen else "")
                 if target not in chosen:
                     raise UnknownAction(f"action {target!r} was not offered in event {event_id!r}")
-                # Taken after the write lock is held, so the learner's grace period
-                # (see Learner) always covers the gap until this commits.
+                # Taken inside the transaction, just before the insert commits (after the
+                # write lock on SQLite), so the learner's grace period (see Learner)
+                # always covers the gap until this commits.
                 now = self.clock()
                 # Before a deferred decision is activated nobody saw it: its rewards are
                 # kept but never learned (as Personalizer ignored them).
@@ -181,7 +200,8 @@ class LogStore(EventQueries, Maintenance, Footprint):
         """
 
         def write() -> bool:
-            with transaction(self.conn) as conn:
+            # Two activations at once: the second waits, then sees the first's and returns False.
+            with exclusive(self.conn, f"decision:{event_id}") as conn:
                 row = conn.execute(
                     "SELECT deferred, activated_at FROM decisions WHERE event_id = ?", (event_id,)
                 ).fetchone()
@@ -207,7 +227,7 @@ def _insert_sql(row: dict[str, object]) -> str:
     sql = _INSERT_SQL.get(columns)
     if sql is None:
         names = ", ".join(columns)
-        marks = ", ".join(f":{name}" for name in columns)
+        marks = ", ".join("?" for _ in columns)
         sql = _INSERT_SQL[columns] = (
             f"INSERT INTO decisions ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         )

@@ -1,4 +1,4 @@
-"""The log's tests run on both backends: `log_location` is a SQLite file, then a PostgreSQL database.
+"""The log's tests run on both backends: `store` is a migrated LogStore on SQLite, then on PostgreSQL.
 
 The PostgreSQL runs take a fresh database each on the server tests/postgres_fixture.py
 names (never skipped: an unreachable server fails them).
@@ -6,14 +6,16 @@ names (never skipped: an unreachable server fails them).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from logs.dialect import POSTGRESQL, DatabaseUrl
-from tests.postgres_fixture import pg_server, pg_url
+from logs.store import LogStore
+from tests.postgres_fixture import pg_log_database, pg_log_url, pg_server, pg_url
 
-__all__ = ["backend", "log_location", "pg_server", "pg_url"]
+__all__ = ["backend", "log_location", "pg_log_database", "pg_log_url", "pg_server", "pg_url", "store"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,7 +25,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def log_location(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | DatabaseUrl:
-    """Where a test's log lives: a file under tmp_path, or a fresh PostgreSQL database."""
+    """Where a test's log lives: a file under tmp_path, or a fresh PostgreSQL database.
+
+    The PostgreSQL one has the schema already (migrating again finds nothing to do).
+    """
     if backend == "sqlite":
         return tmp_path / "log.db"
-    return DatabaseUrl(POSTGRESQL, conninfo=request.getfixturevalue("pg_url"))
+    return DatabaseUrl(POSTGRESQL, conninfo=request.getfixturevalue("pg_log_url"))
+
+
+@pytest.fixture
+def store(log_location: Path | DatabaseUrl) -> Iterator[LogStore]:
+    """A migrated log on each backend in turn."""
+    store = LogStore(log_location)
+    store.migrate()
+    yield store
+    store.close()

@@ -15,6 +15,7 @@ from logs.dialect import DatabaseUrl
 @pytest.fixture
 def base(log_location: Path | DatabaseUrl) -> StoreBase:
     base = StoreBase(log_location)
+    base.retry(lambda: base.conn.execute("DROP TABLE IF EXISTS t"))  # PostgreSQL's log database is reused
     base.retry(
         lambda: base.conn.execute(
             base.dialect.ddl(

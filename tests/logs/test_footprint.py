@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from logs.db import transaction
-from logs.footprint import DAY_SECONDS, LogFootprint, describe
+from logs.dialect import POSTGRESQL, DatabaseUrl
+from logs.footprint import DAY_SECONDS, NO_BUDGET, LogFootprint, describe
 from logs.store import LogStore
 from scripts.learn import build_learner
 from service.app import create_app
@@ -33,10 +35,11 @@ def _remaining(store: LogStore) -> set[str]:
 
 
 @pytest.fixture
-def clocked(tmp_path: Path) -> LogStore:
-    store = LogStore(tmp_path / "log.db", clock=lambda: NOW)
+def clocked(log_location: Path | DatabaseUrl) -> Iterator[LogStore]:
+    store = LogStore(log_location, clock=lambda: NOW)
     store.migrate()
-    return store
+    yield store
+    store.close()
 
 
 def test_pruning_never_drops_an_open_or_unlearned_decision(clocked: LogStore) -> None:
@@ -89,12 +92,26 @@ def test_days_until_budget_follow_the_last_days_rate(clocked: LogStore) -> None:
     assert LogFootprint(2000, 10, 5.0, 1000).days_until_budget == 0.0
 
 
-def test_the_default_budget_leaves_half_the_free_space(clocked: LogStore) -> None:
+def test_the_default_budget_leaves_half_the_free_space(tmp_path: Path) -> None:
     import shutil
 
-    found = clocked.footprint()
-    free = shutil.disk_usage(clocked.path.parent).free
+    store = LogStore(tmp_path / "log.db", clock=lambda: NOW)
+    store.migrate()
+    found = store.footprint()
+    free = shutil.disk_usage(tmp_path).free
     assert found.used_bytes < found.budget_bytes <= found.used_bytes + free // 2 + (1 << 20)
+    store.close()
+
+
+def test_on_postgresql_only_a_configured_budget_prunes(pg_log_url: str) -> None:
+    store = LogStore(DatabaseUrl(POSTGRESQL, conninfo=pg_log_url), clock=lambda: NOW)
+    _log(store, "d", 20, at=NOW - 9000, window=60, learned=True)
+    found = store.footprint()  # the server's disk is not this machine's: no default budget
+    assert found.budget_bytes == NO_BUDGET and found.days_until_budget is None
+    assert "no budget set" in describe(found)
+    assert store.prune_to_budget() == 0
+    assert store.prune_to_budget(1) == 20
+    store.close()
 
 
 def test_the_learner_prunes_to_the_configured_budget(tmp_path: Path) -> None:

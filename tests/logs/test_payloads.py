@@ -13,6 +13,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from logs import payloads
+from logs.dialect import DatabaseUrl
 from logs.shopper_store import ShopperStore
 from logs.store import LogStore
 from policies.base import Action
@@ -66,7 +67,8 @@ def test_rows_in_the_format_before_shared_payloads_still_read(store: LogStore) -
         actions_ref=None,
     )
     store.conn.execute(
-        f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row
+        f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+        tuple(row.values()),
     )
     store.record_decision(decision("new", window=0.0))
     assert store.find_decision("old") == old
@@ -74,8 +76,8 @@ def test_rows_in_the_format_before_shared_payloads_still_read(store: LogStore) -
     assert {e.event_id: e.context for e, _ in replayed} == {"old": old.context, "new": old.context}
 
 
-def test_a_payload_pruned_under_a_worker_is_written_again(tmp_path: Path) -> None:
-    worker, learner = LogStore(tmp_path / "log.db"), LogStore(tmp_path / "log.db")
+def test_a_payload_pruned_under_a_worker_is_written_again(log_location: Path | DatabaseUrl) -> None:
+    worker, learner = LogStore(log_location), LogStore(log_location)
     worker.migrate()
     worker.record_decision(decision("first"))
     learner.delete_decisions(["first"])  # releases the payloads the worker remembers

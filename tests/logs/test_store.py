@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from logs.dialect import DatabaseUrl, parse_database_url
 from logs.records import EventConflict, UnknownAction, UnknownEvent
 from logs.store import LogStore
 from tests.logs.helpers import decision
@@ -139,8 +140,8 @@ def test_raw_rewards_with_different_values_are_both_kept(store: LogStore) -> Non
     assert values == [0.2, 0.7]
 
 
-def _writer(path: str, worker: int, count: int) -> None:
-    store = LogStore(Path(path))
+def _writer(location: str, worker: int, count: int) -> None:
+    store = LogStore(_location(location))
     for i in range(count):
         event_id = f"w{worker}-{i}"
         store.record_decision(decision(event_id))
@@ -149,12 +150,21 @@ def _writer(path: str, worker: int, count: int) -> None:
     store.close()
 
 
+def _location(text: str) -> Path | DatabaseUrl:
+    """A log's location passed to a spawned process as text (a path or a postgresql:// URL)."""
+    return parse_database_url(text, Path("unused")) if text.startswith("postgresql://") else Path(text)
+
+
+def location_text(store: LogStore) -> str:
+    return store.database.conninfo or str(store.path)
+
+
 @pytest.mark.slow
 def test_concurrent_writer_processes_lose_and_duplicate_nothing(store: LogStore) -> None:
     processes, per_worker = 4, 150
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_writer, args=(str(store.path), w, per_worker)) for w in range(processes)
+        context.Process(target=_writer, args=(location_text(store), w, per_worker)) for w in range(processes)
     ]
     for process in workers:
         process.start()
@@ -166,8 +176,10 @@ def test_concurrent_writer_processes_lose_and_duplicate_nothing(store: LogStore)
     assert decisions == feedback == processes * per_worker
 
 
-def test_log_is_in_wal_mode(store: LogStore) -> None:
+def test_a_sqlite_log_is_in_wal_mode(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "log.db")
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    conn = sqlite3.connect(store.path)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "log.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
