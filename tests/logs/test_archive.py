@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from logs.archive import Archive, ArchiveUnavailable, read_archive
 from logs.db import transaction
+from logs.dialect import DatabaseUrl
 from logs.footprint import DAY_SECONDS
 from logs.store import LogStore
 from policies.learning.rewards import RewardRules
@@ -37,10 +38,10 @@ def rewards(event) -> tuple[float, ...]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def logged(tmp_path: Path) -> tuple[LogStore, Clock]:
-    """Three past days of decisions (one clicked each hour), and one decision today."""
+def logged(log_location: Path | DatabaseUrl) -> tuple[LogStore, Clock]:
+    """Three past days of decisions (one clicked each hour), and one decision today (SQLite, PostgreSQL)."""
     clock = Clock(DAY)
-    store = LogStore(tmp_path / "log.db", clock=clock)
+    store = LogStore(log_location, clock=clock)
     store.migrate()
     for day in range(3):
         for hour in range(24):
@@ -94,8 +95,8 @@ def test_archived_days_read_back_exactly_as_the_log_replays_them(
     assert [d.event.probabilities for d in from_archive] == [d.event.probabilities for d in from_log]  # exact
 
 
-def test_a_day_with_an_open_window_waits(tmp_path: Path) -> None:
-    store = LogStore(tmp_path / "log.db", clock=lambda: NOW)
+def test_a_day_with_an_open_window_waits(tmp_path: Path, log_location: Path | DatabaseUrl) -> None:
+    store = LogStore(log_location, clock=lambda: NOW)
     store.migrate()
     store.record_decision(decision("late", created_at=DAY + DAY_SECONDS - 1, window=7 * DAY_SECONDS))
     archive = Archive(tmp_path / "archive", rewards)
