@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from logs.commit_order import Position, decision_id, ordered_read
-from logs.rollups import Rollups, Watermarks, _explored, delay_bucket
+from logs.rollup_figures import delay_bucket, explored
+from logs.rollups import Rollups, Watermarks
 from logs.store import LogStore
 
 __all__ = ["RollupReader", "Tail"]
@@ -71,7 +72,7 @@ class RollupReader:
     @staticmethod
     def explored(row: Any) -> int:
         """Whether a tail decision's first offer was explored (same rule as the rollup)."""
-        return _explored(row["probabilities"], row["choices"])
+        return explored(row["probabilities"], row["choices"])
 
     def decisions_total(self, limit: int = 50) -> list[Any]:
         """All-time decisions of the `limit` model versions with the most (rolled up part only)."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import math
 import time
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,16 @@ from logs import payloads
 from logs.commit_order import Position, decision_id, horizon, ordered_read
 from logs.connection import LogConnection
 from logs.db import exclusive
+from logs.rollup_figures import (
+    DELAY_EDGES_SECONDS,
+    FEATURE_BUCKETS,
+    POSITIVE_SIGNALS,
+    categories,
+    delay_bucket,
+    explored,
+    feature_tokens,
+    hashed,
+)
 from logs.store import LogStore
 from policies.base import Feedback
 
@@ -51,12 +60,6 @@ __all__ = [
 ]
 
 RewardOf = Callable[[Sequence[Feedback], str], float]  # RewardRules.reward_for
-# A feedback delay falls in the first bucket whose edge it does not exceed; the last
-# bucket (index len(edges)) holds everything longer.
-DELAY_EDGES_SECONDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
-FEATURE_BUCKETS = 32
-MAX_NAMESPACES = 16  # per decision: a storefront inventing namespaces cannot grow the table
-POSITIVE_SIGNALS = frozenset({"click", "save", "add_to_cart", "purchase"})
 _BIG_ROWID = 1 << 53  # past any row id, and exact as the REAL the state table keeps
 # Transaction ids are 64-bit but stay below 2**53 (exact as a REAL) for 2**21 wraparounds.
 _STATE = (
@@ -114,37 +117,6 @@ class RollProgress:
     pacing: int = 0
     ended: int = 0
     done: bool = True
-
-
-def delay_bucket(delay_seconds: float) -> int:
-    """Return the histogram bucket of a feedback delay (see DELAY_EDGES_SECONDS)."""
-    for index, edge in enumerate(DELAY_EDGES_SECONDS):
-        if delay_seconds <= edge:
-            return index
-    return len(DELAY_EDGES_SECONDS)
-
-
-def feature_tokens(context: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """Return (namespace, feature name, token) for each feature of a context.
-
-    Strings, booleans and list items become ``name=value``; numbers fall into
-    power-of-two bins (``name~b``), so a shift in a price is seen without one bucket
-    per price.
-    """
-    found = []
-    for namespace in sorted(context)[:MAX_NAMESPACES]:
-        features = context[namespace]
-        if not isinstance(features, Mapping):
-            continue
-        for name, value in features.items():
-            values = value if isinstance(value, list) else [value]
-            for item in values:
-                if isinstance(item, bool | str):
-                    found.append((namespace, name, f"{name}={item}"))
-                elif isinstance(item, int | float) and math.isfinite(item):
-                    magnitude = int(math.log2(abs(item) + 1.0))
-                    found.append((namespace, name, f"{name}~{'-' if item < 0 else ''}{magnitude}"))
-    return found
 
 
 class Rollups:
@@ -239,13 +211,13 @@ class Rollups:
             minute = int(row["created_at"] // 60)
             totals = by_minute[(minute, row["model_version"])]
             totals[0] += 1
-            totals[1] += _explored(row["probabilities"], row["choices"])
+            totals[1] += explored(row["probabilities"], row["choices"])
             totals[2] += int(bool(row["served_baseline"]))
             totals[3] += float(row["exploration_share"] or 0.0)
             shared = row["context_ref"]
             tokens = parsed.get(shared) if shared is not None else None
             if tokens is None:
-                tokens = _hashed(orjson.loads(payloads.read(row, "context")))
+                tokens = hashed(orjson.loads(payloads.read(row, "context")))
                 if shared is not None:
                     parsed[shared] = tokens
             for namespace, name, bucket in tokens:
@@ -368,16 +340,16 @@ class Rollups:
             totals[2] += reward
             totals[3] += reward * reward
             shared = row["actions_ref"]
-            categories = sets.get(shared) if shared is not None else None
-            if categories is None:
-                categories = _categories(payloads.read(row, "actions"))
+            category_of = sets.get(shared) if shared is not None else None
+            if category_of is None:
+                category_of = categories(payloads.read(row, "actions"))
                 if shared is not None:
-                    sets[shared] = categories
+                    sets[shared] = category_of
             hour = int(row["created_at"] // 3600)
             for action_id in choices:
                 own = [f for f in items if f.action_id == action_id]
                 signals = {f.signal for f in own}
-                figures = offers[(hour, action_id, categories.get(action_id, ""))]
+                figures = offers[(hour, action_id, category_of.get(action_id, ""))]
                 figures[0] += 1
                 figures[1] += int("click" in signals)
                 figures[2] += int(bool(signals & POSITIVE_SIGNALS))
@@ -471,33 +443,6 @@ def _watermarks(rows: Sequence[Any]) -> Watermarks:
         feedback_xid=int(values.get("feedback_xid", 0)),
         pacing_xid=int(values.get("pacing_xid", 0)),
     )
-
-
-def _explored(probabilities: str, choices: str) -> int:
-    """1 if the first offer was drawn below the most likely one (exploration), else 0."""
-    chosen = orjson.loads(choices)
-    if not chosen:
-        return 0
-    top = max(orjson.loads(probabilities), default=0.0)
-    return int(chosen[0]["probability"] < top - 1e-12)
-
-
-def _categories(actions: str | bytes) -> dict[str, str]:
-    """The ``offer`` namespace's category of each action (/v1/offers sets it; '' if none)."""
-    found = {}
-    for action in orjson.loads(actions):
-        offer = (action.get("features") or {}).get("offer")
-        category = offer.get("category") if isinstance(offer, Mapping) else None
-        found[action["id"]] = category if isinstance(category, str) else ""
-    return found
-
-
-def _hashed(context: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """(namespace, feature name, bucket) of each feature token of a context."""
-    return [
-        (namespace, name, zlib.crc32(token.encode()) % FEATURE_BUCKETS)
-        for namespace, name, token in feature_tokens(context)
-    ]
 
 
 def _feedback(conn: LogConnection, event_ids: list[str]) -> dict[str, list[Feedback]]:
