@@ -187,7 +187,11 @@ class PgConnection:
             if conn is not None:
                 raise psycopg.ProgrammingError("cannot start a transaction within a transaction")
             conn = self._pinned = self._get_pool().getconn()
-            self._run(conn, text, ())
+            try:
+                self._run(conn, text, ())
+            except BaseException:
+                self._release()  # no transaction began: nothing will end it
+                raise
             return PgCursor([], -1)
         if kind == _END:
             if conn is not None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from logs.connection import StoreBase
 from logs.db import INTEGRITY_ERRORS, exclusive, transaction
-from logs.dialect import DatabaseUrl
+from logs.dialect import POSTGRESQL, DatabaseUrl
+from logs.store import LogStore
+from tests.logs.helpers import decision
 
 
 @pytest.fixture
@@ -116,3 +119,17 @@ def test_literal_percent_signs_and_quoted_question_marks_are_data(base: StoreBas
     base.conn.execute("INSERT INTO t (k) VALUES ('100%?')")
     assert base.conn.execute("SELECT k FROM t WHERE k LIKE '100%'").fetchone()[0] == "100%?"
     assert base.conn.execute("SELECT 7 % 4").fetchone()[0] == 3
+
+
+def test_a_connection_the_server_dropped_is_replaced_on_retry(pg_log_url: str) -> None:
+    store = LogStore(DatabaseUrl(POSTGRESQL, conninfo=pg_log_url))
+    store.record_decision(decision("before"))
+    with psycopg.connect(pg_log_url, autocommit=True) as admin:  # a server restart, as the pool sees it
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    store.record_decision(decision("after"))
+    store.record_feedback("after", "click", None)  # a transaction, on a fresh connection too
+    assert store.find_decision("after") is not None
+    store.close()
