@@ -14,9 +14,9 @@ from logs.store import LogStore
 
 __all__ = ["CampaignCounts"]
 
-# Portable SQL (SQLite 3.24+ and PostgreSQL): an upsert adding to the period's row.
+# Portable SQL (SQLite 3.24+ and PostgreSQL): an upsert adding to each period's row.
 _ADD = (
-    "INSERT INTO campaign_counts (campaign, period_start, eligible, shown) VALUES (?, ?, ?, ?)"
+    "INSERT INTO campaign_counts (campaign, period_start, eligible, shown) VALUES {values}"
     " ON CONFLICT (campaign, period_start) DO UPDATE SET"
     " eligible = campaign_counts.eligible + excluded.eligible,"
     " shown = campaign_counts.shown + excluded.shown"
@@ -34,12 +34,16 @@ class CampaignCounts:
         rows = list(counts)
         if not rows:
             return
-
-        def write() -> None:
-            for row in rows:  # usually one campaign per decision: no transaction needed
-                self.store.conn.execute(_ADD, row)
-
-        self.store.retry(write)
+        # One statement, so one commit on the rank path however many campaigns it counts
+        # (a row may appear once per statement: PostgreSQL refuses to update one twice).
+        merged: dict[tuple[str, float], list[int]] = {}
+        for campaign, start, eligible, shown in rows:
+            counted = merged.setdefault((campaign, start), [0, 0])
+            counted[0] += eligible
+            counted[1] += shown
+        sql = _ADD.format(values=", ".join(["(?, ?, ?, ?)"] * len(merged)))
+        parameters = [value for (c, start), (e, s) in merged.items() for value in (c, start, e, s)]
+        self.store.retry(lambda: self.store.conn.execute(sql, parameters))
 
     def read(self, periods: Mapping[str, float]) -> dict[str, tuple[int, int]]:
         """Return campaign -> (eligible, shown) in the period starting at `periods[campaign]`."""

@@ -11,7 +11,7 @@ the rule behind every removal and boost, for the log and the event inspector.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -128,10 +128,14 @@ def shape(
     """Apply the operator's rules, then the request's filters, then the campaigns' caps
     (by `tallies`, each campaign's current period), naming the first rule to remove each."""
     removed: dict[str, str] = {}
-    for action_id in action_ids:
-        reason = _removal(action_id, attributes.get(action_id, Attributes()), filters, rules)
-        if reason is not None:
-            removed[action_id] = reason
+    checks = _checks(filters, rules)
+    if checks:
+        unknown = Attributes()
+        for action_id in action_ids:
+            found = attributes.get(action_id, unknown)
+            reason = next((name for name, hit in checks if hit(action_id, found)), None)
+            if reason is not None:
+                removed[action_id] = reason
     tallies = tallies or {}
     eligible, targets = [], []
     for campaign in rules.campaigns:
@@ -151,9 +155,11 @@ def shape(
         None,
     )
     caps = [c for c in (filters.max_per_category, rules.max_per_category) if c is not None]
-    category_of = {
-        a: attributes[a].category for a in action_ids if a in attributes and attributes[a].category
-    }
+    category_of: dict[str, str] = {}
+    for action_id in action_ids:
+        category = attributes[action_id].category if action_id in attributes else None
+        if category:
+            category_of[action_id] = category
     cap = min(caps) if caps else None
     logged = filters.logged() if filters else {}
     return Shaped(
@@ -164,46 +170,56 @@ def shape(
         logged,
         boosts,
         tuple(eligible),
-        tuple(targets),  # type: ignore[arg-type]
+        tuple(targets),
     )
 
 
-def _removal(action_id: str, found: Attributes, filters: Filters, rules: OperatorRules) -> str | None:
-    if found.category is not None and found.category in rules.never_categories:
-        return "rules.never_categories"
-    if rules.margin_floor is not None and found.margin is not None and found.margin < rules.margin_floor:
-        return "rules.margin_floor"
-    checks = (
-        ("filters.include_skus", bool(filters.include_skus) and action_id not in filters.include_skus),
-        ("filters.exclude_skus", action_id in filters.exclude_skus),
-        (
-            "filters.include_categories",
-            bool(filters.include_categories) and found.category not in filters.include_categories,
-        ),
-        (
-            "filters.exclude_categories",
-            found.category is not None and found.category in filters.exclude_categories,
-        ),
-        ("filters.include_tags", bool(filters.include_tags) and not found.tags & filters.include_tags),
-        ("filters.exclude_tags", bool(found.tags & filters.exclude_tags)),
-        (
-            "filters.include_families",
-            bool(filters.include_families) and found.family not in filters.include_families,
-        ),
-        (
-            "filters.exclude_families",
-            found.family is not None and found.family in filters.exclude_families,
-        ),
-        # an unknown price cannot be shown to be inside the bounds the request asked for
-        ("filters.min_price", filters.min_price is not None and (found.price or 0.0) < filters.min_price),
-        (
-            "filters.max_price",
-            filters.max_price is not None and (found.price is None or found.price > filters.max_price),
-        ),
-        # likewise an unknown stock: "in stock only" keeps what is known to be
-        ("filters.in_stock", filters.in_stock and (found.stock is None or found.stock <= 0)),
-    )
-    return next((name for name, hit in checks if hit), None)
+Check = tuple[str, Callable[[str, Attributes], bool]]  # (rule, removes this candidate?)
+
+
+def _checks(filters: Filters, rules: OperatorRules) -> list[Check]:
+    """The rules and filters in force, in the order they are named: only those given, so a
+    request pays per candidate for what it asked (this runs on every ruled decision)."""
+    f, checks = filters, []
+    if rules.never_categories:
+        never = rules.never_categories
+        checks.append(("rules.never_categories", lambda a, x: x.category is not None and x.category in never))
+    if rules.margin_floor is not None:
+        floor = rules.margin_floor
+        checks.append(("rules.margin_floor", lambda a, x: x.margin is not None and x.margin < floor))
+    if f.include_skus:
+        checks.append(("filters.include_skus", lambda a, x: a not in f.include_skus))
+    if f.exclude_skus:
+        checks.append(("filters.exclude_skus", lambda a, x: a in f.exclude_skus))
+    if f.include_categories:
+        checks.append(("filters.include_categories", lambda a, x: x.category not in f.include_categories))
+    if f.exclude_categories:
+        checks.append(
+            (
+                "filters.exclude_categories",
+                lambda a, x: x.category is not None and x.category in f.exclude_categories,
+            )
+        )
+    if f.include_tags:
+        checks.append(("filters.include_tags", lambda a, x: not x.tags & f.include_tags))
+    if f.exclude_tags:
+        checks.append(("filters.exclude_tags", lambda a, x: bool(x.tags & f.exclude_tags)))
+    if f.include_families:
+        checks.append(("filters.include_families", lambda a, x: x.family not in f.include_families))
+    if f.exclude_families:
+        checks.append(
+            ("filters.exclude_families", lambda a, x: x.family is not None and x.family in f.exclude_families)
+        )
+    # an unknown price cannot be shown to be inside the bounds the request asked for
+    if f.min_price is not None:
+        low = f.min_price
+        checks.append(("filters.min_price", lambda a, x: (x.price or 0.0) < low))
+    if f.max_price is not None:
+        high = f.max_price
+        checks.append(("filters.max_price", lambda a, x: x.price is None or x.price > high))
+    if f.in_stock:  # likewise an unknown stock: "in stock only" keeps what is known to be
+        checks.append(("filters.in_stock", lambda a, x: x.stock is None or x.stock <= 0))
+    return checks
 
 
 def attributes_from_features(features: Mapping[str, Any]) -> Attributes:

@@ -14,9 +14,10 @@ def test_counts_add_up_per_campaign_and_period(store: LogStore) -> None:
     counts.add([("summer", 3600.0, 1, 1), ("winter", 3600.0, 1, 0)])
     counts.add([("summer", 3600.0, 1, 0)])
     counts.add([("summer", 7200.0, 1, 1)])  # the next period starts from nothing
+    counts.add([("winter", 3600.0, 1, 1), ("winter", 3600.0, 1, 0)])  # one row, added once each
     assert counts.read({"summer": 3600.0, "winter": 3600.0, "spring": 3600.0}) == {
         "summer": (2, 1),
-        "winter": (1, 0),
+        "winter": (3, 1),
         "spring": (0, 0),
     }
     assert counts.read({"summer": 7200.0}) == {"summer": (1, 1)}
