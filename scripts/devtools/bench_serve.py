@@ -4,7 +4,10 @@ Starts `xsell serve` (gunicorn workers, threads and the learner as configured) o
 temporary log with the demo store, drives it over loopback, and reports for each
 endpoint throughput and p50/p90/p99 latency as ratios to ``POST /bench/parse`` (the
 same body parsed by the same app, answered without ranking or logging) measured in
-the same run; then freshness (feedback → a model that learned it) and resident
+the same run; then rank and offers again with business rules and an experiment active
+(a request filter, a boost, a campaign share, a campaign cap; a model-vs-frozen split),
+as ratios to the plain runs just before and after (issue #15's goal: within 10%); then
+freshness (feedback → a model that learned it) and resident
 memory per process. The load generator is wrk when it is installed (scripts/wrk.py),
 otherwise closed-loop Python clients in several processes; either shares the
 machine's cores with the service, so absolute figures are low and the ratios are
@@ -19,7 +22,7 @@ import re
 import sqlite3
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ import numpy as np
 from scripts.devtools import wrk
 from scripts.devtools.bench import bench_estimators
 from scripts.devtools.bench_footprint import bytes_per_decision
+from scripts.devtools.bench_rules import ADMIN_KEY, Measure, ruled_figures, ruled_ratios
 from scripts.devtools.service_process import start_service, stop_service
 from scripts.http import JsonClient
 
@@ -133,17 +137,23 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def _wrk_row(
+    url: str, name: str, path: str, body: Any, seconds: float, connections: int, **extra: Any
+) -> ServeFigures:
+    payload = json.dumps(body).encode() if body is not None else None
+    result = wrk.run_wrk(url, path, payload, seconds=seconds, connections=connections, **extra)
+    if result.errors:
+        raise RuntimeError(f"{name}: {result.errors} of {result.requests} requests failed under wrk")
+    return ServeFigures(name, result.requests_per_second, result.p50_ms, result.p90_ms, result.p99_ms)
+
+
 def _wrk_figures(url: str, seconds: float, connections: int, work: Path) -> list[ServeFigures]:
     """Measure every endpoint with wrk; the rank run collects event ids for the feedback run."""
     ids = work / "ids"
     ids.mkdir()
 
     def load(name: str, path: str, body: Any, **extra: Any) -> ServeFigures:
-        payload = json.dumps(body).encode() if body is not None else None
-        result = wrk.run_wrk(url, path, payload, seconds=seconds, connections=connections, **extra)
-        if result.errors:
-            raise RuntimeError(f"{name}: {result.errors} of {result.requests} requests failed under wrk")
-        return ServeFigures(name, result.requests_per_second, result.p50_ms, result.p90_ms, result.p99_ms)
+        return _wrk_row(url, name, path, body, seconds, connections, **extra)
 
     figures = [
         load("/bench/parse", "/bench/parse", RANK_BODY),
@@ -167,13 +177,20 @@ def _python_figures(url: str, seconds: float, clients: int) -> list[ServeFigures
     ]
 
 
+def _measure(url: str, seconds: float, clients: int, use_wrk: bool) -> Measure:
+    if use_wrk:
+        return lambda name, path, body: _wrk_row(url, name, path, body, seconds, clients)
+    return lambda name, path, body: replace(_load(url, path, body, seconds, clients), name=name)
+
+
 def run_serve_bench(
-    *, seconds: float, clients: int, workers: int, threads: int, load: str = "auto"
+    *, seconds: float, clients: int, workers: int, threads: int, load: str = "auto", rules: bool = True
 ) -> dict[str, Any]:
     """Start the service, measure it, stop it; return every figure.
 
     `load` is "wrk", "python" or "auto" (wrk when installed); `clients` is wrk's
-    connection count or the number of Python client processes.
+    connection count or the number of Python client processes. `rules` adds the rows
+    with business rules and an experiment active (#15).
     """
     use_wrk = load == "wrk" or (load == "auto" and wrk.available())
     if use_wrk and not wrk.available():
@@ -184,16 +201,21 @@ def run_serve_bench(
             "XSELL_THREADS": str(threads),
             "XSELL_BENCH_ENDPOINTS": "true",
             "XSELL_GUARDRAIL_ENABLED": "false",
+            "XSELL_ADMIN_API_KEYS": ADMIN_KEY,  # to set the rules and start the experiment
+            "XSELL_MODEL_POLL_SECONDS": "0.5",
         }
         log = Path(data_dir) / "serve.log"
         service = start_service(Path(data_dir), log, env=env, ready_seconds=90)
         url = service.url
         try:
+            log_path = Path(data_dir) / "xsell.db"
             if use_wrk:
                 figures = _wrk_figures(url, seconds, clients, Path(data_dir))
             else:
                 figures = _python_figures(url, seconds, clients)
-            log_path = Path(data_dir) / "xsell.db"
+            if rules:
+                measure = _measure(url, seconds, clients, use_wrk)
+                figures += ruled_figures(url, log_path, measure, (RANK_BODY, OFFERS_BODY), poll_seconds=0.5)
             fresh = _freshness(url, log_path, trials=10, click_after_seconds=0.0)
             fresh_late = _freshness(url, log_path, trials=10, click_after_seconds=3.0)
             served_footprint = _served_bytes_per_decision(log_path)
@@ -234,6 +256,7 @@ def run_serve_bench(
             }
             for f in figures
         ],
+        "ruled_vs_plain": ruled_ratios(figures) if rules else {},
         "freshness_seconds": {
             "median": round(float(np.median(fresh)), 3),
             "p95": round(float(np.percentile(fresh, 95)), 3),
@@ -279,6 +302,13 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"{row['endpoint']:<18} {row['requests_per_second']:9.1f} {row['throughput_vs_trivial']:11.2f} "
             f"{row['p50_ms']:8.2f} {row['p90_ms']:8.2f} {row['p99_ms']:8.2f} {row['p99_vs_trivial']:15.2f}"
+        )
+    if result.get("ruled_vs_plain"):
+        ratios = result["ruled_vs_plain"]
+        lines.append(
+            "with rules (a filter, a boost, a campaign share, a cap) and a model/frozen experiment:"
+            f" rank {ratios['/v1/rank']:.2f}, offers {ratios['/v1/offers']:.2f} of the throughput of the"
+            " plain runs either side (goal: at least 0.90)"
         )
     if result["load_generator"].startswith("python"):
         lines.append(
