@@ -320,3 +320,20 @@ def test_writers_committing_out_of_id_order_are_counted_once(pg_url: str, clock:
     finally:
         slow.close()
         log.close()
+
+
+def test_a_writer_in_another_database_does_not_hold_the_rollups_back(
+    pg_url: str, pg_server: str, clock: Clock
+) -> None:
+    log = LogStore(DatabaseUrl(POSTGRESQL, conninfo=pg_url), clock=clock)
+    log.migrate()
+    elsewhere = psycopg.connect(pg_server)  # another application on the same server, mid-transaction
+    try:
+        elsewhere.execute("CREATE TEMP TABLE busy (x INTEGER)")
+        elsewhere.execute("INSERT INTO busy VALUES (1)")
+        decide(log, "e0", T0)
+        roll(log)
+        assert _rolled(log) == (1, 0)
+    finally:
+        elsewhere.close()
+        log.close()
