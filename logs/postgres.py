@@ -116,6 +116,8 @@ def transaction(conninfo: str) -> Iterator[psycopg.Connection[Any]]:
 # Serialization failures and deadlocks are safe to retry; the server being away is retried
 # until the deadline, then it is the 503 log_unavailable the SQLite backend gives too.
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+# What waiting does not cure (a standby, a full disk): at once, as SQLite's read-only or full disk.
+_REFUSED = (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.DiskFull)
 
 
 def retrying(operation: Callable[[], T], *, deadline_seconds: float) -> T:
@@ -127,6 +129,8 @@ def retrying(operation: Callable[[], T], *, deadline_seconds: float) -> T:
             return operation()
         except _RETRYABLE:
             pass
+        except _REFUSED as error:
+            raise LogUnavailable(f"PostgreSQL refuses the write: {_first_line(error)}") from error
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:  # PoolTimeout too
             if time.monotonic() >= deadline:
                 raise LogUnavailable(f"PostgreSQL is unavailable: {_first_line(error)}") from error

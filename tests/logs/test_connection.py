@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from logs import postgres
 from logs.connection import StoreBase
-from logs.db import INTEGRITY_ERRORS, exclusive, transaction
+from logs.db import INTEGRITY_ERRORS, LogUnavailable, exclusive, transaction
 from logs.dialect import POSTGRESQL, DatabaseUrl
 from logs.store import LogStore
 from tests.logs.helpers import decision
@@ -133,3 +134,20 @@ def test_a_connection_the_server_dropped_is_replaced_on_retry(pg_log_url: str) -
     store.record_feedback("after", "click", None)  # a transaction, on a fresh connection too
     assert store.find_decision("after") is not None
     store.close()
+
+
+def test_a_read_only_server_makes_the_log_unavailable_at_once(pg_log_url: str, pg_server: str) -> None:
+    store = LogStore(DatabaseUrl(POSTGRESQL, conninfo=pg_log_url))
+    name = pg_log_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server, autocommit=True) as admin:  # as a standby would answer
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        with pytest.raises(LogUnavailable, match="read-only"):
+            store.check_writable()
+        with pytest.raises(LogUnavailable, match="refuses the write"):
+            store.record_decision(decision("e1"))
+    finally:
+        store.close()
+        postgres.close_pools(pg_log_url)
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
