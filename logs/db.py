@@ -1,4 +1,8 @@
-"""Open the SQLite file the way every process must: WAL, busy timeout, retries."""
+"""Open the SQLite file the way every process must: WAL, busy timeout, retries.
+
+Also what the stores use on either backend: `transaction`, `exclusive` (read-modify-
+write) and INTEGRITY_ERRORS (logs/connection.py has the whole contract).
+"""
 
 from __future__ import annotations
 

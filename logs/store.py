@@ -3,7 +3,8 @@
 The class is put together from one module per concern: logs/connection.py (the
 connection and the retry), logs/event_queries.py (events for the learner, the
 evaluator and the shadow), logs/maintenance.py (retention, checkpoints, health) and
-logs/footprint.py (the disk budget). All SQL stays in logs/, behind these methods.
+logs/footprint.py (the disk budget). All SQL stays in logs/, behind these methods,
+written once for SQLite and PostgreSQL (the contract: logs/connection.py).
 """
 
 from __future__ import annotations
