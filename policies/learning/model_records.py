@@ -44,7 +44,15 @@ class ModelVersion:
 
     @classmethod
     def of_file(
-        cls, seq: int, path: Path, card: ModelCard, *, parent: str | None, state: str, note: str | None
+        cls,
+        seq: int,
+        path: Path,
+        card: ModelCard,
+        *,
+        parent: str | None,
+        state: str,
+        note: str | None,
+        created_at: float | None = None,
     ) -> ModelVersion:
         """Return the registry record of a model file just written at `path` with its `card`."""
         return cls(
@@ -53,7 +61,7 @@ class ModelVersion:
             parent=parent,
             kind=card.kind,
             vw_args=card.vw_args,
-            created_at=time.time(),
+            created_at=time.time() if created_at is None else created_at,
             events_learned=card.events_learned,
             sha256=card.sha256,
             path=path.name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -66,6 +66,7 @@ class ModelRegistry:
         keep_files: int = 50,
         retention: RetentionPolicy | None = None,
         shared: ModelFiles | None = None,
+        clock: Callable[[], float] = time.time,
     ):
         self.model_dir = Path(model_dir)
         self.index = index
@@ -74,6 +75,9 @@ class ModelRegistry:
         # database) and model_dir is this node's cache of them: a version published on
         # another node is fetched on first load, checksum checked as always.
         self.shared = shared
+        # Versions and changes are stamped from here, so a test can drive time (rollback
+        # picks a version by age) instead of sleeping.
+        self.clock = clock
 
     def publish(
         self,
@@ -95,7 +99,9 @@ class ModelRegistry:
         self.model_dir.mkdir(parents=True, exist_ok=True)
         seq, path = self.reserve_path()
         card = policy.save(path)
-        model = ModelVersion.of_file(seq, path, card, parent=parent, state=state, note=note)
+        model = ModelVersion.of_file(
+            seq, path, card, parent=parent, state=state, note=note, created_at=self.clock()
+        )
         try:
             self.share_files(path)  # before the index names it, so every node finds it
             self.index.publish(model, learned_event_ids, expect_active=expect_active)
@@ -162,7 +168,7 @@ class ModelRegistry:
         log.warning(
             "%s: %s is now active (was %s) by %s: %s", action, version, previous, actor, reason or "-"
         )
-        return ModelChange(time.time(), action, version, previous, actor, reason)
+        return ModelChange(self.clock(), action, version, previous, actor, reason)
 
     def choose_rollback(
         self, *, to: str | None = None, older_than_seconds: float = 600.0
@@ -233,7 +239,7 @@ class ModelRegistry:
         active = self.active()
         self.index.record_change(
             ModelChange(
-                time.time(),
+                self.clock(),
                 "freeze" if frozen else "unfreeze",
                 active.version if active else "-",
                 None,

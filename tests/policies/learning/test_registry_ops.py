@@ -36,14 +36,16 @@ def trained(clicks_on: str, n: int = 200) -> VWPolicy:
 def publish_chain(
     registry: ModelRegistry, count: int, *, spacing: float = 0.0, events_learned: int = 10
 ) -> list[str]:
+    """Publish `count` versions, each `spacing` seconds after the last on the registry's clock."""
     versions = []
     parent = None
-    for _ in range(count):
+    start = registry.clock()
+    for i in range(count):
+        if spacing:
+            registry.clock = lambda at=start + i * spacing: at  # driven, not slept: any machine speed
         model = registry.publish(VWPolicy(ARGS, events_learned=events_learned), parent=parent)
         versions.append(model.version)
         parent = model.version
-        if spacing:
-            time.sleep(spacing)
     return versions
 
 
@@ -73,8 +75,8 @@ def test_a_corrupt_or_missing_file_is_never_activated(registry: ModelRegistry) -
 def test_rollback_defaults_to_a_version_old_enough(registry: ModelRegistry) -> None:
     versions = publish_chain(registry, 5, spacing=0.05)
     change = registry.rollback(actor="cli", older_than_seconds=0.12)
-    # v5 was made ~0.2 s after v1; the newest at least 0.12 s older than v5 is v2 or v3
-    assert change.version in versions[1:3]
+    # v1..v5 are 0.05 s apart: the newest at least 0.12 s older than v5 (0.2 s) is v2 (0.05 s)
+    assert change.version == versions[1]
     assert registry.active().version == change.version
     with pytest.raises(RegistryError, match="already active"):
         registry.rollback(to=change.version, actor="cli")
