@@ -187,8 +187,12 @@ def test_rewards_sum_under_the_sum_aggregation(tmp_path: Path) -> None:
 
 
 def test_a_deferred_event_is_learned_only_after_activation(tmp_path: Path) -> None:
-    client, settings = make_client(tmp_path, reward_window_seconds=0.05)
-    learner, store = build_learner(settings)
+    # Time stands still while the requests run (a 0.05 s window must not close on a slow
+    # machine before the reward arrives), then moves past the window for the learner.
+    now = [time.time()]
+    settings = make_settings(tmp_path, admin_api_keys="admin-key", reward_window_seconds=0.05)
+    client = create_app(settings, clock=lambda: now[0]).test_client()
+    learner, store = build_learner(settings, clock=lambda: now[0])
     learner.start()
     for event_id in ("never-shown", "shown"):
         assert (
@@ -198,8 +202,8 @@ def test_a_deferred_event_is_learned_only_after_activation(tmp_path: Path) -> No
         client.post(f"{V1}/events/{event_id}/reward", json={"value": 1.0})  # before activation: ignored
     assert client.post(f"{V1}/events/shown/activate").status_code == 204
     assert client.post(f"{V1}/events/shown/reward", json={"value": 0.8}).status_code == 204
-    time.sleep(0.1)
-    learner.step(now=time.time() + 3600)
+    now[0] += 3600
+    learner.step(now=now[0])
     learner.snapshot()
     learned = dict(store.conn.execute("SELECT event_id, learned_in FROM decisions").fetchall())
     assert learned["shown"] is not None
