@@ -147,5 +147,21 @@ def render_soak(result: dict[str, Any]) -> str:
             f" (peak {result['peak_learner_rss_mb']})",
             f"log: {result['decisions_logged']} decisions in {result['log_mb']} MB,"
             f" {result['log_bytes_per_decision']} bytes a decision",
+            "memory over the run (largest worker / learner, MB):",
+            *_timeline(result["samples"]),
         ]
     )
+
+
+def _timeline(samples: list[dict[str, Any]], points: int = 7) -> list[str]:
+    """A few samples spread evenly over the run: growth that keeps going shows as a staircase."""
+    if not samples:
+        return []
+    step = max(1, (len(samples) - 1) // (points - 1))
+    chosen = samples[::step]
+    if chosen[-1] is not samples[-1]:
+        chosen.append(samples[-1])
+    return [
+        f"  {s['at_seconds']:>7.0f} s  {max(s['worker_rss_mb'] or [0.0]):6.1f} / {s['learner_rss_mb']:6.1f}"
+        for s in chosen
+    ]
