@@ -70,7 +70,7 @@ def apply(
     ids = [a.id for a in request.actions]
     attributes = dict(known) if known is not None else _attributes(res, request)
     counts = tallies(res).current(rules.campaigns, res.store.clock()) if rules.campaigns else None
-    shaped = shape(ids, attributes, filters or Filters(), rules, counts)
+    shaped = shape(ids, attributes, filters or Filters(), rules, counts, request.excluded)
     excluded = request.excluded | frozenset(shaped.removed)
     if set(ids) <= excluded:
         raise NothingAllowed(

@@ -124,9 +124,14 @@ def shape(
     filters: Filters,
     rules: OperatorRules,
     tallies: Mapping[str, Tally] | None = None,
+    unavailable: frozenset[str] = frozenset(),
 ) -> Shaped:
     """Apply the operator's rules, then the request's filters, then the campaigns' caps
-    (by `tallies`, each campaign's current period), naming the first rule to remove each."""
+    (by `tallies`, each campaign's current period), naming the first rule to remove each.
+
+    `unavailable` holds what the request itself excluded: never pinned, boosted, mixed in
+    or counted as making a campaign eligible.
+    """
     removed: dict[str, str] = {}
     checks = _checks(filters, rules)
     if checks:
@@ -137,10 +142,11 @@ def shape(
             if reason is not None:
                 removed[action_id] = reason
     tallies = tallies or {}
+    gone = removed.keys() | unavailable
     eligible, targets = [], []
     for campaign in rules.campaigns:
         tally = tallies.get(campaign.name, Tally())
-        allowed = frozenset(a for a in action_ids if a in campaign.members and a not in removed)
+        allowed = frozenset(a for a in action_ids if a in campaign.members and a not in gone)
         if not allowed:
             continue
         if campaign.max_impressions is not None and tally.shown >= campaign.max_impressions:
@@ -149,9 +155,10 @@ def shape(
         eligible.append(campaign)
         if campaign.min_share is not None:
             targets.append(Target(campaign.rule, allowed, required_rate(campaign.min_share, tally)))
-    boosts = {b.sku: b.factor for b in rules.boosts if b.sku in action_ids and b.sku not in removed}
+    gone = removed.keys() | unavailable  # and what the caps removed
+    boosts = {b.sku: b.factor for b in rules.boosts if b.sku in action_ids and b.sku not in gone}
     pinned = next(
-        ((p.sku, f"rules.pins.{p.name}") for p in rules.pins if p.sku in action_ids and p.sku not in removed),
+        ((p.sku, f"rules.pins.{p.name}") for p in rules.pins if p.sku in action_ids and p.sku not in gone),
         None,
     )
     caps = [c for c in (filters.max_per_category, rules.max_per_category) if c is not None]

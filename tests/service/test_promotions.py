@@ -215,6 +215,25 @@ def test_caps_count_every_workers_impressions_from_the_log(tmp_path: Path, clock
         second.extensions["xsell"].store.close()
 
 
+def test_what_the_request_excludes_is_never_pinned_boosted_or_mixed_in(shop: Flask) -> None:
+    client = shop.test_client()
+    rules = {
+        "pins": [{"name": "top", "sku": "p9"}],
+        "boosts": [{"sku": "p7", "factor": 50.0}],
+        "campaigns": [{"name": "c", "products": ["p8"], "min_share": 0.9}],
+    }
+    put_rules(client, rules)
+    answers = []
+    for k in range(20):
+        ask = body(k, slots=2) | {"excluded_actions": ["p7", "p8", "p9"]}
+        answer = client.post("/v1/rank", json=ask).get_json()
+        assert len(answer["chosen"]) == 2 and not set(answer["chosen"]) & {"p7", "p8", "p9"}, answer
+        answers.append(answer)
+    trace = shop.extensions["xsell"].store.find_decision(answers[0]["event_id"]).rules
+    assert not {"pinned", "boosted", "mixed", "campaigns"} & trace.keys()
+    assert_replays_exactly(shop, logged(shop, [a["event_id"] for a in answers]), "served")
+
+
 def campaign(**fields: Any) -> dict[str, Any]:
     return {"name": "c", "products": ["p1"], "min_share": 0.2} | fields
 
