@@ -18,10 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["POSTGRESQL", "POSTGRESQL_LOG_READY", "SQLITE", "DatabaseUrl", "Dialect", "parse_database_url"]
 
-# The learner's election, model files (logs/blob_store.py) and `xsell logs copy` work on
-# PostgreSQL; the log's stores (decisions, feedback, catalog, ...) still speak SQLite
-# only, so a postgresql:// setting is refused rather than silently left unused (#14).
-POSTGRESQL_LOG_READY = False
+# Every store, the learner's election, model files and the service run on PostgreSQL (#14).
+POSTGRESQL_LOG_READY = True
 
 # Quoted strings are copied untouched; a bare ? outside them is a placeholder.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?|%")

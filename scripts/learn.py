@@ -132,7 +132,7 @@ def run_learner(settings: Settings) -> None:
         watchdog = threading.Thread(target=watch_lock, args=(lock, stop), daemon=True, name="learner-lock")
         watchdog.start()
         learner, store = build_learner(settings)
-        log.info("learner started on %s", settings.resolved_log_path)
+        log.info("learner started on %s", settings.database.redacted())
         log.info("%s", describe(store.footprint(budget_from_mb(settings.log_budget_mb))))
         try:
             learner.run(stop)

@@ -100,6 +100,9 @@ def located_settings(*, creates: bool = False, must_exist: bool = True, **overri
     """
     given = click.get_current_context().meta.get(_GIVEN, {})
     settings = settings_from(data_dir=given.get("data_dir"), log_path=given.get("log_path"), **overrides)
+    if settings.database.is_postgresql:  # no file to look for: the service created the database's log
+        click.echo(f"using log {settings.database.redacted()}", err=True)
+        return settings
     path = Path(os.path.abspath(settings.resolved_log_path))  # absolute, without any '..'
     if path.is_file() or creates:
         click.echo(f"using log {path}", err=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import gunicorn
 
 from logs.catalog_store import CatalogStore
+from logs.db import LogUnavailable
 from scripts.demo_store import load_demo_on_first_start
 from scripts.startup import PortInUse, check_port_free, startup_summary, wait_until_bound
 from service import http_metrics
@@ -34,6 +35,12 @@ def prepare(settings: Settings) -> str | None:
 
     Returns the active model version, for the start-up summary.
     """
+    database = settings.database
+    if database.conninfo is not None:
+        from logs.postgres import check_reachable
+
+        # Fail at once on a wrong URL or a server that is down, not after the busy timeout.
+        log.info("log on PostgreSQL %s (server %s)", database.redacted(), check_reachable(database.conninfo))
     store, registry = open_log_and_registry(settings)
     registry.ensure_initial(settings.vw_args)
     active = registry.active()
@@ -180,7 +187,12 @@ def supervise(settings: Settings) -> int:
         log.error("not starting: %s", error)
         return 1
     announce_access(settings, mode)
-    active = prepare(settings)
+    try:
+        active = prepare(settings)
+    except LogUnavailable as error:
+        # One line that says what to fix (the server, the URL), never a traceback.
+        log.error("not starting: the log at %s is unavailable: %s", settings.database.redacted(), error)
+        return 1
     # every gunicorn worker's request figures in one place, for /metrics and the console
     env = {**os.environ, **settings.to_env(), **http_metrics.multiprocess_env(settings.data_dir)}
     server = _spawn(gunicorn_command(settings), env)

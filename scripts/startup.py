@@ -94,7 +94,7 @@ def startup_summary(settings: Settings, active_model: str | None) -> list[str]:
     )
     return [
         f"serving on {base}",
-        f"  log:          {settings.resolved_log_path.resolve()}",
+        f"  log:          {_log_line(settings)}",
         f"  models:       {settings.resolved_model_dir.resolve()}",
         f"  active model: {active_model or 'none yet'}",
         f"  storefront keys: {storefront}",
@@ -103,6 +103,11 @@ def startup_summary(settings: Settings, active_model: str | None) -> list[str]:
         f"  API docs: {base}/openapi.json",
         f"  console:  {base}/console/",
     ]
+
+
+def _log_line(settings: Settings) -> str:
+    database = settings.database
+    return database.redacted() if database.is_postgresql else str(settings.resolved_log_path.resolve())
 
 
 def _keys_line(count: int, listed: object, path: object, name: str) -> str:

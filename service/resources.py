@@ -128,9 +128,17 @@ class Resources:
 def open_log_and_registry(
     settings: Settings, *, autocheckpoint_pages: int = 1000, clock: Clock = time.time
 ) -> tuple[LogStore, ModelRegistry]:
-    """Open (and migrate) the log, and the model registry kept beside it."""
+    """Open (and migrate) the log, and the model registry kept beside it.
+
+    The one place settings become stores, for either backend: the SQLite file, or the
+    PostgreSQL database XSELL_DATABASE_URL names. On PostgreSQL the migrations run under
+    their advisory lock (nodes starting together migrate once) and the model files go
+    into the database too, so nodes need no shared disk: the model directory is then
+    this node's cache of them.
+    """
+    database = settings.database
     store = LogStore(
-        settings.resolved_log_path,
+        database,
         StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous, autocheckpoint_pages),
         clock=clock,
     )
@@ -140,7 +148,14 @@ def open_log_and_registry(
         checkpoint_seconds=settings.model_checkpoint_seconds,
         keep_checkpoints=settings.model_keep_checkpoints,
     )
-    registry = ModelRegistry(settings.resolved_model_dir, ModelIndex(store), retention=retention)
+    shared = None
+    if database.is_postgresql:
+        from logs.blob_store import DatabaseBlobStore  # psycopg stays out of a SQLite worker
+
+        shared = DatabaseBlobStore(database, deadline_seconds=settings.busy_timeout_seconds)
+    registry = ModelRegistry(
+        settings.resolved_model_dir, ModelIndex(store), retention=retention, shared=shared
+    )
     return store, registry
 
 

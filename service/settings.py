@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from logs.dialect import POSTGRESQL_LOG_READY, DatabaseUrl, parse_database_url
+from logs.dialect import DatabaseUrl, parse_database_url
 from policies.deciding.live_config import LIVE_SETTINGS, InvalidSetting, LiveConfig, check_live_setting
 from policies.deciding.vw import check_vw_args
 from policies.learning.rewards import RewardRules
@@ -226,12 +226,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        url = parse_database_url(value, Path("xsell.db"))  # an unsupported scheme is refused at startup
-        if url.is_postgresql and not POSTGRESQL_LOG_READY:
-            raise ValueError(
-                "the log's stores do not run on PostgreSQL yet (docs/deploy.md); "
-                "leave XSELL_DATABASE_URL unset to use the SQLite log"
-            )
+        parse_database_url(value, Path("xsell.db"))  # an unsupported scheme is refused at startup
         return value
 
     @field_validator("vw_args")

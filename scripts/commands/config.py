@@ -41,7 +41,9 @@ def config_show(as_json: bool) -> None:
     from scripts.config import in_force, render
 
     settings = located_settings(must_exist=False)
-    found = in_force(settings, log_exists=settings.resolved_log_path.is_file())
+    found = in_force(
+        settings, log_exists=settings.database.is_postgresql or settings.resolved_log_path.is_file()
+    )
     click.echo(json.dumps(found.describe(), indent=2) if as_json else render(found))
 
 

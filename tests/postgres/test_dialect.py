@@ -70,6 +70,7 @@ def test_default_is_the_sqlite_log_and_passwords_never_print() -> None:
     assert url.is_postgresql and "s3cret" not in url.redacted() and ":5433/xsell" in url.redacted()
 
 
-def test_a_postgresql_setting_is_refused_not_silently_ignored_until_the_stores_move() -> None:
-    with pytest.raises(ValidationError, match="do not run on PostgreSQL yet"):
-        Settings(database_url="postgresql://127.0.0.1/xsell")
+def test_a_postgresql_setting_is_taken_and_an_unsupported_scheme_refused_by_name() -> None:
+    assert Settings(database_url="postgresql://127.0.0.1/xsell").database.is_postgresql
+    with pytest.raises(ValidationError, match="scheme 'mysql' is not supported; use postgresql or sqlite"):
+        Settings(database_url="mysql://127.0.0.1/xsell")
