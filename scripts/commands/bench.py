@@ -46,6 +46,13 @@ def bench() -> None:
     type=click.FloatRange(1),
     help="Instead: rank for this many seconds and report workers' and learner's memory at start and end.",
 )
+@click.option(
+    "--postgres",
+    "postgres_server",
+    metavar="URL",
+    help="Instead: rank and feedback on PostgreSQL against SQLite in one run (URL: a server whose role"
+    " may create a database; a fresh one is made and dropped), then freshness across two nodes.",
+)
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers (default XSELL_WORKERS).")
 @click.option("--threads", type=click.IntRange(1, 64), help="Threads per worker (default XSELL_THREADS).")
 @json_option("Print one JSON object instead of the table.")
@@ -55,6 +62,7 @@ def bench_serve_command(
     clients: int,
     load: str,
     soak: float | None,
+    postgres_server: str | None,
     workers: int | None,
     threads: int | None,
     as_json: bool,
@@ -66,10 +74,24 @@ def bench_serve_command(
     \b
         xsell bench serve --quick
         xsell bench serve --soak 600 --clients 8
+        xsell bench serve --postgres postgresql://xsell@127.0.0.1/postgres
     """
     from scripts.devtools.bench_serve import render, run_serve_bench
 
     settings = settings_from(workers=workers, threads=threads)
+    if postgres_server is not None:
+        from scripts.devtools.bench_postgres import render as render_postgres
+        from scripts.devtools.bench_postgres import run_postgres_bench
+
+        found = run_postgres_bench(
+            server=postgres_server,
+            seconds=5.0 if quick else seconds,
+            clients=clients,
+            workers=settings.workers,
+            threads=settings.threads,
+        )
+        click.echo(json.dumps(found, indent=2) if as_json else render_postgres(found))
+        return
     if soak is not None:
         from scripts.devtools.bench_soak import render_soak, run_soak
 

@@ -1,0 +1,202 @@
+"""`xsell bench serve --postgres URL`: the same service on PostgreSQL against SQLite, in one run.
+
+Starts `xsell serve` on a SQLite log, then on a fresh PostgreSQL database (created on
+the server URL names and dropped afterwards, so the role needs CREATEDB), alternating
+the two `repeats` times so the machine's other load falls on both alike; each run
+drives rank and feedback with closed-loop Python clients and records throughput and
+latency. Issue #14's goals are ratios read from the same run: PostgreSQL's rank
+throughput at least 80% of SQLite's, its p99 at most 1.5 times. Then freshness across
+nodes: a second node joins the PostgreSQL database, a click goes to the first, and
+the clock stops when the second serves a model that learned it (goal: median ≤ 2 s).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+
+from scripts.devtools.service_process import RunningService, start_service, stop_service
+from scripts.http import JsonClient
+
+__all__ = ["render", "run_postgres_bench"]
+
+ACTIONS = [
+    {"id": f"offer-{i}", "features": {"offer": {"kind": f"k{i % 5}", "price": 10.0 + i}}} for i in range(20)
+]
+RANK_BODY = {"context": {"shopper": {"device": "mobile", "segment": "pro"}}, "actions": ACTIONS}
+
+
+def _client(url: str, endpoint: str, seconds: float, queue: Any) -> None:
+    client = JsonClient(url)
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        if endpoint == "feedback":
+            event = client.post("/v1/rank", RANK_BODY)["event_id"]
+            start = time.perf_counter()
+            client.post(f"/v1/events/{event}/feedback", {"signal": "click"})
+        else:
+            start = time.perf_counter()
+            client.post("/v1/rank", RANK_BODY)
+        latencies.append(time.perf_counter() - start)
+    queue.put(latencies)
+
+
+def _load(url: str, endpoint: str, seconds: float, clients: int) -> dict[str, float]:
+    context = multiprocessing.get_context("fork")
+    queue: Any = context.Queue()
+    processes = [
+        context.Process(target=_client, args=(url, endpoint, seconds, queue)) for _ in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    latencies = np.concatenate([np.asarray(queue.get()) for _ in processes])
+    for process in processes:
+        process.join()
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+    return {"requests_per_second": len(latencies) / seconds, "p50_ms": float(p50), "p99_ms": float(p99)}
+
+
+def _database(server: str, name: str) -> str:
+    return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+
+
+def _freshness(first: RunningService, second: RunningService, conninfo: str, trials: int) -> list[float]:
+    """Seconds from a click on the first node to the second node serving a model that learned it."""
+    one, two = JsonClient(first.url), JsonClient(second.url)
+    seconds = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for _ in range(trials):
+            event = one.post("/v1/rank", RANK_BODY)["event_id"]
+            start = time.perf_counter()
+            one.post(f"/v1/events/{event}/feedback", {"signal": "click"})
+            while time.perf_counter() - start < 30:
+                row = conn.execute("SELECT learned_in FROM feedback WHERE event_id = %s", (event,)).fetchone()
+                served = two.post("/v1/rank", RANK_BODY)["model_version"]
+                if row and row[0] and int(served[1:]) >= int(row[0][1:]):
+                    break
+                time.sleep(0.02)
+            seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def run_postgres_bench(
+    *, server: str, seconds: float, clients: int, workers: int, threads: int, repeats: int = 2
+) -> dict[str, Any]:
+    """Measure rank and feedback on SQLite and on PostgreSQL, alternating; then cross-node freshness."""
+    name = f"xsell_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    conninfo = _database(server, name)
+    env = {
+        "XSELL_WORKERS": str(workers),
+        "XSELL_THREADS": str(threads),
+        "XSELL_GUARDRAIL_ENABLED": "false",
+        "XSELL_MODEL_POLL_SECONDS": "0.5",
+        "XSELL_DEMO_CATALOG": "false",
+    }
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {"sqlite": [], "postgresql": []}
+    fresh: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            for repeat in range(repeats):
+                for backend in ("sqlite", "postgresql"):
+                    data = Path(work) / f"{backend}-{repeat}"
+                    extra = {"XSELL_DATABASE_URL": conninfo} if backend == "postgresql" else {}
+                    service = start_service(data, data / "serve.log", env={**env, **extra}, ready_seconds=90)
+                    try:
+                        runs[backend].append(
+                            {e: _load(service.url, e, seconds, clients) for e in ("/v1/rank", "feedback")}
+                        )
+                    finally:
+                        stop_service(service)
+            nodes = [
+                start_service(
+                    Path(work) / f"node-{i}",
+                    Path(work) / f"node-{i}.log",
+                    env={**env, "XSELL_DATABASE_URL": conninfo, "XSELL_SNAPSHOT_INTERVAL_SECONDS": "0.5"},
+                    ready_seconds=90,
+                )
+                for i in range(2)
+            ]
+            try:
+                fresh = _freshness(nodes[0], nodes[1], conninfo, trials=10)
+            finally:
+                for node in nodes:
+                    stop_service(node)
+    finally:
+        from logs import postgres
+
+        postgres.close_pools(conninfo)
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return _summary(runs, fresh, clients=clients, workers=workers, threads=threads, seconds=seconds)
+
+
+def _summary(
+    runs: dict[str, list[dict[str, dict[str, float]]]], fresh: list[float], **setup: Any
+) -> dict[str, Any]:
+    """Median over the repeats of each figure, and PostgreSQL's ratios to SQLite's."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for backend, found in runs.items():
+        table[backend] = {
+            endpoint: {
+                figure: round(float(np.median([run[endpoint][figure] for run in found])), 2)
+                for figure in ("requests_per_second", "p50_ms", "p99_ms")
+            }
+            for endpoint in ("/v1/rank", "feedback")
+        }
+    ratios = {
+        endpoint: {
+            "throughput": round(
+                table["postgresql"][endpoint]["requests_per_second"]
+                / table["sqlite"][endpoint]["requests_per_second"],
+                3,
+            ),
+            "p99": round(table["postgresql"][endpoint]["p99_ms"] / table["sqlite"][endpoint]["p99_ms"], 2),
+        }
+        for endpoint in ("/v1/rank", "feedback")
+    }
+    return {
+        **setup,
+        "load_generator": f"python, {setup['clients']} closed-loop keep-alive client processes",
+        "repeats": len(runs["sqlite"]),
+        "backends": table,
+        "postgresql_vs_sqlite": ratios,
+        "freshness_across_nodes_seconds": {
+            "median": round(float(np.median(fresh)), 3) if fresh else None,
+            "p95": round(float(np.percentile(fresh, 95)), 3) if fresh else None,
+        },
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['load_generator']}; {result['workers']} workers x {result['threads']} threads;"
+        f" {result['seconds']:g} s per endpoint, median of {result['repeats']} alternating runs",
+        f"{'backend':<12} {'endpoint':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
+    ]
+    for backend, endpoints in result["backends"].items():
+        for endpoint, figures in endpoints.items():
+            lines.append(
+                f"{backend:<12} {endpoint:<10} {figures['requests_per_second']:9.1f}"
+                f" {figures['p50_ms']:8.2f} {figures['p99_ms']:8.2f}"
+            )
+    for endpoint, ratio in result["postgresql_vs_sqlite"].items():
+        lines.append(
+            f"PostgreSQL / SQLite, {endpoint}: throughput {ratio['throughput']:.2f} (goal >= 0.80),"
+            f" p99 {ratio['p99']:.2f}x (goal <= 1.5)"
+        )
+    fresh = result["freshness_across_nodes_seconds"]
+    lines.append(
+        f"freshness across two nodes: median {fresh['median']} s, p95 {fresh['p95']} s (goal: median <= 2 s)"
+    )
+    return "\n".join(lines)
