@@ -62,7 +62,7 @@ def storefront(url: str, path: str, body: dict[str, Any]) -> requests.Response:
     )
 
 
-def wait_for(condition: Any, what: str, seconds: float = 60.0) -> None:
+def wait_for(condition: Any, what: str, seconds: float = 120.0) -> None:
     """Wait until `condition()` is true, or fail naming `what`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -48,7 +48,7 @@ def test_every_worker_serves_the_experiment_and_arms_stick_across_workers(tmp_pa
             assert answer.status_code == 200, answer.text
             return shopper, answer.headers["X-Xsell-Worker"], bool(answer.json()["chosen"])
 
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         arms: dict[str, dict[str, set[bool]]] = {}  # shopper -> worker -> offered?
         workers: set[str] = set()
         while time.monotonic() < deadline:

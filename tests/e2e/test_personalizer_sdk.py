@@ -254,7 +254,7 @@ def test_a_never_activated_event_is_never_learned(service: RunningService, tmp_p
     client.rank({"contextFeatures": CONTEXT, "actions": ACTIONS, "eventId": "shown", "deferActivation": True})
     client.activate("shown")
     client.reward("shown", {"value": 1.0})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while query(service, "SELECT learned_in FROM decisions WHERE event_id = 'shown'") == [(None,)]:
         assert time.monotonic() < deadline, "the activated event was never learned"
         time.sleep(0.2)

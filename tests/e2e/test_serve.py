@@ -47,7 +47,7 @@ def _answers_from_every_worker(
     has been heard from every worker (a condition with a deadline, not a pause).
     """
     seen: dict[str, dict[str, tuple[float, ...]]] = {}  # version -> worker -> distribution
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for worker, version, distribution in _rank_on_fresh_connections(url, 16):
             if int(version.removeprefix("v")) >= at_least:
@@ -63,7 +63,7 @@ def _version_that_learned(service: RunningService, event_ids: list[str]) -> int:
     import sqlite3
 
     marks = ", ".join("?" * len(event_ids))
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     conn = sqlite3.connect(f"file:{service.data_dir / 'xsell.db'}?mode=ro", uri=True)
     try:
         while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ from tests.e2e.conftest import start_service, stop_service
 def test_serving_is_announced_once_after_the_port_is_bound_with_the_summary(tmp_path: Path) -> None:
     running = start_service(tmp_path, XSELL_API_KEYS="store-value-1,store-value-2")
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while "  console:" not in running.log() and time.monotonic() < deadline:
             time.sleep(0.1)
         log = running.log()

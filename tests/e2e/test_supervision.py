@@ -59,7 +59,9 @@ def test_children_stop_when_serve_is_killed_and_a_restart_works(
     first.process.wait()
     first.log_file.close()
     _wait_until(
-        lambda: not any(_alive(pid) for pid in processes), 60, f"children of a killed serve exit: {processes}"
+        lambda: not any(_alive(pid) for pid in processes),
+        120,
+        f"children of a killed serve exit: {processes}",
     )
 
     # The same port and data directory serve again, and the new learner is the one learning.
@@ -70,7 +72,7 @@ def test_children_stop_when_serve_is_killed_and_a_restart_works(
         assert requests.post(
             f"{second.url}/v1/rank", json={"context": CONTEXT, "actions": ACTIONS}, timeout=10
         ).ok
-        _wait_until(lambda: "learner started" in second.log(), 60, "the new learner takes the learner lock")
+        _wait_until(lambda: "learner started" in second.log(), 120, "the new learner takes the learner lock")
         assert "waiting as standby" not in second.log()
     finally:
         stop_service(second)
