@@ -88,13 +88,63 @@ def _freshness(first: RunningService, second: RunningService, conninfo: str, tri
     return seconds
 
 
+def learner_events_per_second(database_url: str, data_dir: Path, events: int) -> float:
+    """How fast the single learner reads, learns and marks `events` closed decisions with their clicks.
+
+    In-process with a driven clock: the app logs the decisions and clicks, then time
+    jumps past every window and the learner is stepped until it has learned them all
+    (snapshot included), which is what bounds the whole deployment's learning rate.
+    """
+    import logging
+
+    from scripts.devtools.learning_loop import Clock
+    from scripts.learn import build_learner
+    from service.app import create_app
+    from service.settings import Settings
+
+    logging.disable(logging.INFO)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        guardrail_enabled=False,
+        demo_catalog=False,
+        learner_grace_seconds=0.0,
+        snapshot_interval_seconds=0.0,
+    )
+    clock = Clock()
+    app = create_app(settings, clock=clock)
+    client = app.test_client()
+    for i in range(events):
+        event = client.post("/v1/rank", json={**RANK_BODY, "event_id": f"learn-{i}"}).get_json()["event_id"]
+        if i % 3 == 0:
+            client.post(f"/v1/events/{event}/feedback", json={"signal": "click"})
+    clock.now += 3600.0
+    learner, store = build_learner(settings, clock=clock)
+    try:
+        learner.start()
+        start = time.perf_counter()
+        learned = 0
+        while learned < events:
+            found = learner.step()
+            if not found:
+                break
+            learned += found
+        learner.snapshot()
+        elapsed = time.perf_counter() - start
+    finally:
+        store.close()
+        app.extensions["xsell"].store.close()
+    return learned / elapsed
+
+
 def run_postgres_bench(
     *, server: str, seconds: float, clients: int, workers: int, threads: int, repeats: int = 2
 ) -> dict[str, Any]:
     """Measure rank and feedback on SQLite and on PostgreSQL, alternating; then cross-node freshness."""
     name = f"xsell_bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        for each in (name, f"{name}_learner"):  # the learner's measure starts from an empty log too
+            admin.execute(f'CREATE DATABASE "{each}"')
     conninfo = _database(server, name)
     env = {
         "XSELL_WORKERS": str(workers),
@@ -105,6 +155,7 @@ def run_postgres_bench(
     }
     runs: dict[str, list[dict[str, dict[str, float]]]] = {"sqlite": [], "postgresql": []}
     fresh: list[float] = []
+    learner: dict[str, int] = {}
     try:
         with tempfile.TemporaryDirectory() as work:
             for repeat in range(repeats):
@@ -132,13 +183,22 @@ def run_postgres_bench(
             finally:
                 for node in nodes:
                     stop_service(node)
+            learner = {
+                backend: round(learner_events_per_second(url, Path(work) / f"learner-{backend}", 2000))
+                for backend, url in (
+                    ("sqlite", f"sqlite:///{work}/learner.db"),
+                    ("postgresql", _database(server, f"{name}_learner")),
+                )
+            }
     finally:
         from logs import postgres
 
-        postgres.close_pools(conninfo)
         with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return _summary(runs, fresh, clients=clients, workers=workers, threads=threads, seconds=seconds)
+            for each in (name, f"{name}_learner"):
+                postgres.close_pools(_database(server, each))
+                admin.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
+    found = _summary(runs, fresh, clients=clients, workers=workers, threads=threads, seconds=seconds)
+    return {**found, "learner_events_per_second": learner}
 
 
 def _summary(
@@ -199,4 +259,6 @@ def render(result: dict[str, Any]) -> str:
     lines.append(
         f"freshness across two nodes: median {fresh['median']} s, p95 {fresh['p95']} s (goal: median <= 2 s)"
     )
+    for backend, rate in result.get("learner_events_per_second", {}).items():
+        lines.append(f"one learner on {backend}: {rate:,} events/s (2,000 decisions, a third clicked)")
     return "\n".join(lines)

@@ -3,11 +3,14 @@
 Each "node" here is a create_app (or build_learner) with its own data directory and
 the same PostgreSQL database (tests/postgres_fixture.py), so nothing passes between
 them but the database: decisions, feedback, the model index and the model files
-(models_blob). Time is the test's clock; the learner is stepped by hand.
+(models_blob). The same tests run on SQLite too, the nodes then sharing one log file
+and one model directory (one box). Time is the test's clock; the learner is stepped
+by hand.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,28 +34,52 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def node_settings(root: Path, url: str, name: str) -> Settings:
+    shared = {}
+    if url.startswith("sqlite:"):  # one box: the nodes share the model directory as well
+        shared = {"model_dir": root / "models"}
     return make_settings(
-        root / name, database_url=url, admin_api_keys="admin-secret", guardrail_enabled=False
+        root / name, database_url=url, admin_api_keys="admin-secret", guardrail_enabled=False, **shared
     )
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return str(request.getfixturevalue("pg_log_url"))
+
+
 @pytest.fixture
-def nodes(tmp_path: Path, pg_log_url: str) -> Iterator[tuple[Flask, Flask, Clock]]:
+def nodes(tmp_path: Path, database: str) -> Iterator[tuple[Flask, Flask, Clock]]:
     clock = Clock()
-    apps = [create_app(node_settings(tmp_path, pg_log_url, name), clock=clock) for name in ("a", "b")]
+    apps = [create_app(node_settings(tmp_path, database, name), clock=clock) for name in ("a", "b")]
     yield apps[0], apps[1], clock
     for app in apps:
         app.extensions["xsell"].store.close()
 
 
 def count(url: str, table: str) -> int:
+    if url.startswith("sqlite:"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        finally:
+            conn.close()
     with psycopg.connect(url) as conn:
         row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
 
-def test_the_app_opens_the_postgresql_log_not_a_sqlite_file(nodes, pg_log_url: str) -> None:
-    a, _, _ = nodes
+def test_the_app_opens_the_postgresql_log_not_a_sqlite_file(tmp_path: Path, pg_log_url: str) -> None:
+    clock = Clock()
+    a = create_app(node_settings(tmp_path, pg_log_url, "a"), clock=clock)
+    try:
+        _opens_postgresql(a, pg_log_url)
+    finally:
+        a.extensions["xsell"].store.close()
+
+
+def _opens_postgresql(a: Flask, pg_log_url: str) -> None:
     res = a.extensions["xsell"]
     assert res.store.dialect.name == "postgresql"
     assert res.registry.shared is not None  # model files go to the database
@@ -61,9 +88,7 @@ def test_the_app_opens_the_postgresql_log_not_a_sqlite_file(nodes, pg_log_url: s
     assert count(pg_log_url, "decisions") == 1
 
 
-def test_any_node_answers_a_retry_the_same_and_a_reused_event_id_is_409_on_both(
-    nodes, pg_log_url: str
-) -> None:
+def test_any_node_answers_a_retry_the_same_and_a_reused_event_id_is_409_on_both(nodes, database: str) -> None:
     a, b, _ = nodes
     first = a.test_client().post("/v1/rank", json=rank_body(event_id="order-1"))
     assert first.status_code == 200
@@ -79,14 +104,14 @@ def test_any_node_answers_a_retry_the_same_and_a_reused_event_id_is_409_on_both(
     assert feedback.status_code in (200, 201, 202), feedback.get_json()
     again = a.test_client().post("/v1/events/order-1/feedback", json={"signal": "click"})
     assert again.status_code in (200, 201, 202)
-    assert count(pg_log_url, "decisions") == 1 and count(pg_log_url, "feedback") == 1
+    assert count(database, "decisions") == 1 and count(database, "feedback") == 1
 
 
 def test_a_learner_on_a_third_node_publishes_and_every_node_serves_it_then_a_rollback(
-    tmp_path: Path, nodes, pg_log_url: str
+    tmp_path: Path, nodes, database: str
 ) -> None:
     a, b, clock = nodes
-    learner, learner_store = build_learner(node_settings(tmp_path, pg_log_url, "learner"), clock=clock)
+    learner, learner_store = build_learner(node_settings(tmp_path, database, "learner"), clock=clock)
     try:
         learner.start()
         first = a.extensions["xsell"].served.version
@@ -101,8 +126,8 @@ def test_a_learner_on_a_third_node_publishes_and_every_node_serves_it_then_a_rol
         assert published is not None and published.version != "v1"
         for app in (a, b):
             res = app.extensions["xsell"]
-            # Neither node's model directory had the file: it came from the database.
-            assert not (res.settings.resolved_model_dir / Path(published.path).name).exists()
+            if res.store.is_postgresql:  # no node's directory had the file: it came from the database
+                assert not (res.settings.resolved_model_dir / Path(published.path).name).exists()
             res.served.refresh()
             assert res.served.version is not None and res.served.version.version == published.version
             ranked = app.test_client().post("/v1/rank", json=rank_body()).get_json()
