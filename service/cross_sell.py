@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,8 +49,9 @@ def search_tokens(text: str | None) -> tuple[str, ...]:
 class OfferAsk:
     """One request for offers, as the edge parsed it.
 
-    `fingerprint_fields` returns the request's fields that identify a retry (called
-    only when the storefront chose the event id).
+    `fingerprint` and `legacy_fingerprints` identify a retry (service/intake_fingerprint.py)
+    given what the path derived from fields it may not keep (the search's tokens, the
+    keyed shopper); called only when the storefront chose the event id.
     """
 
     wanted: OfferRequest
@@ -59,7 +60,8 @@ class OfferAsk:
     shopper_id: str | None = None
     filters: Filters | None = None  # the request's own (#15)
     session_id: str | None = None  # an anonymous shopper's experiment arm sticks to it
-    fingerprint_fields: Callable[[], dict[str, Any]] = dict
+    fingerprint: Callable[[Mapping[str, Any]], str] = lambda derived: ""
+    legacy_fingerprints: Callable[[Mapping[str, Any]], Iterable[str]] = lambda derived: ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +191,8 @@ def _decide(
     personal = wanted.personalised
     context = context_features(wanted, found) if personal else {"session": {"stage": wanted.stage}}
 
-    def fingerprint_body() -> dict[str, Any]:
-        fields = ask.fingerprint_fields()
-        fields["search_tokens"] = list(wanted.search_tokens)
-        fields["shopper_key"] = key  # a retry is the same request from the same shopper
-        return fields
+    # A retry is the same request from the same shopper, searching the same tokens.
+    derived = {"search_tokens": list(wanted.search_tokens), "shopper_key": key}
 
     actions = tuple(candidate_action(c) for c in found.candidates)
     # The storefront does not choose these features, but the catalog's tags could be many.
@@ -206,7 +205,8 @@ def _decide(
             actions=actions,
             excluded=frozenset(),
             slots=min(found.max_offers, len(found.candidates)),
-            fingerprint=pipeline.retry_fingerprint(ask.event_id, fingerprint_body),
+            fingerprint=ask.fingerprint(derived) if ask.event_id is not None else "",
+            legacy_fingerprints=lambda: ask.legacy_fingerprints(derived),
             shopper=key,
             session=ask.session_id,
             backfill=backfill,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from policies.offers.shortlist import CartLine, OfferRequest
+from service import intake_fingerprint
 from service.auth import guard_storefront
 from service.cross_sell import OfferAnswer, OfferAsk, offer, search_tokens
 from service.openapi import CatalogQuery, documented
@@ -39,7 +40,10 @@ def offers() -> Response:
         shopper_id=body.shopper_id,
         filters=body.filters.domain() if body.filters else None,
         session_id=body.session_id,
-        fingerprint_fields=lambda: body.model_dump(mode="json", exclude={"event_id", "shopper_id", "search"}),
+        fingerprint=lambda derived: intake_fingerprint.fingerprint(
+            body, intake_fingerprint.OFFERS_NOT_HASHED, derived
+        ),
+        legacy_fingerprints=lambda derived: intake_fingerprint.legacy_offers(body, derived),
     )
     return json_response(_response(offer(resources(), ask)).model_dump())
 

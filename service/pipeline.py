@@ -5,14 +5,12 @@ No Flask here: the blueprints parse and serialise, this decides.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import orjson
 
 from logs.experiment_store import ExperimentStore
 from logs.records import DecisionRecord, EventConflict
@@ -34,7 +32,7 @@ from service.experiment_arms import Assignment, arms
 from service.intake_fingerprint import same_request
 from service.resources import Resources
 
-__all__ = ["RankInput", "decide", "request_fingerprint", "retry_fingerprint"]
+__all__ = ["RankInput", "decide"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +62,6 @@ class RankInput:
     backfill: bool = False  # the candidates are popular products the filters' first pick left none of
     # What versions before the tagged fingerprint stored for this request (service/intake_fingerprint.py).
     legacy_fingerprints: Callable[[], Iterable[str]] = tuple
-
-
-def request_fingerprint(body: Mapping[str, Any]) -> str:
-    """Return a stable hash of a request body (key order does not matter)."""
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def retry_fingerprint(event_id: str | None, body: Callable[[], Mapping[str, Any]]) -> str:
-    """Return the fingerprint a retry must match, or "" when there can be no retry.
-
-    Only a client-chosen event id can be sent twice; a service-assigned one is new
-    by construction, so hashing its request would be wasted work on the rank path.
-    """
-    return request_fingerprint(body()) if event_id is not None else ""
 
 
 def decide(res: Resources, request: RankInput) -> DecisionRecord:
