@@ -186,6 +186,14 @@ def supervise(settings: Settings) -> int:
     except PortInUse as error:
         log.error("not starting: %s", error)
         return 1
+    if settings.database.is_postgresql and settings.shopper_id_secret is None:
+        # Each node would make its own DATA_DIR/shopper-id.key: one shopper, a different
+        # key on every node, so pacing, preferences and erasure would miss rows.
+        log.error(
+            "not starting: on PostgreSQL every node must hash shopper ids with one key;"
+            " set XSELL_SHOPPER_ID_SECRET, the same on every node (docs/deploy.md)"
+        )
+        return 2
     announce_access(settings, mode)
     try:
         active = prepare(settings)

@@ -152,6 +152,7 @@ def run_postgres_bench(
         "XSELL_GUARDRAIL_ENABLED": "false",
         "XSELL_MODEL_POLL_SECONDS": "0.5",
         "XSELL_DEMO_CATALOG": "false",
+        "XSELL_SHOPPER_ID_SECRET": "bench-shopper-key",  # one key for every node (PostgreSQL needs it)
     }
     runs: dict[str, list[dict[str, dict[str, float]]]] = {"sqlite": [], "postgresql": []}
     fresh: list[float] = []

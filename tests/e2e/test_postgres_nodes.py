@@ -218,6 +218,7 @@ class Traffic:
 def nodes(tmp_path: Path, pg_url: str) -> Iterator[tuple[RunningService, RunningService]]:
     env = {
         "XSELL_DATABASE_URL": pg_url,
+        "XSELL_SHOPPER_ID_SECRET": "one-key-for-every-node",
         "XSELL_WORKERS": "1",
         "XSELL_THREADS": "4",
         "XSELL_REWARD_WINDOW_SECONDS": "3",

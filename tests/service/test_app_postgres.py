@@ -148,6 +148,7 @@ def test_serve_with_an_unreachable_database_says_so_in_one_line_and_exits_non_ze
         "XSELL_PORT": "18931",
         # Port 1 on loopback: nothing listens, the connection is refused at once.
         "XSELL_DATABASE_URL": "postgresql://xsell:s3cret@127.0.0.1:1/xsell",
+        "XSELL_SHOPPER_ID_SECRET": "one-key-for-every-node",
     }
     done = subprocess.run(
         [sys.executable, "-m", "scripts", "serve"],
@@ -162,3 +163,24 @@ def test_serve_with_an_unreachable_database_says_so_in_one_line_and_exits_non_ze
     assert len(errors) == 1, done.stderr
     assert "not starting" in errors[0] and "127.0.0.1:1" in errors[0] and "unreachable" in errors[0], errors
     assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_on_postgresql_without_one_shopper_key_for_every_node_is_refused(tmp_path: Path) -> None:
+    # Each node would otherwise make its own DATA_DIR/shopper-id.key.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "XSELL_DATA_DIR": str(tmp_path / "var"),
+        "XSELL_PORT": "18933",
+        "XSELL_DATABASE_URL": "postgresql://xsell@127.0.0.1:1/xsell",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "XSELL_SHOPPER_ID_SECRET" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "var" / "shopper-id.key").exists()
