@@ -8,6 +8,12 @@ feedback; floats as float64 or shortest-round-trip JSON, so propensities are
 bit-for-bit the logged ones). A day is archived once it is over and every decision
 of it has closed; it is written to a temporary name and renamed, so a file that
 exists is complete. pyarrow is an optional extra: ``pip install 'xsell[archive]'``.
+
+Format 2 (``xsell.archive_version`` in the file's metadata) adds each decision's
+``rules`` (decisions.rules: the promotions mixed into what was served, the filters and
+rules behind its exclusions, back-fill) and ``experiment`` (its arm); the replay mixes
+the promotions in as it does from the log. A file without them (format 1) reads as
+decisions served without promotions, as it did.
 """
 
 from __future__ import annotations
@@ -23,13 +29,17 @@ from typing import Any
 import orjson
 
 from logs.footprint import DAY_SECONDS
+from logs.records import DecisionRecord
 from policies.base import Action, Feedback, LoggedEvent, SlotChoice
+from policies.deciding.promotions import mixing_of
 from policies.evaluation.dataset import LoggedDecision
 
 __all__ = ["Archive", "ArchiveUnavailable", "read_archive"]
 
 PAGE = 1000
 ARCHIVED_AT = "xsell.archived_at"  # file metadata: every decision of the day closed by then is in it
+VERSION = "xsell.archive_version"  # file metadata; absent in format 1
+FORMAT = 2
 SlotRewards = Callable[[LoggedEvent], tuple[float, ...]]
 
 
@@ -116,9 +126,10 @@ class Archive:
                     created_to=day + DAY_SECONDS,
                 )
                 if page:
-                    table = pa.Table.from_pylist([self._row(event) for event, _ in page], schema=_schema(pa))
+                    rows = [self._row(event, store.find_decision(event.event_id)) for event, _ in page]
+                    table = pa.Table.from_pylist(rows, schema=_schema(pa))
                     if writer is None:
-                        stamped = table.schema.with_metadata({ARCHIVED_AT: repr(now)})
+                        stamped = table.schema.with_metadata({ARCHIVED_AT: repr(now), VERSION: str(FORMAT)})
                         writer = pq.ParquetWriter(partial, stamped, compression="zstd")
                     writer.write_table(table)
                 if len(page) < PAGE:
@@ -132,7 +143,10 @@ class Archive:
         os.replace(partial, path)
         return True
 
-    def _row(self, event: LoggedEvent) -> dict[str, Any]:
+    def _row(self, event: LoggedEvent, record: DecisionRecord | None) -> dict[str, Any]:
+        """One decision's row; `record` (the stored decision) gives what the event does not carry."""
+        if record is None:  # replay_events just read it and a decision row is never deleted before its file
+            raise ArchiveUnavailable(f"event {event.event_id!r} left the log while its day was archived")
         ids = [a.id for a in event.actions]
         first = event.choices[0] if event.choices else None
         rewards = self.slot_rewards(event)
@@ -158,6 +172,8 @@ class Archive:
             "baseline": orjson.dumps(list(event.baseline)).decode(),
             "exploration_share": event.exploration_share,
             "served_baseline": event.served_baseline,
+            "rules": None if record.rules is None else orjson.dumps(record.rules).decode(),
+            "experiment": None if record.experiment is None else orjson.dumps(record.experiment).decode(),
         }
 
 
@@ -190,6 +206,8 @@ def _schema(pa: Any) -> Any:
             ("baseline", text),
             ("exploration_share", real),
             ("served_baseline", pa.bool_()),
+            ("rules", text),  # format 2: decisions.rules as logged (JSON), null when none
+            ("experiment", text),  # format 2: the experiment arm (JSON), null outside one
         ]
     )
 
@@ -246,4 +264,6 @@ def _event(row: dict[str, Any]) -> LoggedEvent:
         baseline=tuple(orjson.loads(row["baseline"])),
         exploration_share=row["exploration_share"],
         served_baseline=row["served_baseline"],
+        # as DecisionRecord.to_event reads the log; format 1 files have no rules column
+        mixing=mixing_of(orjson.loads(row["rules"]) if row.get("rules") is not None else None),
     )

@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -15,9 +16,16 @@ from logs.archive import Archive, ArchiveUnavailable, read_archive
 from logs.db import transaction
 from logs.dialect import DatabaseUrl
 from logs.footprint import DAY_SECONDS
+from logs.records import DecisionRecord
+from logs.replay import closed_decisions
 from logs.store import LogStore
+from policies.base import Action, Mixing, Ranking, SlotChoice
+from policies.deciding.promotions import trace as promotion_trace
+from policies.deciding.sampling import choose, first_slot, seed_for, served
+from policies.evaluation.replay import EvaluationOptions
 from policies.learning.rewards import RewardRules
 from scripts.cli import cli
+from scripts.evaluate import Loaded, run, to_json
 from tests.logs.helpers import decision
 from tests.logs.test_payloads import _served_log
 
@@ -144,3 +152,109 @@ def test_without_pyarrow_the_message_says_what_to_install(
         cli, ["evaluate", "--archive", str(tmp_path), "--log", str(tmp_path / "none.db")]
     )
     assert result.exit_code != 0 and "xsell[archive]" in result.output
+
+
+def promoted(event_id: str, at: float, index: int) -> DecisionRecord:
+    """A decision served as the rank path serves it: boosted, a campaign's share mixed in, an
+    experiment's arm, per-slot exclusions and baselines, the exploration share, filters."""
+    ids = ("a", "b", "c", "d")
+    base = np.array([0.4, 0.3, 0.2, 0.1]) if index % 2 else np.array([0.1, 0.2, 0.3, 0.4])
+    boosts = {"b": 2.5} if index % 3 else {}
+    shares = [(0.15 + index / 1000, frozenset({"c", "d"}))] if index % 4 else []
+    mixing = Mixing(tuple(sorted(boosts.items())), tuple(shares))
+    share = 0.05
+    slot_excluded = (frozenset(), frozenset({"a"})) if index % 5 else ()
+    ranking = served(Ranking(ids, base), share, frozenset(), mixing)
+    drawn = choose(ranking, 2, seed_for(event_id), slot_excluded=slot_excluded)
+    choices = tuple(SlotChoice(c.slot, c.action_id, float(c.probability)) for c in drawn)
+    rules: dict[str, object] = {**promotion_trace(boosts, shares, []), "filters": {"exclude_tags": ["bulky"]}}
+    return DecisionRecord(
+        event_id=event_id,
+        created_at=at,
+        closes_at=at + 600,
+        model_version="v1",
+        request_sha256="",
+        context={"shopper": {"device": "mobile" if index % 2 else "desktop"}},
+        actions=tuple(Action(i, {"offer": {"rank": float(n)}}) for n, i in enumerate(ids)),
+        excluded=frozenset(),
+        probabilities=tuple(float(p) for p in first_slot(ranking, slot_excluded).probabilities),
+        choices=choices,
+        slots=2,
+        learn_at=at,
+        slot_excluded=slot_excluded,
+        baseline=("d", None),
+        exploration_share=share,
+        experiment={"experiment": "exp-1", "arm": "treatment" if index % 2 else "control"},
+        rules=rules,
+    )
+
+
+@pytest.fixture
+def promoted_log(log_location: Path | DatabaseUrl) -> LogStore:
+    return promoted_store(log_location)
+
+
+def promoted_store(log_location: Path | DatabaseUrl) -> LogStore:
+    """A day of decisions served under promotions and an experiment, half of them clicked."""
+    clock = Clock(DAY)
+    store = LogStore(log_location, clock=clock)
+    store.migrate()
+    for index in range(80):
+        record = promoted(f"p{index:02d}", DAY + index * 60, index)
+        store.record_decision(record)
+        if index % 2 or index % 7 == 0:
+            clock.at = record.created_at + 10
+            store.record_feedback(record.event_id, "click", None, action_id=record.choices[0].action_id)
+    clock.at = NOW
+    return store
+
+
+def evaluated(loaded: Loaded) -> dict[str, object]:
+    options = EvaluationOptions()
+    reports, summary, quality = run(loaded, ["uniform", "most-popular"], options)
+    report = to_json(loaded, reports, summary, options, quality)
+    report.pop("source")
+    return report
+
+
+def test_an_archive_of_promoted_decisions_evaluates_to_the_bit_as_its_log(
+    promoted_log: LogStore, tmp_path: Path
+) -> None:
+    store = promoted_log
+    Archive(tmp_path / "archive", rewards).write_closed_days(store, now=NOW)
+    from_log = closed_decisions(store, rewards, closed_before=NOW)
+    from_archive = read_archive(tmp_path / "archive", rewards)
+    assert len(from_log) == 80 and any(d.event.mixing for d in from_log)
+    assert [d.event.mixing for d in from_archive] == [d.event.mixing for d in from_log]
+    # The served policy's value and every estimate of every candidate, to the bit.
+    from_log_report = evaluated(Loaded("log", from_log, 0, None))
+    assert from_log_report == evaluated(Loaded("archive", from_archive, 0, None))
+    assert json.dumps(from_log_report) == json.dumps(evaluated(Loaded("archive", from_archive, 0, None)))
+    # The archive keeps the decision's whole trace: filters, promotions, the experiment's arm.
+    table = pq.read_table(tmp_path / "archive" / "decisions-2024-10-04.parquet").to_pylist()
+    assert json.loads(table[1]["experiment"]) == {"experiment": "exp-1", "arm": "treatment"}
+    assert json.loads(table[1]["rules"])["filters"] == {"exclude_tags": ["bulky"]}
+
+
+def test_xsell_evaluate_gives_the_same_report_on_a_promoted_log_and_its_archive(tmp_path: Path) -> None:
+    log = tmp_path / "log.db"
+    store = promoted_store(log)
+    Archive(tmp_path / "archive", rewards).write_closed_days(store, now=NOW)
+    store.close()
+    reports = []
+    for source in (["--log", str(log)], ["--log", str(log), "--archive", str(tmp_path / "archive")]):
+        result = CliRunner().invoke(cli, ["evaluate", *source, "--json", "--policy", "uniform"])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.stdout))
+    assert reports[1]["decisions"] == reports[0]["decisions"] == 80
+    assert reports[1]["policies"] == reports[0]["policies"]
+
+
+def test_an_archive_written_before_rules_were_kept_still_reads(
+    promoted_log: LogStore, tmp_path: Path
+) -> None:
+    (path,) = Archive(tmp_path / "archive", rewards).write_closed_days(promoted_log, now=NOW)
+    table = pq.read_table(path).drop_columns(["rules", "experiment"])
+    pq.write_table(table.replace_schema_metadata({b"xsell.archived_at": repr(NOW).encode()}), path)
+    events = [d.event for d in read_archive(tmp_path / "archive", rewards)]
+    assert len(events) == 80 and all(e.mixing is None for e in events)  # served without promotions, as before
