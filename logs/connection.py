@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from logs.db import connect, load_sqlite_utils, retrying, wrap
+from logs.db import connect, load_sqlite_utils, retrying, sqlite_file, wrap
 from logs.dialect import SQLITE, DatabaseUrl, Dialect
 
 __all__ = [
@@ -110,7 +110,13 @@ class StoreBase:
         *,
         clock: Clock = time.time,
     ):
-        url = location if isinstance(location, DatabaseUrl) else DatabaseUrl(SQLITE, path=Path(location))
+        # A missing path fails here, not as a file named "None" in the working directory.
+        if isinstance(location, DatabaseUrl):
+            url = location
+            if url.conninfo is None:
+                sqlite_file(url.path)
+        else:
+            url = DatabaseUrl(SQLITE, path=sqlite_file(location))
         self.database = url
         self.dialect: Dialect = url.dialect
         # The SQLite file; None on PostgreSQL, where no file of the log is on this machine.

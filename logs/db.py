@@ -28,6 +28,7 @@ __all__ = [
     "exclusive",
     "load_sqlite_utils",
     "retrying",
+    "sqlite_file",
     "transaction",
     "wrap",
 ]
@@ -59,6 +60,26 @@ class IntegrityError(Exception):
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, IntegrityError)
 
 
+def sqlite_file(location: object) -> Path:
+    """Return the SQLite file `location` names, refusing None and any path named "None".
+
+    A PostgreSQL store's ``path`` is None, and ``str(None)`` is "None": handed on as a
+    path (to a child process, say) it would quietly create a log called None in the
+    working directory. That is always a bug, so it stops here, by name.
+    """
+    if location is None:
+        raise ValueError("the SQLite log's path is None (a PostgreSQL store has no file: pass its URL)")
+    if not isinstance(location, str | os.PathLike):
+        raise TypeError(f"the SQLite log's path must be a path, not {type(location).__name__}")
+    path = Path(location)
+    if path.name == "None":
+        raise ValueError(
+            f"refusing to open a SQLite log at {str(path)!r}: that is str(None), a missing path "
+            "(a PostgreSQL store has no file: pass its URL)"
+        )
+    return path
+
+
 def connect(
     path: Path, *, busy_timeout_seconds: float, synchronous: str, autocheckpoint_pages: int = 1000
 ) -> sqlite3.Connection:
@@ -68,6 +89,7 @@ def connect(
     it back into the database (with an fsync). Web workers set it high so that work
     stays off the request path; the learner checkpoints instead (``checkpoint``).
     """
+    path = sqlite_file(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Shopper data lives here: owner only, whatever the umask. SQLite gives the -wal and
     # -shm files the database file's mode, so creating it 0600 covers all three.
