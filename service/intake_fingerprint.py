@@ -139,7 +139,7 @@ def legacy_offers(body: BaseModel, derived: Mapping[str, Any]) -> list[str]:
 
 
 def _filters_before_families(fields: dict[str, Any]) -> dict[str, Any] | None:
-    """b373883 to 2da538f: filters without families and stock."""
+    """31aba17 to 2da538f: filters without families and stock."""
     filters = fields.get("filters")
     if filters is None:
         return fields
