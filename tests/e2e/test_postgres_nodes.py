@@ -231,10 +231,10 @@ def nodes(tmp_path: Path, pg_url: str) -> Iterator[tuple[RunningService, Running
     started = [a]
     try:
         # Node a starts first, so its learner leads; node b's stands by.
-        _wait_until(lambda: "learner lock taken" in a.log(), 60, "node a's learner takes the lock")
+        _wait_until(lambda: "learner lock taken" in a.log(), 120, "node a's learner takes the lock")
         b = start_service(tmp_path / "b", **env)
         started.append(b)
-        _wait_until(lambda: "waiting as standby" in b.log(), 60, "node b's learner stands by")
+        _wait_until(lambda: "waiting as standby" in b.log(), 120, "node b's learner stands by")
         yield a, b
     finally:
         for node in started:
@@ -281,7 +281,7 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
     under_load.join(timeout=600)
     assert not under_load.is_alive()
     assert traffic.live() == [b.url]
-    _wait_until(lambda: _versions(pg_url) > before_kill + 2, 60, "node b's learner publishes new versions")
+    _wait_until(lambda: _versions(pg_url) > before_kill + 2, 120, "node b's learner publishes new versions")
     assert _lock_holders(pg_url) == 1
 
     # No decision or click that got a 2xx is lost.
@@ -302,7 +302,7 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
         lambda: (
             not _query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 't-%%'")
         ),
-        60,
+        120,
         "every decision learned",
     )
 
