@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import sqlite3
 import struct
 from collections.abc import Iterator
@@ -90,7 +91,8 @@ def _stored_fingerprint(db: Path, event_id: str) -> str:
         row = conn.execute("SELECT request_sha256 FROM decisions WHERE event_id = ?", (event_id,)).fetchone()
     finally:
         conn.close()
-    assert row is not None and len(row[0]) == 64
+    # the tagged sha256 of service/intake_fingerprint.py
+    assert row is not None and re.fullmatch(r"v2:[0-9a-f]{64}", row[0]), row
     return str(row[0])
 
 
