@@ -9,19 +9,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from scripts.devtools.learning_loop import Clock
 from service.app import create_app
 from service.console.signin_limit import OVERALL, PER_ADDRESS, SignInLimit
 from tests.conftest import make_settings
 
 JSON = {"Accept": "application/json"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from policies.evaluation.dataset import LoggedDecision
 from policies.offers.catalog import Product
 from scripts.demo_store import load_demo
+from scripts.devtools.learning_loop import Clock
 from scripts.evaluate import build_candidates
 from service.app import create_app
 from tests.conftest import make_settings
@@ -25,16 +26,6 @@ ADMIN = {"Authorization": "Bearer admin-key"}
 SKUS = [f"p{k}" for k in range(10)]  # p0 and p1 are what the trained model likes
 PROMOTED = "p9"
 START = 1_800_000_000.0  # a whole hour: the hourly periods below begin here
-
-
-class Clock:
-    """The log's clock, moved by the test: no sleeps, the same on every machine."""
-
-    def __init__(self, now: float):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def products() -> list[Product]:
