@@ -141,6 +141,18 @@ def test_a_learner_on_a_third_node_publishes_and_every_node_serves_it_then_a_rol
         learner_store.close()
 
 
+def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `xsell serve` with only `env` and wait for it to give up."""
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_serve_with_an_unreachable_database_says_so_in_one_line_and_exits_non_zero(tmp_path: Path) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -150,14 +162,7 @@ def test_serve_with_an_unreachable_database_says_so_in_one_line_and_exits_non_ze
         "XSELL_DATABASE_URL": "postgresql://xsell:s3cret@127.0.0.1:1/xsell",
         "XSELL_SHOPPER_ID_SECRET": "one-key-for-every-node",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts", "serve"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _serve(env)
     assert done.returncode != 0
     errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1, done.stderr
@@ -173,14 +178,7 @@ def test_serve_on_postgresql_without_one_shopper_key_for_every_node_is_refused(t
         "XSELL_PORT": "18933",
         "XSELL_DATABASE_URL": "postgresql://xsell@127.0.0.1:1/xsell",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts", "serve"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _serve(env)
     assert done.returncode == 2
     assert "XSELL_SHOPPER_ID_SECRET" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "var" / "shopper-id.key").exists()
