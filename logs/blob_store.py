@@ -73,11 +73,14 @@ class FileBlobStore:
 class DatabaseBlobStore:
     """Rows of models_blob in the log's database, SQLite or PostgreSQL alike."""
 
-    def __init__(self, url: DatabaseUrl, *, deadline_seconds: float = 30.0):
+    def __init__(self, url: DatabaseUrl, *, deadline_seconds: float = 30.0, create: bool = True):
+        """`create=False` for a reader (`xsell evaluate`): nothing is written, so a read-only
+        role or a hot standby serves it; the service has created the table."""
         self.url = url
         self.deadline = deadline_seconds
         self._sqlite: sqlite3.Connection | None = None
-        self._run(lambda execute: execute(url.dialect.ddl(CREATE), ()))
+        if create:
+            self._run(lambda execute: execute(url.dialect.ddl(CREATE), ()))
 
     def put(self, name: str, data: bytes) -> None:
         sql = self.url.dialect.upsert("models_blob", ("name", "data", "size", "created_at"), ("name",))

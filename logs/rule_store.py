@@ -2,17 +2,22 @@
 
 A campaign's guaranteed share and its cap are judged on what every worker served, so
 the counts live in the log (table `campaign_counts`, migration m014), not in a worker's
-memory: the rank path adds one decision's counts after logging it, and reads a
-campaign's current period as one row (service/campaign_counts.py caches the read).
+memory: the rank path adds one decision's counts in the transaction that logs it (so a
+count exists exactly when its decision does), and reads a campaign's current period as
+one row (service/campaign_counts.py caches the read).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from logs.store import LogStore
+if TYPE_CHECKING:  # logs.store imports count_statement from here
+    from logs.store import LogStore
 
-__all__ = ["CampaignCounts"]
+CampaignCount = tuple[str, float, int, int]  # (campaign, period_start, eligible, shown)
+
+__all__ = ["CampaignCount", "CampaignCounts", "count_statement"]
 
 # Portable SQL (SQLite 3.24+ and PostgreSQL): an upsert adding to each period's row.
 _ADD = (
@@ -29,21 +34,12 @@ class CampaignCounts:
     def __init__(self, store: LogStore):
         self.store = store
 
-    def add(self, counts: Iterable[tuple[str, float, int, int]]) -> None:
+    def add(self, counts: Iterable[CampaignCount]) -> None:
         """Add (campaign, period_start, eligible, shown) to each campaign's period."""
-        rows = list(counts)
-        if not rows:
-            return
-        # One statement, so one commit on the rank path however many campaigns it counts
-        # (a row may appear once per statement: PostgreSQL refuses to update one twice).
-        merged: dict[tuple[str, float], list[int]] = {}
-        for campaign, start, eligible, shown in rows:
-            counted = merged.setdefault((campaign, start), [0, 0])
-            counted[0] += eligible
-            counted[1] += shown
-        sql = _ADD.format(values=", ".join(["(?, ?, ?, ?)"] * len(merged)))
-        parameters = [value for (c, start), (e, s) in merged.items() for value in (c, start, e, s)]
-        self.store.retry(lambda: self.store.conn.execute(sql, parameters))
+        statement = count_statement(counts)
+        if statement is not None:
+            sql, parameters = statement
+            self.store.retry(lambda: self.store.conn.execute(sql, parameters))
 
     def read(self, periods: Mapping[str, float]) -> dict[str, tuple[int, int]]:
         """Return campaign -> (eligible, shown) in the period starting at `periods[campaign]`."""
@@ -61,3 +57,21 @@ class CampaignCounts:
             return found
 
         return self.store.retry(fetch)
+
+
+def count_statement(counts: Iterable[CampaignCount]) -> tuple[str, list[object]] | None:
+    """One upsert adding `counts` to their periods' rows (None when there are none).
+
+    One statement, so one round trip however many campaigns a decision counts for (a
+    row may appear once per statement: PostgreSQL refuses to update one twice).
+    """
+    merged: dict[tuple[str, float], list[int]] = {}
+    for campaign, start, eligible, shown in counts:
+        counted = merged.setdefault((campaign, start), [0, 0])
+        counted[0] += eligible
+        counted[1] += shown
+    if not merged:
+        return None
+    sql = _ADD.format(values=", ".join(["(?, ?, ?, ?)"] * len(merged)))
+    # In key order: two writers counting the same campaigns lock their rows in one order.
+    return sql, [value for (c, start), (e, s) in sorted(merged.items()) for value in (c, start, e, s)]

@@ -23,6 +23,7 @@ from policies.evaluation.replay import EvaluationOptions, PolicyReport, evaluate
 from policies.evaluation.reward_model import RewardModelOptions, RewardModelQuality
 from policies.learning.registry import ModelRegistry
 from service.effective import effective
+from service.resources import open_registry
 from service.settings import Settings
 
 __all__ = [
@@ -55,13 +56,25 @@ class Loaded:
     registry: ModelRegistry | None
 
 
-def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | None) -> Loaded:
-    """Read every closed decision from an xsell log, with rewards by the rules in force for it."""
-    if not path.is_file():
-        raise EvaluationFailed(f"{path}: no such log file")
-    store = LogStore(path, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous))
+def load_log(settings: Settings, model_dir: Path | None, *, limit: int | None) -> Loaded:
+    """Read every closed decision from the settings' log, with rewards by the rules in force for it.
+
+    The log is the service's: the SQLite file, or the PostgreSQL database
+    XSELL_DATABASE_URL names (its model files are read from the database, cached in
+    `model_dir`). Nothing is migrated or written: evaluating is reading.
+    """
+    database = settings.database
+    if database.is_postgresql:
+        where = database.redacted()
+    else:
+        where = str(settings.resolved_log_path)
+        if not settings.resolved_log_path.is_file():
+            raise EvaluationFailed(f"{where}: no such log file")
+        # a log named by --log keeps its models beside it, as the service does
+        model_dir = model_dir or settings.model_dir or settings.resolved_log_path.parent / "models"
+    store = LogStore(database, StoreOptions(settings.busy_timeout_seconds, settings.log_synchronous))
     if not store.has_schema():
-        raise EvaluationFailed(f"{path}: not an xsell log (no decisions table)")
+        raise EvaluationFailed(f"{where}: not an xsell log (no decisions table)")
     # the rules in force for this log (its live overrides included), as the learner uses them
     in_force = effective(settings, ModelIndex(store))
     rules = in_force.rules
@@ -75,8 +88,8 @@ def load_log(path: Path, model_dir: Path, settings: Settings, *, limit: int | No
             f"no closed decisions to evaluate: {total - closed:,} logged, all still open (within the "
             f"reward window, {window:g} s, or awaiting activation); evaluate once a window has ended"
         )
-    registry = ModelRegistry(model_dir, ModelIndex(store), keep_files=settings.model_keep)
-    return Loaded(str(path), decisions, int(total - closed), registry)
+    registry = open_registry(settings, ModelIndex(store), model_dir, reader=True)
+    return Loaded(where, decisions, int(total - closed), registry)
 
 
 def load_archive(directory: Path, settings: Settings, *, limit: int | None) -> Loaded:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from logs.db import LogUnavailable
+from logs.rule_store import CampaignCount
 from policies.base import SlotChoice
 from policies.deciding.promotions import Boost, Campaign
 from policies.deciding.rules import (
@@ -32,7 +33,7 @@ from policies.deciding.rules import (
 )
 from policies.learning.model_records import ModelChange
 from policies.offers.catalog import Product
-from service.campaign_counts import tallies
+from service.campaign_counts import CampaignTallies, tallies
 from service.exceptions import InvalidField
 from service.resources import Resources
 
@@ -45,7 +46,8 @@ __all__ = [
     "apply",
     "catalog_attributes",
     "check",
-    "count",
+    "campaign_rows",
+    "counted",
     "operator_rules",
     "save_rules",
 ]
@@ -88,10 +90,17 @@ def apply(
     return replace(request, excluded=excluded, slot_excluded=slot_excluded), shaped
 
 
-def count(res: Resources, shaped: Shaped | None, choices: Sequence[SlotChoice], now: float) -> None:
-    """Count a newly logged decision for the campaigns it was eligible for (caps and shares)."""
-    if shaped is not None and shaped.eligible:
-        tallies(res).record(shaped.eligible, choices, now)
+def campaign_rows(shaped: Shaped | None, choices: Sequence[SlotChoice], now: float) -> list[CampaignCount]:
+    """What a decision adds to the campaigns it was eligible for (caps and shares), logged with it."""
+    if shaped is None or not shaped.eligible:
+        return []
+    return CampaignTallies.rows(shaped.eligible, choices, now)
+
+
+def counted(res: Resources, rows: Sequence[CampaignCount]) -> None:
+    """Tell this worker's tallies about a newly logged decision's counts."""
+    if rows:
+        tallies(res).counted(rows)
 
 
 def catalog_attributes(product: Product) -> Attributes:

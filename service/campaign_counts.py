@@ -4,7 +4,8 @@ Guaranteed shares and caps are judged on every worker's decisions, so the counts
 from the log (logs/rule_store.py), never from one worker's memory. Reading them per
 request would cost a query each, so a worker keeps the last read for STALE_SECONDS of
 the log's clock and adds its own decisions to it as it logs them: what it does not yet
-see is what the *other* workers decided in the last STALE_SECONDS at most. A cap can
+see is what the *other* workers decided in the last STALE_SECONDS at most. A decision's
+counts are written with it, in one transaction (LogStore.record_decision). A cap can
 therefore be passed by at most that many impressions (their traffic in one second, for
 the campaign's products), and a share is steered on counts that old.
 """
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Sequence
 
 from logs.db import LogUnavailable
-from logs.rule_store import CampaignCounts
+from logs.rule_store import CampaignCount, CampaignCounts
 from policies.base import SlotChoice
 from policies.deciding.promotions import Campaign, Tally
 from service.resources import Resources
@@ -44,15 +45,14 @@ class CampaignTallies:
         counts = self._counts
         return {name: Tally(*counts.get((name, start), (0, 0))) for name, start in keys.items()}
 
-    def record(self, campaigns: Sequence[Campaign], choices: Sequence[SlotChoice], now: float) -> None:
-        """Count one logged decision for the campaigns it was eligible for, in the log and here."""
+    @staticmethod
+    def rows(campaigns: Sequence[Campaign], choices: Sequence[SlotChoice], now: float) -> list[CampaignCount]:
+        """What one decision adds to the campaigns it was eligible for (logged with it)."""
         shown = {c.action_id for c in choices}
-        rows = [(c.name, c.period_start(now), 1, int(bool(shown & c.members))) for c in campaigns]
-        try:
-            CampaignCounts(self.res.store).add(rows)
-        except LogUnavailable:  # the decision is logged and answered; one count is lost
-            log.warning("could not count a decision for campaigns %s", [c.name for c in campaigns])
-            return
+        return [(c.name, c.period_start(now), 1, int(bool(shown & c.members))) for c in campaigns]
+
+    def counted(self, rows: Sequence[CampaignCount]) -> None:
+        """Add a logged decision's rows to this worker's view until the next read."""
         with self._lock:
             for name, start, eligible, seen in rows:
                 counted = self._counts.setdefault((name, start), [0, 0])

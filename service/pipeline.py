@@ -155,9 +155,12 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         if shaped is None
         else shaped.trace() | promoted | ({"backfill": True} if request.backfill else {}),
     )
-    stored, new = res.store.record_decision(record)
-    if new:  # a campaign's share and cap count what every worker logged (a retry counts once)
-        business_rules.count(res, shaped, stored.choices, now)
+    # A campaign's share and cap count what every worker logged, with the decision (a
+    # retry counts nothing: its decision is not new).
+    counts = business_rules.campaign_rows(shaped, choices, now)
+    stored, new = res.store.record_decision(record, counts)
+    if new:
+        business_rules.counted(res, counts)
     return stored
 
 

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import current_app
 
@@ -143,20 +144,39 @@ def open_log_and_registry(
         clock=clock,
     )
     store.migrate()
+    return store, open_registry(settings, ModelIndex(store), clock=clock)
+
+
+def open_registry(
+    settings: Settings,
+    index: ModelIndex,
+    model_dir: Path | None = None,
+    *,
+    reader: bool = False,
+    clock: Clock = time.time,
+) -> ModelRegistry:
+    """The model registry of the log `index` belongs to, with the settings' retention.
+
+    On PostgreSQL the model files live in the database (nodes share no disk) and
+    `model_dir` (default the settings' model directory) is this process's cache of them.
+    A `reader` (`xsell evaluate`) writes nothing to the database. Versions are stamped
+    by `clock`, the log's: a model is judged on the decisions logged after it.
+    """
     retention = RetentionPolicy(
         keep_recent=settings.model_keep,
         checkpoint_seconds=settings.model_checkpoint_seconds,
         keep_checkpoints=settings.model_keep_checkpoints,
     )
     shared = None
-    if database.is_postgresql:
+    if settings.database.is_postgresql:
         from logs.blob_store import DatabaseBlobStore  # psycopg stays out of a SQLite worker
 
-        shared = DatabaseBlobStore(database, deadline_seconds=settings.busy_timeout_seconds)
-    registry = ModelRegistry(
-        settings.resolved_model_dir, ModelIndex(store), retention=retention, shared=shared
+        shared = DatabaseBlobStore(
+            settings.database, deadline_seconds=settings.busy_timeout_seconds, create=not reader
+        )
+    return ModelRegistry(
+        model_dir or settings.resolved_model_dir, index, retention=retention, shared=shared, clock=clock
     )
-    return store, registry
 
 
 def shopper_key(res: Resources, shopper_id: str) -> str:

@@ -17,7 +17,8 @@ from scripts.log_location import located_settings, log_flag_given, log_options
     "--models",
     "model_dir",
     type=click.Path(file_okay=False),
-    help="Model registry directory (default: XSELL_MODEL_DIR, else 'models' beside the log).",
+    help="Model registry directory (default: XSELL_MODEL_DIR, else 'models' beside the log; "
+    "on PostgreSQL, where the model files are read from the database: their cache, default DATA_DIR/models).",
 )
 @click.option(
     "--obd",
@@ -125,10 +126,7 @@ def evaluate(
         elif archive:  # the log beside it (if any) gives the reward rules and the registry
             loaded = load_archive(Path(archive), located_settings(must_exist=False), limit=limit)
         else:
-            settings = located_settings()
-            log = settings.resolved_log_path
-            models = Path(model_dir) if model_dir else settings.model_dir or log.parent / "models"
-            loaded = load_log(log, models, settings, limit=limit)
+            loaded = load_log(located_settings(), Path(model_dir) if model_dir else None, limit=limit)
         from scripts.commands.progress import progress
         from scripts.evaluate import default_policies
 

@@ -110,7 +110,7 @@ def test_a_live_change_through_the_route_reaches_every_reader(
         store.close()
 
     # the evaluator, reading the log's control table
-    loaded = load_log(settings.resolved_log_path, settings.resolved_model_dir, settings, limit=None)
+    loaded = load_log(settings, settings.resolved_model_dir, limit=None)
     assert len(loaded.decisions) == 2
     assert {d.event.event_id: d.rewards[0] for d in loaded.decisions} == pytest.approx(
         expected_rewards(rules)
