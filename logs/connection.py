@@ -144,7 +144,7 @@ class StoreBase:
         if conninfo is not None:
             from logs.pg_connection import PgConnection
 
-            return PgConnection(conninfo)
+            return PgConnection(conninfo, self.options.synchronous)
         path = self.sqlite_path
         return self.retry(
             lambda: connect(

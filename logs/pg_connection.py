@@ -170,8 +170,9 @@ class PgConnection:
     except constraint violations, which are logs.db.IntegrityError.
     """
 
-    def __init__(self, conninfo: str):
+    def __init__(self, conninfo: str, synchronous: str = "NORMAL"):
         self.conninfo = conninfo
+        self.synchronous = synchronous  # XSELL_LOG_SYNCHRONOUS (logs.postgres.pool)
         self._pid = -1
         self._pool: ConnectionPool[Any] | None = None
         self._pinned: psycopg.Connection[Any] | None = None
@@ -261,7 +262,7 @@ class PgConnection:
     def _get_pool(self) -> ConnectionPool[Any]:
         pid = os.getpid()
         if self._pid != pid:  # a forked child never uses its parent's sockets
-            self._pool = postgres.pool(self.conninfo, purpose="stores")
+            self._pool = postgres.pool(self.conninfo, purpose="stores", synchronous=self.synchronous)
             self._pid = pid
             self._pinned = None
         assert self._pool is not None

@@ -208,7 +208,10 @@ class Settings(BaseSettings):
 
     # the log
     log_synchronous: Literal["NORMAL", "FULL"] = Field(
-        "NORMAL", description="NORMAL survives process crashes; FULL also power loss."
+        "NORMAL",
+        description="NORMAL survives xsell's own crashes (on PostgreSQL synchronous_commit=off: a crash "
+        "of the database server may lose its last 0.6 s of commits); FULL also power loss and database "
+        "crashes (synchronous_commit=on), at the cost of a disk flush per write.",
     )
     busy_timeout_seconds: float = Field(30.0, gt=0, description="Wait this long for the write lock.")
     log_budget_mb: float = Field(
