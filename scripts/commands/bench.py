@@ -53,6 +53,13 @@ def bench() -> None:
     help="Instead: rank and feedback on PostgreSQL against SQLite in one run (URL: a server whose role"
     " may create a database; a fresh one is made and dropped), then freshness across two nodes.",
 )
+@click.option(
+    "--synchronous",
+    type=click.Choice(["NORMAL", "FULL"]),
+    default="NORMAL",
+    show_default=True,
+    help="With --postgres: XSELL_LOG_SYNCHRONOUS for both backends (FULL: a disk flush per commit).",
+)
 @click.option("--workers", type=click.IntRange(1, 64), help="gunicorn workers (default XSELL_WORKERS).")
 @click.option("--threads", type=click.IntRange(1, 64), help="Threads per worker (default XSELL_THREADS).")
 @json_option("Print one JSON object instead of the table.")
@@ -63,6 +70,7 @@ def bench_serve_command(
     load: str,
     soak: float | None,
     postgres_server: str | None,
+    synchronous: str,
     workers: int | None,
     threads: int | None,
     as_json: bool,
@@ -89,6 +97,7 @@ def bench_serve_command(
             clients=clients,
             workers=settings.workers,
             threads=settings.threads,
+            synchronous=synchronous,
         )
         click.echo(json.dumps(found, indent=2) if as_json else render_postgres(found))
         return

@@ -138,7 +138,14 @@ def learner_events_per_second(database_url: str, data_dir: Path, events: int) ->
 
 
 def run_postgres_bench(
-    *, server: str, seconds: float, clients: int, workers: int, threads: int, repeats: int = 2
+    *,
+    server: str,
+    seconds: float,
+    clients: int,
+    workers: int,
+    threads: int,
+    repeats: int = 2,
+    synchronous: str = "NORMAL",
 ) -> dict[str, Any]:
     """Measure rank and feedback on SQLite and on PostgreSQL, alternating; then cross-node freshness."""
     name = f"xsell_bench_{uuid.uuid4().hex[:12]}"
@@ -148,6 +155,8 @@ def run_postgres_bench(
     conninfo = _database(server, name)
     env = {
         "XSELL_WORKERS": str(workers),
+        # The same durability on both backends (logs.postgres.pool says what each means).
+        "XSELL_LOG_SYNCHRONOUS": synchronous,
         "XSELL_THREADS": str(threads),
         "XSELL_GUARDRAIL_ENABLED": "false",
         "XSELL_MODEL_POLL_SECONDS": "0.5",
@@ -198,7 +207,8 @@ def run_postgres_bench(
             for each in (name, f"{name}_learner"):
                 postgres.close_pools(_database(server, each))
                 admin.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
-    found = _summary(runs, fresh, clients=clients, workers=workers, threads=threads, seconds=seconds)
+    setup = {"clients": clients, "workers": workers, "threads": threads, "seconds": seconds}
+    found = _summary(runs, fresh, **setup, synchronous=synchronous)
     return {**found, "learner_events_per_second": learner}
 
 
@@ -242,7 +252,8 @@ def _summary(
 def render(result: dict[str, Any]) -> str:
     lines = [
         f"{result['load_generator']}; {result['workers']} workers x {result['threads']} threads;"
-        f" {result['seconds']:g} s per endpoint, median of {result['repeats']} alternating runs",
+        f" {result['seconds']:g} s per endpoint, median of {result['repeats']} alternating runs;"
+        f" XSELL_LOG_SYNCHRONOUS={result.get('synchronous', 'NORMAL')} on both",
         f"{'backend':<12} {'endpoint':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}",
     ]
     for backend, endpoints in result["backends"].items():
