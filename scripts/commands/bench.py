@@ -98,6 +98,7 @@ def bench_serve_command(
             workers=settings.workers,
             threads=settings.threads,
             synchronous=synchronous,
+            load=load,
         )
         click.echo(json.dumps(found, indent=2) if as_json else render_postgres(found))
         return

@@ -3,7 +3,8 @@
 Starts `xsell serve` on a SQLite log, then on a fresh PostgreSQL database (created on
 the server URL names and dropped afterwards, so the role needs CREATEDB), alternating
 the two `repeats` times so the machine's other load falls on both alike; each run
-drives rank and feedback with closed-loop Python clients and records throughput and
+drives rank and feedback with wrk when it is installed (else closed-loop Python
+clients, which take much of the two cores themselves) and records throughput and
 latency. Issue #14's goals are ratios read from the same run: PostgreSQL's rank
 throughput at least 80% of SQLite's, its p99 at most 1.5 times. Then freshness across
 nodes: a second node joins the PostgreSQL database, a click goes to the first, and
@@ -63,6 +64,37 @@ def _load(url: str, endpoint: str, seconds: float, clients: int) -> dict[str, fl
         process.join()
     p50, p99 = np.percentile(latencies, [50, 99]) * 1000
     return {"requests_per_second": len(latencies) / seconds, "p50_ms": float(p50), "p99_ms": float(p99)}
+
+
+def _wrk_load(url: str, seconds: float, connections: int, work: Path) -> dict[str, dict[str, float]]:
+    """Rank with wrk (keeping the event ids), then feedback for those ids."""
+    import json
+
+    from scripts.devtools import wrk
+
+    ids = work / "ids"
+    ids.mkdir(parents=True)
+    found = {}
+    rank = wrk.run_wrk(
+        url,
+        "/v1/rank",
+        json.dumps(RANK_BODY).encode(),
+        seconds=seconds,
+        connections=connections,
+        collect_ids_to=ids,
+    )
+    events = work / "events.txt"
+    events.write_text("".join(p.read_text() for p in sorted(ids.iterdir())))
+    feedback = wrk.run_wrk(url, "", None, seconds=seconds, connections=connections, feedback_ids=events)
+    for endpoint, result in (("/v1/rank", rank), ("feedback", feedback)):
+        if result.errors:
+            raise RuntimeError(f"{endpoint}: {result.errors} of {result.requests} requests failed under wrk")
+        found[endpoint] = {
+            "requests_per_second": result.requests_per_second,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+        }
+    return found
 
 
 def _database(server: str, name: str) -> str:
@@ -146,8 +178,14 @@ def run_postgres_bench(
     threads: int,
     repeats: int = 2,
     synchronous: str = "NORMAL",
+    load: str = "auto",
 ) -> dict[str, Any]:
     """Measure rank and feedback on SQLite and on PostgreSQL, alternating; then cross-node freshness."""
+    from scripts.devtools import wrk
+
+    use_wrk = load == "wrk" or (load == "auto" and wrk.available())
+    if use_wrk and not wrk.available():
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
     name = f"xsell_bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as admin:
         for each in (name, f"{name}_learner"):  # the learner's measure starts from an empty log too
@@ -175,7 +213,11 @@ def run_postgres_bench(
                     service = start_service(data, data / "serve.log", env={**env, **extra}, ready_seconds=90)
                     try:
                         runs[backend].append(
-                            {e: _load(service.url, e, seconds, clients) for e in ("/v1/rank", "feedback")}
+                            _wrk_load(service.url, seconds, clients, data / "wrk")
+                            if use_wrk
+                            else {
+                                e: _load(service.url, e, seconds, clients) for e in ("/v1/rank", "feedback")
+                            }
                         )
                     finally:
                         stop_service(service)
@@ -208,7 +250,8 @@ def run_postgres_bench(
                 postgres.close_pools(_database(server, each))
                 admin.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
     setup = {"clients": clients, "workers": workers, "threads": threads, "seconds": seconds}
-    found = _summary(runs, fresh, **setup, synchronous=synchronous)
+    generator = f"wrk, 2 threads, {clients} connections" if use_wrk else None
+    found = _summary(runs, fresh, **setup, synchronous=synchronous, generator=generator)
     return {**found, "learner_events_per_second": learner}
 
 
@@ -236,9 +279,10 @@ def _summary(
         }
         for endpoint in ("/v1/rank", "feedback")
     }
+    generator = setup.pop("generator", None)
     return {
         **setup,
-        "load_generator": f"python, {setup['clients']} closed-loop keep-alive client processes",
+        "load_generator": generator or f"python, {setup['clients']} closed-loop keep-alive client processes",
         "repeats": len(runs["sqlite"]),
         "backends": table,
         "postgresql_vs_sqlite": ratios,
