@@ -14,25 +14,23 @@ import itertools
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 import requests
 
 from logs.blob_store import DatabaseBlobStore
 from logs.dialect import POSTGRESQL, DatabaseUrl
-from logs.election import advisory_key
 from logs.model_index import ModelIndex
 from logs.store import LogStore
 from policies.learning.registry import ModelRegistry
 from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem
 from tests.e2e.conftest import RunningService, start_service, stop_service
+from tests.e2e.postgres_checks import lock_holders, query, wait_until
 from tests.postgres_fixture import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]
@@ -40,15 +38,6 @@ __all__ = ["pg_server", "pg_url"]
 pytestmark = pytest.mark.e2e
 
 CONNECTIONS = 4  # concurrent clients; each node runs one gunicorn worker with 4 threads
-
-
-def _wait_until(check: Callable[[], object], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds:.0f}s: {what}")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -88,29 +77,12 @@ def _kill_node(node: RunningService) -> None:
     node.log_file.close()
 
 
-def _lock_holders(url: str) -> int:
-    key = advisory_key()
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    with psycopg.connect(url) as conn:
-        return list(conn.execute(sql, params).fetchall())
-
-
 def _versions(url: str) -> int:
-    return int(_query(url, "SELECT count(*) FROM models")[0][0])  # type: ignore[arg-type]
+    return int(query(url, "SELECT count(*) FROM models")[0][0])  # type: ignore[arg-type]
 
 
 def _newest(url: str) -> str:
-    return str(_query(url, "SELECT version FROM models ORDER BY seq DESC LIMIT 1")[0][0])
+    return str(query(url, "SELECT version FROM models ORDER BY seq DESC LIMIT 1")[0][0])
 
 
 def _lineage_values(url: str, cache: Path, problem: SyntheticProblem) -> list[tuple[str, str, float]]:
@@ -123,7 +95,7 @@ def _lineage_values(url: str, cache: Path, problem: SyntheticProblem) -> list[tu
     try:
         registry = ModelRegistry(cache, ModelIndex(store), shared=DatabaseBlobStore(database))
         found = []
-        for version, parent in _query(url, "SELECT version, parent FROM models ORDER BY seq"):
+        for version, parent in query(url, "SELECT version, parent FROM models ORDER BY seq"):
             policy = registry.load(registry.find(str(version)))
             values = []
             for s, d in itertools.product(range(len(SEGMENTS)), range(len(DEVICES))):
@@ -238,10 +210,10 @@ def nodes(tmp_path: Path, pg_url: str) -> Iterator[tuple[RunningService, Running
     started = [a]
     try:
         # Node a starts first, so its learner leads; node b's stands by.
-        _wait_until(lambda: "learner lock taken" in a.log(), 120, "node a's learner takes the lock")
+        wait_until(lambda: "learner lock taken" in a.log(), 120, "node a's learner takes the lock")
         b = start_service(tmp_path / "b", **env)
         started.append(b)
-        _wait_until(lambda: "waiting as standby" in b.log(), 120, "node b's learner stands by")
+        wait_until(lambda: "waiting as standby" in b.log(), 120, "node b's learner stands by")
         yield a, b
     finally:
         for node in started:
@@ -254,7 +226,7 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
 ) -> None:
     a, b = nodes
     assert a.data_dir != b.data_dir
-    assert _lock_holders(pg_url) == 1  # exactly one learner leads
+    assert lock_holders(pg_url) == 1  # exactly one learner leads
 
     # A retry on the other node gets the first answer; a reused event id is 409 on both.
     problem = SyntheticProblem(seed=7)
@@ -272,42 +244,42 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
 
     traffic = Traffic(problem, [a.url, b.url])
     traffic.run(0, 800)  # both nodes answer; a's learner learns
-    _wait_until(lambda: _versions(pg_url) > 1, 120, "node a's learner publishes while both nodes serve")
+    wait_until(lambda: _versions(pg_url) > 1, 120, "node a's learner publishes while both nodes serve")
     before_kill = _versions(pg_url)
-    assert _lock_holders(pg_url) == 1
+    assert lock_holders(pg_url) == 1
 
     # kill -9 the whole leading node while traffic runs.
     learner = _learner_pid(a)
     under_load = threading.Thread(target=traffic.run, args=(800, 2000))
     under_load.start()
-    _wait_until(lambda: traffic.rounds >= 1000, 120, "traffic is running when the node dies")
+    wait_until(lambda: traffic.rounds >= 1000, 120, "traffic is running when the node dies")
     _kill_node(a)
     at_kill = _newest(pg_url)
     assert not Path(f"/proc/{learner}").exists() or "Z" in Path(f"/proc/{learner}/stat").read_text()
-    _wait_until(lambda: "learner lock taken" in b.log(), 30, "node b's standby learner takes over")
+    wait_until(lambda: "learner lock taken" in b.log(), 30, "node b's standby learner takes over")
     under_load.join(timeout=600)
     assert not under_load.is_alive()
     assert traffic.live() == [b.url]
-    _wait_until(lambda: _versions(pg_url) > before_kill + 2, 120, "node b's learner publishes new versions")
-    assert _lock_holders(pg_url) == 1
+    wait_until(lambda: _versions(pg_url) > before_kill + 2, 120, "node b's learner publishes new versions")
+    assert lock_holders(pg_url) == 1
 
     # No decision or click that got a 2xx is lost.
     decided = set(traffic.decided)
     stored = {
-        str(row[0]) for row in _query(pg_url, "SELECT event_id FROM decisions WHERE event_id LIKE 't-%%'")
+        str(row[0]) for row in query(pg_url, "SELECT event_id FROM decisions WHERE event_id LIKE 't-%%'")
     }
     assert decided <= stored, sorted(decided - stored)[:10]
     clicks = {
         str(row[0])
-        for row in _query(
+        for row in query(
             pg_url, "SELECT event_id FROM feedback WHERE event_id LIKE 't-%%' AND signal = 'click'"
         )
     }
     assert traffic.clicked <= clicks, sorted(traffic.clicked - clicks)[:10]
     # Every decision is learned once its time comes, by whichever learner leads then.
-    _wait_until(
+    wait_until(
         lambda: (
-            not _query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 't-%%'")
+            not query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 't-%%'")
         ),
         120,
         "every decision learned",
@@ -318,10 +290,10 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
     # after its decision (a correction: always in a later version than the decision's,
     # since a learner never corrects an event it has not yet published). One statement,
     # so every count comes from one snapshot.
-    _wait_until(
-        lambda: not _query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL"), 120, "all learned"
+    wait_until(
+        lambda: not query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL"), 120, "all learned"
     )
-    [(newest, learned, decisions, corrected)] = _query(
+    [(newest, learned, decisions, corrected)] = query(
         pg_url,
         "SELECT m.version, m.events_learned, (SELECT count(*) FROM decisions),"
         " (SELECT count(*) FROM feedback f JOIN decisions d USING (event_id)"

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-import psycopg
 import pytest
 import requests
 
-from logs.election import advisory_key
 from scripts.devtools.synthetic import SyntheticProblem
 from tests.e2e.conftest import RunningService, start_service, stop_service
+from tests.e2e.postgres_checks import lock_holders, query, wait_until
 from tests.e2e.tcp_proxy import TcpProxy
 from tests.postgres_fixture import pg_server, pg_url
 
@@ -34,32 +32,6 @@ __all__ = ["pg_server", "pg_url"]
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CONNECTIONS = 4
-
-
-def _wait_until(check: Callable[[], object], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds:.0f}s: {what}")
-
-
-def _query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    with psycopg.connect(url) as conn:
-        return list(conn.execute(sql, params).fetchall())
-
-
-def _lock_holders(url: str) -> int:
-    key = advisory_key()
-    rows = _query(
-        url,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-    )
-    return int(rows[0][0])  # type: ignore[call-overload]
 
 
 @dataclass
@@ -197,18 +169,18 @@ def test_the_database_lost_under_load_is_a_503_then_recovery_and_nothing_accepte
     runner = threading.Thread(target=traffic.run)
     runner.start()
     try:
-        _wait_until(lambda: len(traffic.clicked) >= 100, 120, "traffic flows before the outage")
-        _wait_until(lambda: _lock_holders(pg_url) == 1, 120, "the learner holds the lock")
+        wait_until(lambda: len(traffic.clicked) >= 100, 120, "traffic flows before the outage")
+        wait_until(lambda: lock_holders(pg_url) == 1, 120, "the learner holds the lock")
 
         proxy.cut()  # the database is gone for every connection, open or new
-        _wait_until(lambda: _ready(node.url) == 503, 240, "/readyz says the log is unavailable")
-        _wait_until(lambda: len(traffic.refused) >= 10, 120, "ranks are refused with 503 log_unavailable")
-        _wait_until(lambda: _lock_holders(pg_url) == 0, 120, "the learner's session dies with its link")
+        wait_until(lambda: _ready(node.url) == 503, 240, "/readyz says the log is unavailable")
+        wait_until(lambda: len(traffic.refused) >= 10, 120, "ranks are refused with 503 log_unavailable")
+        wait_until(lambda: lock_holders(pg_url) == 0, 120, "the learner's session dies with its link")
         answered_in_outage = len(traffic.decided)
 
         proxy.restore()
-        _wait_until(lambda: _ready(node.url) == 200, 240, "/readyz is ready again")
-        _wait_until(lambda: len(traffic.decided) >= answered_in_outage + 200, 120, "ranks are answered again")
+        wait_until(lambda: _ready(node.url) == 200, 240, "/readyz is ready again")
+        wait_until(lambda: len(traffic.decided) >= answered_in_outage + 200, 120, "ranks are answered again")
     finally:
         traffic.stop.set()
         runner.join(timeout=300)
@@ -218,12 +190,12 @@ def test_the_database_lost_under_load_is_a_503_then_recovery_and_nothing_accepte
     assert traffic.count("rank", 503) >= 10
 
     # Nothing that got a 2xx is lost; nothing refused was half-written as a decision served.
-    stored = {str(r[0]) for r in _query(pg_url, "SELECT event_id FROM decisions WHERE event_id LIKE 'o-%%'")}
+    stored = {str(r[0]) for r in query(pg_url, "SELECT event_id FROM decisions WHERE event_id LIKE 'o-%%'")}
     assert traffic.decided, "no decision was answered"
     assert traffic.decided <= stored, sorted(traffic.decided - stored)[:10]
     clicks = {
         str(r[0])
-        for r in _query(
+        for r in query(
             pg_url, "SELECT event_id FROM feedback WHERE signal = 'click' AND event_id LIKE 'o-%%'"
         )
     }
@@ -235,14 +207,14 @@ def test_the_database_lost_under_load_is_a_503_then_recovery_and_nothing_accepte
     for event in retried:
         again = requests.post(f"{node.url}/v1/rank", json=traffic.refused[event], timeout=60)
         assert again.status_code == 200, again.text
-    count = _query(pg_url, "SELECT count(*) FROM decisions WHERE event_id = ANY(%s)", (retried,))[0][0]
+    count = query(pg_url, "SELECT count(*) FROM decisions WHERE event_id = ANY(%s)", (retried,))[0][0]
     assert count == len(retried)
 
     # The learner came back: exactly one holds the lock and it learns what came after.
-    _wait_until(lambda: _lock_holders(pg_url) == 1, 120, "the learner takes the lock again")
-    _wait_until(
+    wait_until(lambda: lock_holders(pg_url) == 1, 120, "the learner takes the lock again")
+    wait_until(
         lambda: (
-            not _query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 'o-%%'")
+            not query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 'o-%%'")
         ),
         120,
         "every decision learned after the outage",
