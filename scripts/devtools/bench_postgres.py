@@ -24,15 +24,11 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import psycopg
 
+from scripts.devtools.bench_serve import RANK_BODY, wrk_row
 from scripts.devtools.service_process import RunningService, start_service, stop_service
 from scripts.http import JsonClient
 
 __all__ = ["render", "run_postgres_bench"]
-
-ACTIONS = [
-    {"id": f"offer-{i}", "features": {"offer": {"kind": f"k{i % 5}", "price": 10.0 + i}}} for i in range(20)
-]
-RANK_BODY = {"context": {"shopper": {"device": "mobile", "segment": "pro"}}, "actions": ACTIONS}
 
 
 def _client(url: str, endpoint: str, seconds: float, queue: Any) -> None:
@@ -68,33 +64,21 @@ def _load(url: str, endpoint: str, seconds: float, clients: int) -> dict[str, fl
 
 def _wrk_load(url: str, seconds: float, connections: int, work: Path) -> dict[str, dict[str, float]]:
     """Rank with wrk (keeping the event ids), then feedback for those ids."""
-    import json
-
     from scripts.devtools import wrk
 
     ids = work / "ids"
     ids.mkdir(parents=True)
-    found = {}
-    rank = wrk.run_wrk(
-        url,
-        "/v1/rank",
-        json.dumps(RANK_BODY).encode(),
-        seconds=seconds,
-        connections=connections,
-        collect_ids_to=ids,
-    )
-    events = work / "events.txt"
-    events.write_text("".join(p.read_text() for p in sorted(ids.iterdir())))
-    feedback = wrk.run_wrk(url, "", None, seconds=seconds, connections=connections, feedback_ids=events)
-    for endpoint, result in (("/v1/rank", rank), ("feedback", feedback)):
-        if result.errors:
-            raise RuntimeError(f"{endpoint}: {result.errors} of {result.requests} requests failed under wrk")
-        found[endpoint] = {
-            "requests_per_second": result.requests_per_second,
-            "p50_ms": result.p50_ms,
-            "p99_ms": result.p99_ms,
+    rank = wrk_row(url, "/v1/rank", "/v1/rank", RANK_BODY, seconds, connections, collect_ids_to=ids)
+    events = wrk.collected_events(ids, work / "events.txt")
+    feedback = wrk_row(url, "feedback", "", None, seconds, connections, feedback_ids=events)
+    return {
+        figures.name: {
+            "requests_per_second": figures.requests_per_second,
+            "p50_ms": figures.p50_ms,
+            "p99_ms": figures.p99_ms,
         }
-    return found
+        for figures in (rank, feedback)
+    }
 
 
 def _database(server: str, name: str) -> str:

@@ -35,7 +35,7 @@ from scripts.devtools.bench_rules import ADMIN_KEY, Measure, ruled_figures, rule
 from scripts.devtools.service_process import start_service, stop_service
 from scripts.http import JsonClient
 
-__all__ = ["ServeFigures", "run_serve_bench"]
+__all__ = ["ServeFigures", "run_serve_bench", "wrk_row"]
 
 ACTIONS = [
     {"id": f"offer-{i}", "features": {"offer": {"kind": f"k{i % 5}", "price": 10.0 + i}}} for i in range(20)
@@ -137,7 +137,7 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _wrk_row(
+def wrk_row(
     url: str, name: str, path: str, body: Any, seconds: float, connections: int, **extra: Any
 ) -> ServeFigures:
     payload = json.dumps(body).encode() if body is not None else None
@@ -153,7 +153,7 @@ def _wrk_figures(url: str, seconds: float, connections: int, work: Path) -> list
     ids.mkdir()
 
     def load(name: str, path: str, body: Any, **extra: Any) -> ServeFigures:
-        return _wrk_row(url, name, path, body, seconds, connections, **extra)
+        return wrk_row(url, name, path, body, seconds, connections, **extra)
 
     figures = [
         load("/bench/parse", "/bench/parse", RANK_BODY),
@@ -161,8 +161,7 @@ def _wrk_figures(url: str, seconds: float, connections: int, work: Path) -> list
         load("/v1/offers", "/v1/offers", OFFERS_BODY),
         load("personalizer rank", "/personalizer/v1.0/rank", PERSONALIZER_BODY),
     ]
-    events = work / "events.txt"
-    events.write_text("".join(p.read_text() for p in sorted(ids.iterdir())))
+    events = wrk.collected_events(ids, work / "events.txt")
     figures.append(load("feedback", "", None, feedback_ids=events))
     return figures
 
@@ -179,7 +178,7 @@ def _python_figures(url: str, seconds: float, clients: int) -> list[ServeFigures
 
 def _measure(url: str, seconds: float, clients: int, use_wrk: bool) -> Measure:
     if use_wrk:
-        return lambda name, path, body: _wrk_row(url, name, path, body, seconds, clients)
+        return lambda name, path, body: wrk_row(url, name, path, body, seconds, clients)
     return lambda name, path, body: replace(_load(url, path, body, seconds, clients), name=name)
 
 

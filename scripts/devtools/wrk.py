@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WrkResult", "available", "parse_output", "run_wrk"]
+__all__ = ["WrkResult", "available", "collected_events", "parse_output", "run_wrk"]
 
 MARKER = "XSELL_WRK "
 
@@ -168,3 +168,9 @@ def _lua_string(text: str) -> str:
     while f"]{level}]" in text:
         level += "="
     return f"[{level}[{text}]{level}]"
+
+
+def collected_events(ids: Path, into: Path) -> Path:
+    """Join the event ids each wrk thread collected (``collect_ids_to=ids``) into one file for feedback."""
+    into.write_text("".join(p.read_text() for p in sorted(ids.iterdir())))
+    return into
