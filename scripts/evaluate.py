@@ -107,7 +107,7 @@ def load_archive(directory: Path, settings: Settings, *, limit: int | None) -> L
         if store.has_schema():
             rules = effective(settings, ModelIndex(store)).rules
             models = settings.model_dir or log.parent / "models"
-            registry = ModelRegistry(models, ModelIndex(store), keep_files=settings.model_keep)
+            registry = open_registry(settings, ModelIndex(store), models, reader=True)
     try:
         decisions = read_archive(directory, rules.slot_rewards, limit=limit)
     except ArchiveUnavailable as error:
