@@ -78,6 +78,14 @@ def json_text(dialect: Dialect, column: str, key: str) -> str:
     return f"(({column})::jsonb ->> '{key}')"
 
 
+# The experiment's decisions still within their reward window (deferred ones never close):
+# what _PER_ARM leaves out yet. The same index serves it (experiment id, closes_at).
+_PENDING = (
+    "SELECT {arm} AS arm, count(*) AS n FROM decisions"
+    " WHERE {experiment_id} = ? AND experiment IS NOT NULL AND closes_at > ? GROUP BY 1"
+)
+
+
 @functools.cache
 def _per_arm(dialect: Dialect) -> str:
     return _PER_ARM.format(
@@ -220,6 +228,32 @@ class ExperimentStore:
     def results(self, experiment: Experiment, now: float) -> dict[str, Any]:
         """Return the experiment's results as of `now`: a function of the log alone."""
         return summarise(experiment.arms, self.arm_counts(experiment, now), experiment.alpha)
+
+    def pending(self, experiment: Experiment, now: float) -> dict[str, int]:
+        """Return per arm the decisions (and holdout answers) still within their reward window at `now`.
+
+        The complement of what `results` counts, so early numbers can say what they leave out.
+        """
+        dialect = self.store.dialect
+        decided = _PENDING.format(
+            arm=json_text(dialect, "experiment", "arm"), experiment_id=json_text(dialect, "experiment", "id")
+        )
+
+        def read() -> list[Any]:
+            conn = self.store.conn
+            served = conn.execute(decided, (experiment.id, now)).fetchall()
+            held = conn.execute(
+                "SELECT arm, count(*) AS n FROM experiment_holdouts"
+                " WHERE experiment_id = ? AND closes_at > ? GROUP BY arm",
+                (experiment.id, now),
+            ).fetchall()
+            return [*served, *held]
+
+        found = dict.fromkeys((a.name for a in experiment.arms), 0)
+        for row in self.store.retry(read):
+            if row["arm"] in found:
+                found[row["arm"]] += int(row["n"])
+        return found
 
     def popularity(self, skus: Iterable[str]) -> dict[str, int]:
         """Return the catalog's popularity of each known sku (the most-popular arm's order)."""

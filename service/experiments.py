@@ -31,6 +31,8 @@ from service.openapi import documented
 from service.resources import resources
 from service.responses import json_response
 
+UNSHIPPABLE = ("most-popular", "no-offer")  # policies with no model to make the default
+
 bp = Blueprint("experiments", __name__)
 guard_admin(bp)
 
@@ -168,11 +170,7 @@ def finish(
         ended = experiments.end(experiment_id, status="stopped", at=store.clock(), arm=None, reason=reason)
         _record(store, registry, "experiment-stop", f"experiment {experiment_id} stopped", reason, actor)
         return ended
-    arm = experiments.get(experiment_id).arm(ship)
-    if arm is None:
-        raise InvalidField("arm", f"experiment {experiment_id!r} has no arm {ship!r}")
-    if arm.policy in ("most-popular", "no-offer"):
-        raise InvalidField("arm", f"a {arm.policy} arm has no model to make the default; stop the experiment")
+    arm = shippable(experiments.get(experiment_id), ship)
     ended = experiments.end(experiment_id, status="shipped", at=store.clock(), arm=arm.name, reason=reason)
     if arm.version is not None:
         registry.activate(arm.version, actor=actor, reason=f"shipped arm {arm.name} of {experiment_id}")
@@ -185,6 +183,23 @@ def finish(
         actor,
     )
     return ended
+
+
+def shippable(experiment: Experiment, name: str) -> Arm:
+    """Return the arm `name` of `experiment` if shipping can make its policy the default.
+
+    Raises
+    ------
+    InvalidField
+        (field ``arm``) when the experiment has no such arm, or the arm's policy has no
+        model (most-popular, no-offer): stop the experiment instead.
+    """
+    arm = experiment.arm(name)
+    if arm is None:
+        raise InvalidField("arm", f"experiment {experiment.id!r} has no arm {name!r}")
+    if arm.policy in UNSHIPPABLE:
+        raise InvalidField("arm", f"a {arm.policy} arm has no model to make the default; stop the experiment")
+    return arm
 
 
 def describe(experiment: Experiment) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 pages.py holds the pages (GET), actions.py what changes something (POST, each with a
 reason, a confirmation page and a CSRF token), data.py every figure the pages show,
-session.py sign-in and CSRF. Templates and the vendored charting library (uPlot,
-static/uplot/) ship inside the package: no internet access and no front-end build.
+session.py sign-in and CSRF; the Experiments page has its figures in experiments.py and
+its actions (stop, ship) in experiment_actions.py. Templates and the vendored charting
+library (uPlot, static/uplot/) ship inside the package: no internet access and no
+front-end build.
 Model changes call the same registry functions as the CLI and the admin API, and
-settings change through the same code as ``PATCH /v1/config``.
+settings change through the same code as ``PATCH /v1/config``, experiments end through
+the same function as ``/v1/experiments``.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def notice_redirect(endpoint: str, text: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, notice=token, **values), code=303)
 
 
-from service.console import actions, filters, pages  # noqa: E402  (routes attach to bp)
+from service.console import actions, experiment_actions, filters, pages  # noqa: E402  (routes attach to bp)
 
 filters.register(bp)
-__all__ += ["actions", "pages"]
+__all__ += ["actions", "experiment_actions", "pages"]

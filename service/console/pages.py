@@ -1,4 +1,7 @@
-"""Console pages (GET): sign-in, health, learning, models, evaluations, offers, events, drift, settings."""
+"""Console pages (GET): sign-in and every page of the navigation.
+
+Health, learning, models, experiments, evaluations, offers, events, drift, settings.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from flask import Response, redirect, request
 
 from logs.evaluation_store import EvaluationStore
 from service.console import bp, data, page, safe_next
+from service.console import experiments as experiment_data
 from service.console.session import COOKIE, current_session
 from service.resources import resources
 
@@ -53,6 +57,26 @@ def models() -> Response:
     """Versions with their online metrics, the shadow, guardrail verdicts and the change history."""
     res = resources()
     return page("models.html", overview=data.models(res, res.store.clock()), active="models")
+
+
+@bp.get("/experiments")
+def experiments() -> Response:
+    """Experiments, newest first, and the business rules in force with the campaigns' progress."""
+    res = resources()
+    found = experiment_data.overview(res, res.store.clock())
+    return page("experiments.html", overview=found, active="experiments")
+
+
+@bp.get("/experiments/<experiment_id>")
+def experiment(experiment_id: str) -> Response:
+    """One experiment: per-arm figures with anytime-valid intervals, lift, sample ratio; stop or ship."""
+    res = resources()
+    found = experiment_data.detail(res, experiment_id[:MAX_EVENT_ID], res.store.clock())
+    if found is None:
+        return page("error.html", status=404, message=f"no experiment {experiment_id[:80]!r}")
+    return page(
+        "experiment.html", found=found, metric_names=experiment_data.METRIC_NAMES, active="experiments"
+    )
 
 
 @bp.get("/evaluations")

@@ -60,3 +60,27 @@ def test_arm_counts_come_from_the_log_alone(store: LogStore) -> None:
     assert (holdout.clicks.n, holdout.revenue.total) == (1, 0.0)
     early, _ = experiments.arm_counts(experiment, now=110.5)  # e1 and e2 have not closed yet
     assert early.clicks.n == 1
+
+
+def test_pending_is_what_the_counts_leave_out_until_each_window_ends(store: LogStore) -> None:
+    experiments = ExperimentStore(store)
+    experiment = _experiment("x1")
+    experiments.create(experiment)
+    for k in range(3):  # windows end at 110, 111 and 112
+        record = decision(f"e{k}", created_at=100.0 + k, window=10.0)
+        store.record_decision(
+            dataclasses.replace(record, experiment={"id": "x1", "arm": "model", "unit": "shopper"})
+        )
+    store.record_decision(decision("outside", created_at=100.0, window=10.0))  # in no experiment
+    experiments.record_holdout("h1", "x1", "holdout", "shopper", created_at=100.0, closes_at=110.0)
+    for now, pending in (
+        (105.0, {"model": 3, "holdout": 1}),
+        (110.5, {"model": 2, "holdout": 0}),
+        (200.0, {}),
+    ):
+        assert experiments.pending(experiment, now) == {"model": 0, "holdout": 0} | pending
+        counted = {c.arm: c.clicks.n for c in experiments.arm_counts(experiment, now)}
+        assert {arm: counted[arm] + n for arm, n in experiments.pending(experiment, now).items()} == {
+            "model": 3,
+            "holdout": 1,
+        }
