@@ -12,7 +12,7 @@ import sqlite3
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -26,6 +26,7 @@ __all__ = [
     "LogUnavailable",
     "connect",
     "exclusive",
+    "in_chunks",
     "load_sqlite_utils",
     "retrying",
     "sqlite_file",
@@ -58,6 +59,17 @@ class IntegrityError(Exception):
 # sqlite3.IntegrityError (nothing is wrapped on the rank path), PostgreSQL's
 # connection (logs/pg_connection.py) raises IntegrityError above.
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, IntegrityError)
+
+
+def in_chunks(values: Sequence[T], size: int = 500) -> Iterator[tuple[list[T], str]]:
+    """Yield `values` in chunks with their ``?, ?, ...`` marks, for ``IN (...)`` lists.
+
+    500 stays far below SQLite's limit on bound parameters and lets one statement do
+    the work of hundreds (each statement is a round trip and a plan on PostgreSQL).
+    """
+    for start in range(0, len(values), size):
+        chunk = list(values[start : start + size])
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 def sqlite_file(location: object) -> Path:

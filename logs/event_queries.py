@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import orjson
 
 from logs.connection import LogConnection, StoreBase
-from logs.db import transaction
+from logs.db import in_chunks, transaction
 from logs.payloads import DECISION_COLUMNS, DECISION_SELECT, PAYLOAD_JOINS
 from logs.records import DecisionRecord
 from policies.base import Feedback, LoggedEvent
@@ -258,15 +258,24 @@ class EventQueries(StoreBase):
         on-time feedback), so feedback that committed after the read stays to be
         learned. An event keeps the version that first learned it.
         """
-        conn.executemany(
-            "UPDATE decisions SET learned_in = COALESCE(learned_in, ?) WHERE event_id = ?",
-            ((version, e) for e in learned),
-        )
-        conn.executemany(
-            "UPDATE feedback SET learned_in = ? WHERE event_id = ? AND learned_in IS NULL AND on_time = 1",
-            ((version, e) for e, ids in learned.items() if ids is None),
-        )
-        conn.executemany(
-            "UPDATE feedback SET learned_in = ? WHERE id = ? AND learned_in IS NULL",
-            ((version, i) for ids in learned.values() if ids is not None for i in ids),
-        )
+        # A few statements over IN lists rather than one per event: the learner marks
+        # every decision it learns, and each statement is a round trip on PostgreSQL.
+        every = list(learned)
+        whole = [e for e, ids in learned.items() if ids is None]
+        rows = [i for ids in learned.values() if ids is not None for i in ids]
+        for chunk, marks in in_chunks(every):
+            conn.execute(
+                f"UPDATE decisions SET learned_in = ? WHERE event_id IN ({marks}) AND learned_in IS NULL",
+                [version, *chunk],
+            )
+        for chunk, marks in in_chunks(whole):
+            conn.execute(
+                f"UPDATE feedback SET learned_in = ? WHERE event_id IN ({marks})"
+                " AND learned_in IS NULL AND on_time = 1",
+                [version, *chunk],
+            )
+        for chunk, marks in in_chunks(rows):
+            conn.execute(
+                f"UPDATE feedback SET learned_in = ? WHERE id IN ({marks}) AND learned_in IS NULL",
+                [version, *chunk],
+            )

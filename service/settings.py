@@ -78,7 +78,9 @@ class Settings(BaseSettings):
         "later signals within the reward window are learned as corrections.",
     )
     snapshot_interval_seconds: float = Field(1.0, description="Publish a snapshot this often.")
-    learner_poll_seconds: float = Field(0.2, gt=0, description="Learner idle poll interval.")
+    learner_poll_seconds: float = Field(
+        0.2, gt=0, description="How often the learner reads the log for events come due."
+    )
     learner_grace_seconds: float = Field(
         0.2,
         ge=0,

@@ -247,8 +247,13 @@ class Learner:
         """Step until `stop` is set, then publish what is pending."""
         self.start()
         while not stop.is_set():
-            if self.step() == 0:
-                stop.wait(self.options.poll_seconds)
+            started = time.monotonic()
+            self.step()
+            # A step learns everything due, so the next one waits a poll interval for
+            # more to gather instead of reading the log again at once: a step's fixed
+            # cost (the active model, the controls, the two event queries: round trips
+            # on PostgreSQL) exceeded learning the handful of events it found under load.
+            stop.wait(max(0.0, self.options.poll_seconds - (time.monotonic() - started)))
         if self._pending:
             self.snapshot()
 

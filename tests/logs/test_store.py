@@ -183,3 +183,33 @@ def test_a_sqlite_log_is_in_wal_mode(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "log.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_marking_more_events_than_one_statement_holds_marks_each_once_with_its_feedback(
+    store: LogStore,
+) -> None:
+    """mark_learned works in IN lists of 500: 1,201 events span three, on either backend."""
+    ids = [f"m{i:04d}" for i in range(1201)]
+    now = time.time()
+    for event_id in ids:
+        store.record_decision(decision(event_id, created_at=now, window=600))
+    clicked = ids[::100]
+    for event_id in clicked:
+        store.record_feedback(event_id, "click", None)
+    rows = {r[0]: r[1] for r in store.conn.execute("SELECT event_id, id FROM feedback").fetchall()}
+    # half of the clicked events name the feedback rows they read, the other half take all
+    learned = {e: ((rows[e],) if k % 2 else None) for k, e in enumerate(clicked)}
+    learned |= {e: () for e in ids if e not in learned}
+    del learned["m1200"]  # left for the next version
+    with store.conn:
+        store.mark_learned(store.conn, learned, "v2")
+    with store.conn:
+        store.mark_learned(store.conn, {"m0000": (), "m1200": ()}, "v3")  # a version keeps its events
+    marks = dict(store.conn.execute("SELECT event_id, learned_in FROM decisions").fetchall())
+    assert len(marks) == 1201
+    assert {e for e, v in marks.items() if v == "v2"} == set(ids) - {"m1200"}
+    assert marks["m1200"] == "v3"
+    feedback_marks = dict(store.conn.execute("SELECT event_id, learned_in FROM feedback").fetchall())
+    assert len(feedback_marks) == len(clicked) == 13
+    assert feedback_marks.pop("m1200") is None  # its marking named no feedback rows
+    assert set(feedback_marks.values()) == {"v2"}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 
 from logs.store import LogStore
@@ -211,3 +212,46 @@ def test_a_decision_that_commits_after_the_learner_passed_its_time_is_still_lear
     assert learner.step() == 1
     assert _learned_in(store)["committed late"] is not None
     assert len(seen) == 2
+
+
+class _CountedStop(threading.Event):
+    """A stop event that records how long run() waits each time, and stops it after two waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        if len(self.waits) >= 2:
+            self.set()
+        return self.is_set()
+
+
+def test_run_waits_a_poll_interval_after_a_step_that_learned(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    """A step drains what is due; reading the log again at once would cost round trips for nothing."""
+    now = time.time()
+    for k in range(3):
+        store.record_decision(decision(f"due{k}", created_at=now - 100, window=10))
+    learner = Learner(
+        store,
+        registry,
+        RewardRules(),
+        LearnerOptions(ARGS, snapshot_interval_seconds=0.0, poll_seconds=3600.0),
+    )
+    stop = _CountedStop()
+    steps_before_wait: list[int] = []
+    step = learner.step
+
+    def counted_step(now: float | None = None) -> int:
+        steps_before_wait.append(len(stop.waits))
+        return step(now)
+
+    learner.step = counted_step  # type: ignore[method-assign]
+    learner.run(stop)
+    assert steps_before_wait == [0, 1]  # one step, a wait, one step, a wait: never two in a row
+    first = stop.waits[0]
+    assert first is not None and first > 3000  # a whole poll interval after the step that learned
+    assert set(_learned_in(store).values()) == {"v2"}
