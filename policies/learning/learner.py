@@ -253,7 +253,12 @@ class Learner:
             # more to gather instead of reading the log again at once: a step's fixed
             # cost (the active model, the controls, the two event queries: round trips
             # on PostgreSQL) exceeded learning the handful of events it found under load.
-            stop.wait(max(0.0, self.options.poll_seconds - (time.monotonic() - started)))
+            # It wakes early when a snapshot of what it learned falls due, so a click
+            # is served no later than before.
+            wake = started + self.options.poll_seconds
+            if self._pending:
+                wake = min(wake, self._last_snapshot + self._snapshot_interval)
+            stop.wait(max(0.0, wake - time.monotonic()))
         if self._pending:
             self.snapshot()
 

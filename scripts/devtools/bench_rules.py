@@ -1,9 +1,11 @@
 """`xsell bench serve`'s rows with business rules and an experiment active (issue #15).
 
-Rank and offers are measured with a request filter, a boost, a campaign share, a
-campaign cap and a model-versus-frozen experiment in force, between plain runs of the
-same endpoints, so drift over the run (a growing log, the learner) shows and the ratio
-compares like with like. The goal: at least 0.90 of the plain throughput.
+A second service runs beside the bench's own, with a request filter, a boost, a
+campaign share, a campaign cap and a model-versus-frozen experiment in force; the two
+are loaded in turns of a few seconds, who goes first alternating, and each ratio is
+the median of the turn-by-turn ratios (ruled turn against the plain turn beside it).
+This machine's speed was seen to swing by half between minutes, which runs of each
+a minute apart took for the rules' cost. The goal: at least 0.90 of the plain throughput.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
+from scripts.devtools.service_process import RunningService, start_service, stop_service
 from scripts.http import JsonClient
 
 if TYPE_CHECKING:
     from scripts.devtools.bench_serve import ServeFigures
 
-__all__ = ["ADMIN_KEY", "Measure", "ruled_figures", "ruled_ratios"]
+__all__ = ["ADMIN_KEY", "TURN_SECONDS", "Measure", "ruled_figures", "ruled_ratios"]
 
 ADMIN_KEY = "bench-admin-key"  # the bench's service takes it, to set the rules and the experiment
 RULES = {
@@ -34,26 +39,88 @@ RULES = {
     "reason": "xsell bench serve",
 }
 Measure = Callable[[str, str, Any], "ServeFigures"]  # (row name, path, body) -> figures
+TURN_SECONDS = 5.0
+ENDPOINTS = ("/v1/rank", "/v1/offers")
 
 
 def ruled_figures(
-    url: str,
-    log_path: Path,
-    measure: Measure,
+    plain: RunningService,
+    env: Mapping[str, str],
+    work: Path,
+    measure_on: Callable[[str], Measure],
     bodies: tuple[dict[str, Any], dict[str, Any]],
     *,
+    rounds: int,
     poll_seconds: float,
-) -> list[ServeFigures]:
-    """Rank and offers (`bodies`) with rules and an experiment active, between plain runs of each.
+) -> tuple[list[ServeFigures], dict[str, list[float]]]:
+    """Rank and offers (`bodies`) on `plain` and, turn by turn, on a ruled service beside it.
 
-    The rank body's candidates become catalog products first (a boost and a campaign
-    name products of the catalog); plain requests never read the catalog.
+    `measure_on(url)` loads one service for one turn. The rank body's candidates become
+    catalog products in both logs first (a boost and a campaign name products of the
+    catalog; plain requests never read it). Returns the median figures of each side and
+    every turn's ratio, per endpoint.
     """
+    rank_body, offers_body = bodies
+    ruled = start_service(work / "ruled", work / "ruled.log", env=env, ready_seconds=90)
+    try:
+        for service in (plain, ruled):
+            _catalog(service.data_dir / "xsell.db", rank_body)
+        version = JsonClient(ruled.url).post("/v1/rank", rank_body)["model_version"]
+        arms = [
+            {"name": "bandit", "policy": "model", "share": 0.5},
+            {"name": "frozen", "policy": "frozen", "share": 0.5, "version": version},
+        ]
+        _admin(ruled.url, "PUT", "/v1/rules", RULES)
+        _admin(ruled.url, "POST", "/v1/experiments", {"id": "bench", "arms": arms})
+        time.sleep(2 * poll_seconds + 1)  # every worker has read both
+        rank_filters = {"exclude_skus": ["offer-19"], "max_price": 1000.0}
+        requests = {
+            "/v1/rank": (rank_body, {**rank_body, "filters": rank_filters}),
+            "/v1/offers": (offers_body, {**offers_body, "filters": {"max_price": 1000.0}}),
+        }
+        sides = {"plain": measure_on(plain.url), "ruled": measure_on(ruled.url)}
+        figures: list[ServeFigures] = []
+        ratios: dict[str, list[float]] = {}
+        for endpoint in ENDPOINTS:
+            turns: dict[str, list[ServeFigures]] = {"plain": [], "ruled": []}
+            for turn in range(rounds):
+                order = ("plain", "ruled") if turn % 2 == 0 else ("ruled", "plain")
+                for side in order:
+                    body = requests[endpoint][side == "ruled"]
+                    turns[side].append(sides[side](f"{endpoint} {side}", endpoint, body))
+            figures += [_median(f"{endpoint} {side}", turns[side]) for side in ("plain", "ruled")]
+            ratios[endpoint] = [
+                r.requests_per_second / p.requests_per_second
+                for p, r in zip(turns["plain"], turns["ruled"], strict=True)
+            ]
+        return figures, ratios
+    finally:
+        stop_service(ruled)
+
+
+def ruled_ratios(turns: dict[str, list[float]]) -> dict[str, Any]:
+    """Per endpoint, the median of the turn-by-turn ratios (ruled over plain) and every turn's."""
+    return {
+        endpoint: {"throughput": round(float(np.median(found)), 3), "turns": [round(r, 2) for r in found]}
+        for endpoint, found in turns.items()
+    }
+
+
+def _median(name: str, turns: list[ServeFigures]) -> ServeFigures:
+    from scripts.devtools.bench_serve import ServeFigures
+
+    def mid(figure: str) -> float:
+        return float(np.median([getattr(t, figure) for t in turns]))
+
+    return ServeFigures(name, mid("requests_per_second"), mid("p50_ms"), mid("p90_ms"), mid("p99_ms"))
+
+
+def _catalog(log_path: Path, rank_body: dict[str, Any]) -> None:
+    """Make the rank body's candidates products of the catalog in this log."""
     from logs.catalog_store import CatalogStore
     from logs.store import LogStore
     from policies.offers.catalog import Product
 
-    rank_body, offers_body = bodies
     store = LogStore(log_path)
     try:
         offers = [a["features"]["offer"] for a in rank_body["actions"]]
@@ -64,42 +131,6 @@ def ruled_figures(
         CatalogStore(store).upsert_products(products)
     finally:
         store.close()
-    ruled_rank = {**rank_body, "filters": {"exclude_skus": ["offer-19"], "max_price": 1000.0}}
-    ruled_offers = {**offers_body, "filters": {"max_price": 1000.0}}
-    figures = [
-        measure("/v1/rank plain", "/v1/rank", rank_body),
-        measure("/v1/offers plain", "/v1/offers", offers_body),
-    ]
-    version = JsonClient(url).post("/v1/rank", rank_body)["model_version"]
-    arms = [
-        {"name": "bandit", "policy": "model", "share": 0.5},
-        {"name": "frozen", "policy": "frozen", "share": 0.5, "version": version},
-    ]
-    _admin(url, "PUT", "/v1/rules", RULES)
-    _admin(url, "POST", "/v1/experiments", {"id": "bench", "arms": arms})
-    time.sleep(2 * poll_seconds + 1)  # every worker has read both
-    figures += [
-        measure("/v1/rank ruled", "/v1/rank", ruled_rank),
-        measure("/v1/offers ruled", "/v1/offers", ruled_offers),
-    ]
-    _admin(url, "POST", "/v1/experiments/bench/stop", {"reason": "bench over"})
-    _admin(url, "PUT", "/v1/rules", {"reason": "bench over"})
-    time.sleep(2 * poll_seconds + 1)
-    return [
-        *figures,
-        measure("/v1/rank again", "/v1/rank", rank_body),
-        measure("/v1/offers again", "/v1/offers", offers_body),
-    ]
-
-
-def ruled_ratios(figures: list[ServeFigures]) -> dict[str, float]:
-    """Throughput with rules over the mean of the plain runs either side of it, per endpoint."""
-    by_name = {f.name: f.requests_per_second for f in figures}
-    ratios = {}
-    for endpoint in ("/v1/rank", "/v1/offers"):
-        plain = (by_name[f"{endpoint} plain"] + by_name[f"{endpoint} again"]) / 2
-        ratios[endpoint] = round(by_name[f"{endpoint} ruled"] / plain, 3)
-    return ratios
 
 
 def _admin(url: str, method: str, path: str, body: Any) -> Any:

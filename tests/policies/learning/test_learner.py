@@ -255,3 +255,18 @@ def test_run_waits_a_poll_interval_after_a_step_that_learned(
     first = stop.waits[0]
     assert first is not None and first > 3000  # a whole poll interval after the step that learned
     assert set(_learned_in(store).values()) == {"v2"}
+
+
+def test_run_wakes_when_a_snapshot_of_what_it_learned_falls_due(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    """Waiting a whole poll interval with learned events pending would delay their model."""
+    now = time.time()
+    store.record_decision(decision("due", created_at=now - 100, window=10))
+    options = LearnerOptions(ARGS, snapshot_interval_seconds=30.0, poll_seconds=3600.0)
+    learner = Learner(store, registry, RewardRules(), options)
+    stop = _CountedStop()
+    learner.run(stop)
+    first = stop.waits[0]
+    assert first is not None and 0.0 < first <= 30.0  # the snapshot's due time, not the poll's
+    assert _learned_in(store) == {"due": "v2"}  # published on the way out
