@@ -26,6 +26,7 @@ _ADD = (
     " eligible = campaign_counts.eligible + excluded.eligible,"
     " shown = campaign_counts.shown + excluded.shown"
 )
+_ADD_SQL: dict[int, str] = {}
 
 
 class CampaignCounts:
@@ -72,6 +73,8 @@ def count_statement(counts: Iterable[CampaignCount]) -> tuple[str, list[object]]
         counted[1] += shown
     if not merged:
         return None
-    sql = _ADD.format(values=", ".join(["(?, ?, ?, ?)"] * len(merged)))
+    sql = _ADD_SQL.get(len(merged))
+    if sql is None:  # one text per number of rows: built once, as SQLite's statement cache keys it
+        sql = _ADD_SQL[len(merged)] = _ADD.format(values=", ".join(["(?, ?, ?, ?)"] * len(merged)))
     # In key order: two writers counting the same campaigns lock their rows in one order.
     return sql, [value for (c, start), (e, s) in sorted(merged.items()) for value in (c, start, e, s)]

@@ -13,23 +13,26 @@ import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
 from logs.db import LogUnavailable
 from logs.rule_store import CampaignCount
-from policies.base import SlotChoice
+from policies.base import Action, SlotChoice
 from policies.deciding.promotions import Boost, Campaign
+from policies.deciding.rule_checks import filter_key
 from policies.deciding.rules import (
     Attributes,
     Filters,
     OperatorRules,
     Pin,
+    Screened,
     Shaped,
     attributes_from_features,
-    shape,
+    screen,
+    settle,
 )
 from policies.learning.model_records import ModelChange
 from policies.offers.catalog import Product
@@ -58,23 +61,31 @@ class NothingAllowed(InvalidField):
 
 
 RULES_KEY = "business_rules"  # in `control`: the rules as JSON
+_NO_FILTERS = Filters()
 log = logging.getLogger(__name__)
 _CATALOG_CACHE = 10_000  # skus a worker remembers between reads of the rules
+_SCREENED_CACHE = 1_000  # candidate sets likewise
 
 
 def apply(
     res: Resources, request: RankInput, filters: Filters | None, known: Mapping[str, Attributes] | None
 ) -> tuple[RankInput, Shaped | None]:
     """Return (the request with the rules' exclusions, what they did), or (request, None) when none apply."""
-    rules = _source(res).current()
+    source = _source(res)
+    epoch = source.current()
+    rules = epoch.rules
     if not rules and not filters:
         return request, None
     ids = [a.id for a in request.actions]
-    attributes = dict(known) if known is not None else _attributes(res, request)
+    filters = filters or _NO_FILTERS
+    if known is not None:
+        screened = screen(ids, known, filters, rules, request.excluded)
+    else:
+        screened = source.screened(epoch, request.actions, ids, filters, request.excluded)
     counts = tallies(res).current(rules.campaigns, res.store.clock()) if rules.campaigns else None
-    shaped = shape(ids, attributes, filters or Filters(), rules, counts, request.excluded)
-    excluded = request.excluded | frozenset(shaped.removed)
-    if set(ids) <= excluded:
+    shaped = settle(screened, rules, counts, request.excluded)
+    excluded = request.excluded.union(shaped.removed)
+    if excluded.issuperset(ids):
         raise NothingAllowed(
             "filters", "the filters and the operator's rules leave no candidate: " + _removals(shaped)
         )
@@ -83,8 +94,8 @@ def apply(
         others = frozenset(ids) - {shaped.pinned[0]}
         first = slot_excluded[0] if slot_excluded else frozenset()
         slot_excluded = (first | others, *slot_excluded[1:])
-    if shaped.targets:  # a share is mixed into the first slot: only what that slot may show
-        banned = slot_excluded[0] if slot_excluded else frozenset()
+    banned = slot_excluded[0] if slot_excluded else frozenset()
+    if shaped.targets and banned:  # a share is mixed into the first slot: only what that slot may show
         targets = tuple(replace(t, actions=t.actions - banned) for t in shaped.targets if t.actions - banned)
         shaped = replace(shaped, targets=targets)
     return replace(request, excluded=excluded, slot_excluded=slot_excluded), shaped
@@ -116,12 +127,6 @@ def catalog_attributes(product: Product) -> Attributes:
 
 def _removals(shaped: Shaped) -> str:
     return ", ".join(f"{a} ({rule})" for a, rule in sorted(shaped.removed.items()))
-
-
-def _attributes(res: Resources, request: RankInput) -> dict[str, Attributes]:
-    """The catalog's view of candidates it knows (by sku), else what their features say."""
-    known = _source(res).catalog([a.id for a in request.actions])
-    return {a.id: known.get(a.id) or attributes_from_features(a.features) for a in request.actions}
 
 
 def operator_rules(res: Resources) -> OperatorRules:
@@ -227,6 +232,19 @@ def check(res: Resources, rules: OperatorRules) -> None:
         raise InvalidField("campaigns", f"the guaranteed shares add up to {shares:g}; they must stay below 1")
 
 
+@dataclass(frozen=True, slots=True)
+class _Epoch:
+    """The rules as read at one time, with what a worker keeps until it reads them again."""
+
+    rules: OperatorRules
+    # sku -> its catalog attributes (None: not in the catalog): a catalog read per ruled
+    # request was most of what rules cost on the rank path.
+    catalog: dict[str, Attributes | None] = field(default_factory=dict)
+    # What the rules and filters make of a candidate set the catalog knows all of, by
+    # (skus, filters, excluded): storefronts send the same candidates again and again.
+    screened: dict[tuple[object, ...], Screened] = field(default_factory=dict)
+
+
 class _RulesSource:
     """This worker's copy of the rules, re-read at most every poll interval."""
 
@@ -234,37 +252,57 @@ class _RulesSource:
         self.res = res
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
-        self._rules = OperatorRules()
-        # sku -> its catalog attributes (None: not in the catalog), re-read with the rules:
-        # a catalog read per ruled request was most of what rules cost on the rank path.
-        self._catalog: dict[str, Attributes | None] = {}
+        self._epoch = _Epoch(OperatorRules())
 
-    def current(self) -> OperatorRules:
+    def current(self) -> _Epoch:
         if time.monotonic() - self._checked_at >= self.res.settings.model_poll_seconds:
             self.refresh()
-        return self._rules
+        return self._epoch
 
     def refresh(self) -> None:
         with self._lock:
             self._checked_at = time.monotonic()
-            self._catalog = {}
+            rules = self._epoch.rules
             try:
-                self._rules = operator_rules(self.res)
+                rules = operator_rules(self.res)
             except LogUnavailable:  # a busy log: apply the rules as before, look again next interval
                 log.warning("could not read the business rules; keeping the last known", exc_info=True)
+            self._epoch = _Epoch(rules)  # one swap: the rules and what was kept with them
 
-    def catalog(self, ids: list[str]) -> dict[str, Attributes | None]:
-        """The catalog's attributes of these skus, read once per poll interval."""
-        cache = self._catalog
+    def screened(
+        self,
+        epoch: _Epoch,
+        actions: Sequence[Action],
+        ids: list[str],
+        filters: Filters,
+        excluded: frozenset[str],
+    ) -> Screened:
+        """`screen` the candidates as the catalog knows them (read once per poll interval),
+        else as their features say; kept for a candidate set the catalog knows all of."""
+        cache = epoch.catalog
         missing = [i for i in ids if i not in cache]
         if missing:
             if len(cache) > _CATALOG_CACHE:
                 cache.clear()
+                epoch.screened.clear()  # it may have been screened on what is read again now
             products = self.res.catalog.products(missing)
             for sku in missing:
                 product = products.get(sku)
                 cache[sku] = None if product is None else catalog_attributes(product)
-        return {i: cache.get(i) for i in ids}
+        known = [cache.get(i) for i in ids]
+        if None in known:  # some describe themselves: nothing to key what they are by
+            attributes = {
+                a.id: k or attributes_from_features(a.features) for a, k in zip(actions, known, strict=True)
+            }
+            return screen(ids, attributes, filters, epoch.rules, excluded)
+        key = (tuple(ids), filter_key(filters), excluded)
+        found = epoch.screened.get(key)
+        if found is None:
+            if len(epoch.screened) >= _SCREENED_CACHE:
+                epoch.screened.clear()
+            attributes = cast(dict[str, Attributes], dict(zip(ids, known, strict=True)))
+            found = epoch.screened[key] = screen(ids, attributes, filters, epoch.rules, excluded)
+        return found
 
 
 def _source(res: Resources) -> _RulesSource:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from logs.db import LogUnavailable
 from logs.experiment_store import Experiment, ExperimentStore
 from policies.deciding.vw import VWPolicy
-from policies.experiments.assignment import Arm, assign
+from policies.experiments.assignment import Arm, ArmSplit, UnitHasher
 from policies.learning.model_records import ModelVersion
 from service.resources import Resources
 
@@ -48,6 +48,10 @@ class ArmSource:
         self._checked_at = float("-inf")
         self._running: Experiment | None = None
         self._frozen: dict[str, tuple[ModelVersion, VWPolicy]] = {}
+        # Per request only the unit's keyed hash is new: the key is prepared once, the
+        # running experiment's split once per read of it.
+        self._hasher = UnitHasher(res.shopper_secret)
+        self._split: tuple[Experiment, ArmSplit] | None = None
 
     def running(self) -> Experiment | None:
         if time.monotonic() - self._checked_at >= self.res.settings.model_poll_seconds:
@@ -78,9 +82,10 @@ class ArmSource:
         if experiment is None:
             return None
         kind, unit = unit_of(self.res.shopper_secret, shopper, session, event_id)
-        return Assignment(
-            experiment, assign(self.res.shopper_secret, experiment.id, unit, experiment.arms), kind
-        )
+        split = self._split
+        if split is None or split[0] is not experiment:
+            split = self._split = (experiment, ArmSplit.of(experiment.arms))
+        return Assignment(experiment, split[1].arm_at(self._hasher.bucket(experiment.id, unit)), kind)
 
 
 def unit_of(secret: bytes, shopper: str | None, session: str | None, event_id: str) -> tuple[str, str]:

@@ -14,8 +14,8 @@ import numpy as np
 
 from logs.experiment_store import ExperimentStore
 from logs.records import DecisionRecord, EventConflict
-from policies.base import Action, Features, Mixing, Ranking, SlotChoice
-from policies.deciding.promotions import shares_for
+from policies.base import Action, Features, Ranking, SlotChoice
+from policies.deciding.mixture import promote
 from policies.deciding.promotions import trace as promotion_trace
 from policies.deciding.rules import Attributes, Filters, Shaped
 from policies.deciding.sampling import (
@@ -23,7 +23,6 @@ from policies.deciding.sampling import (
     choose,
     diverse_bans,
     first_slot,
-    mix_shares,
     seed_for,
     served,
 )
@@ -174,13 +173,9 @@ def _promoted(
     """
     if shaped is None or not (shaped.boosts or shaped.targets):
         return served(ranking, share, excluded), {}
-    boosts = tuple(sorted(shaped.boosts.items()))
-    ranking = served(ranking, share, excluded, Mixing(boosts) if boosts else None)
     # Each campaign's epsilon is read off the distribution it is mixed into; the replay
-    # takes the logged epsilons as given (policies/deciding/sampling.py served).
-    shares = shares_for(ranking, shaped.targets)
-    if shares:
-        ranking = mix_shares(ranking, shares)
+    # takes the logged epsilons as given (policies/deciding/mixture.py served).
+    ranking, shares = promote(ranking, share, excluded, shaped.boosts, shaped.targets)
     return ranking, promotion_trace(shaped.boosts, shares, shaped.targets)
 
 

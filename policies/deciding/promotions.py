@@ -23,7 +23,17 @@ from typing import Any
 
 from policies.base import Mixing, Ranking
 
-__all__ = ["Boost", "Campaign", "Tally", "Target", "mixing_of", "required_rate", "shares_for", "trace"]
+__all__ = [
+    "Boost",
+    "Campaign",
+    "Tally",
+    "Target",
+    "mixing_of",
+    "required_rate",
+    "shares_for",
+    "shares_of",
+    "trace",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,16 @@ def shares_for(ranking: Ranking, targets: Sequence[Target]) -> tuple[tuple[float
     none when the policy already gives it r. Scaled down together when they add up to
     more than 1 (rules whose shares add up to 1 or more are refused when set).
     """
-    mass = dict(zip(ranking.action_ids, ranking.probabilities.tolist(), strict=True))
+    return shares_of(ranking.action_ids, ranking.probabilities.tolist(), targets)
+
+
+def shares_of(
+    action_ids: Sequence[str], probabilities: Sequence[float], targets: Sequence[Target]
+) -> tuple[tuple[float, frozenset[str]], ...]:
+    """`shares_for` on the distribution as plain floats, in the order of `action_ids`."""
+    if not targets:
+        return ()
+    mass = dict(zip(action_ids, probabilities, strict=True))
     shares = []
     for target in targets:
         held = math.fsum(mass.get(a, 0.0) for a in target.actions)

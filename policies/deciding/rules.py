@@ -11,13 +11,26 @@ the rule behind every removal and boost, for the log and the event inspector.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from policies.deciding.promotions import Boost, Campaign, Tally, Target, required_rate
+from policies.deciding.rule_checks import Check, filter_checks, rule_checks
 
-__all__ = ["Attributes", "Filters", "OperatorRules", "Pin", "Shaped", "attributes_from_features", "shape"]
+__all__ = [
+    "Attributes",
+    "Filters",
+    "OperatorRules",
+    "Pin",
+    "Screened",
+    "Shaped",
+    "attributes_from_features",
+    "screen",
+    "settle",
+    "shape",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +63,7 @@ class Filters:
     max_per_category: int | None = None
 
     def __bool__(self) -> bool:
-        return self != Filters()
+        return self != _NO_FILTERS
 
     def logged(self) -> dict[str, Any]:
         """The filters as the decision logs them (only those given), for the trace and audits."""
@@ -66,6 +79,7 @@ class Filters:
 
 
 _FILTER_FIELDS = tuple(f.name for f in fields(Filters))
+_NO_FILTERS = Filters()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +100,25 @@ class OperatorRules:
     max_per_category: int | None = None
     boosts: tuple[Boost, ...] = ()
     campaigns: tuple[Campaign, ...] = ()
+    # Worked out once per rule set (a change of rules replaces the whole object), for
+    # `shape` on every ruled decision: the removals' tests, each boosted sku's factor (the
+    # last one listed, as before), every campaign product, whether any rule is given.
+    checks: tuple[Check, ...] = field(init=False, repr=False, compare=False)
+    boost_of: Mapping[str, float] = field(init=False, repr=False, compare=False)
+    campaign_skus: frozenset[str] = field(init=False, repr=False, compare=False)
+    is_set: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checks", rule_checks(self))
+        object.__setattr__(self, "boost_of", {b.sku: b.factor for b in self.boosts})
+        object.__setattr__(self, "campaign_skus", frozenset().union(*(c.members for c in self.campaigns)))
+        is_set = bool(self.pins or self.never_categories or self.boosts or self.campaigns) or (
+            self.margin_floor is not None or self.max_per_category is not None
+        )
+        object.__setattr__(self, "is_set", is_set)
 
     def __bool__(self) -> bool:
-        return self != OperatorRules()
+        return self.is_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +128,7 @@ class Shaped:
     removed: Mapping[str, str]  # action id -> the rule that removed it
     pinned: tuple[str, str] | None = None  # (action id, rule) held in the first slot
     max_per_category: int | None = None
-    category_of: Mapping[str, str] = field(default_factory=dict)  # for the diversity cap
+    category_of: Mapping[str, str] = field(default_factory=dict)  # for the diversity cap, when one applies
     filters: Mapping[str, Any] = field(default_factory=dict)  # the request's, as given (Filters.logged)
     boosts: Mapping[str, float] = field(default_factory=dict)  # allowed candidate -> factor
     eligible: tuple[Campaign, ...] = ()  # campaigns one of whose products is an allowed candidate
@@ -118,6 +148,22 @@ class Shaped:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """What the rules and a request's filters make of one candidate set before the
+    campaigns' counts are read: the same for every request with the same candidates (and
+    what is known of them), filters, exclusions and rules, so it may be kept and reused."""
+
+    removed: Mapping[str, str]  # by the rules and filters
+    candidates: frozenset[str]
+    campaigns: tuple[tuple[Campaign, frozenset[str]], ...]  # each with its candidates still allowed
+    boosts: Mapping[str, float]  # Shaped.boosts and .pinned, when no cap removes anything
+    pinned: tuple[str, str] | None
+    max_per_category: int | None
+    category_of: Mapping[str, str]
+    filters: Mapping[str, Any]
+
+
 def shape(
     action_ids: Sequence[str],
     attributes: Mapping[str, Attributes],
@@ -132,101 +178,99 @@ def shape(
     `unavailable` holds what the request itself excluded: never pinned, boosted, mixed in
     or counted as making a campaign eligible.
     """
+    return settle(screen(action_ids, attributes, filters, rules, unavailable), rules, tallies, unavailable)
+
+
+def screen(
+    action_ids: Sequence[str],
+    attributes: Mapping[str, Attributes],
+    filters: Filters,
+    rules: OperatorRules,
+    unavailable: frozenset[str] = frozenset(),
+) -> Screened:
+    """`shape`'s part that the campaigns' counts do not change."""
     removed: dict[str, str] = {}
-    checks = _checks(filters, rules)
-    if checks:
+    checks, logged = filter_checks(filters) if filters else ((), {})
+    if rules.checks or checks:
         unknown = Attributes()
+        pairs = [(a, attributes.get(a, unknown)) for a in action_ids]
+        for rule, removes in rules.checks + checks:  # in order: the first rule to remove one names it
+            for action_id in removes(action_ids, pairs):
+                removed.setdefault(action_id, rule)
+    candidates = frozenset(action_ids)
+    gone = unavailable.union(removed)
+    campaigns = []
+    if rules.campaigns and not candidates.isdisjoint(rules.campaign_skus):
+        for campaign in rules.campaigns:
+            allowed = campaign.members & candidates
+            if allowed and gone:
+                allowed -= gone
+            if allowed:
+                campaigns.append((campaign, allowed))
+    caps = [c for c in (filters.max_per_category, rules.max_per_category) if c is not None]
+    cap = min(caps) if caps else None
+    category_of: dict[str, str] = {}
+    if cap is not None:  # only the diversity cap reads candidates' categories
         for action_id in action_ids:
-            found = attributes.get(action_id, unknown)
-            reason = next((name for name, hit in checks if hit(action_id, found)), None)
-            if reason is not None:
-                removed[action_id] = reason
+            category = attributes[action_id].category if action_id in attributes else None
+            if category:
+                category_of[action_id] = category
+    boosts, pinned = _promoted(rules, candidates, gone)
+    return Screened(
+        MappingProxyType(removed),
+        candidates,
+        tuple(campaigns),
+        boosts,
+        pinned,
+        cap,
+        MappingProxyType(category_of),
+        logged,
+    )
+
+
+def settle(
+    screened: Screened,
+    rules: OperatorRules,
+    tallies: Mapping[str, Tally] | None = None,
+    unavailable: frozenset[str] = frozenset(),
+) -> Shaped:
+    """Finish `shape` with the campaigns' counts: their caps, and the rates their shares ask."""
+    removed = screened.removed
     tallies = tallies or {}
-    gone = removed.keys() | unavailable
     eligible, targets = [], []
-    for campaign in rules.campaigns:
+    for campaign, allowed in screened.campaigns:
         tally = tallies.get(campaign.name, Tally())
-        allowed = frozenset(a for a in action_ids if a in campaign.members and a not in gone)
-        if not allowed:
-            continue
         if campaign.max_impressions is not None and tally.shown >= campaign.max_impressions:
-            removed.update(dict.fromkeys(allowed, f"{campaign.rule}.cap"))
+            removed = {**removed, **dict.fromkeys(allowed, f"{campaign.rule}.cap")}
             continue
         eligible.append(campaign)
         if campaign.min_share is not None:
             targets.append(Target(campaign.rule, allowed, required_rate(campaign.min_share, tally)))
-    gone = removed.keys() | unavailable  # and what the caps removed
-    boosts = {b.sku: b.factor for b in rules.boosts if b.sku in action_ids and b.sku not in gone}
-    pinned = next(
-        ((p.sku, f"rules.pins.{p.name}") for p in rules.pins if p.sku in action_ids and p.sku not in gone),
-        None,
-    )
-    caps = [c for c in (filters.max_per_category, rules.max_per_category) if c is not None]
-    category_of: dict[str, str] = {}
-    for action_id in action_ids:
-        category = attributes[action_id].category if action_id in attributes else None
-        if category:
-            category_of[action_id] = category
-    cap = min(caps) if caps else None
-    logged = filters.logged() if filters else {}
+    boosts, pinned = screened.boosts, screened.pinned
+    if removed is not screened.removed:  # a cap removed some: what is left to boost or pin
+        boosts, pinned = _promoted(rules, screened.candidates, unavailable.union(removed))
     return Shaped(
         removed,
         pinned,
-        cap,
-        category_of,
-        logged,
+        screened.max_per_category,
+        screened.category_of,
+        screened.filters,
         boosts,
         tuple(eligible),
         tuple(targets),
     )
 
 
-Check = tuple[str, Callable[[str, Attributes], bool]]  # (rule, removes this candidate?)
-
-
-def _checks(filters: Filters, rules: OperatorRules) -> list[Check]:
-    """The rules and filters in force, in the order they are named: only those given, so a
-    request pays per candidate for what it asked (this runs on every ruled decision)."""
-    f, checks = filters, []
-    if rules.never_categories:
-        never = rules.never_categories
-        checks.append(("rules.never_categories", lambda a, x: x.category is not None and x.category in never))
-    if rules.margin_floor is not None:
-        floor = rules.margin_floor
-        checks.append(("rules.margin_floor", lambda a, x: x.margin is not None and x.margin < floor))
-    if f.include_skus:
-        checks.append(("filters.include_skus", lambda a, x: a not in f.include_skus))
-    if f.exclude_skus:
-        checks.append(("filters.exclude_skus", lambda a, x: a in f.exclude_skus))
-    if f.include_categories:
-        checks.append(("filters.include_categories", lambda a, x: x.category not in f.include_categories))
-    if f.exclude_categories:
-        checks.append(
-            (
-                "filters.exclude_categories",
-                lambda a, x: x.category is not None and x.category in f.exclude_categories,
-            )
-        )
-    if f.include_tags:
-        checks.append(("filters.include_tags", lambda a, x: not x.tags & f.include_tags))
-    if f.exclude_tags:
-        checks.append(("filters.exclude_tags", lambda a, x: bool(x.tags & f.exclude_tags)))
-    if f.include_families:
-        checks.append(("filters.include_families", lambda a, x: x.family not in f.include_families))
-    if f.exclude_families:
-        checks.append(
-            ("filters.exclude_families", lambda a, x: x.family is not None and x.family in f.exclude_families)
-        )
-    # an unknown price cannot be shown to be inside the bounds the request asked for
-    if f.min_price is not None:
-        low = f.min_price
-        checks.append(("filters.min_price", lambda a, x: (x.price or 0.0) < low))
-    if f.max_price is not None:
-        high = f.max_price
-        checks.append(("filters.max_price", lambda a, x: x.price is None or x.price > high))
-    if f.in_stock:  # likewise an unknown stock: "in stock only" keeps what is known to be
-        checks.append(("filters.in_stock", lambda a, x: x.stock is None or x.stock <= 0))
-    return checks
+def _promoted(
+    rules: OperatorRules, candidates: frozenset[str], gone: frozenset[str]
+) -> tuple[Mapping[str, float], tuple[str, str] | None]:
+    """The boosts and the pin that apply to the candidates still allowed."""
+    boosts = {sku: f for sku, f in rules.boost_of.items() if sku in candidates and sku not in gone}
+    pinned = next(
+        ((p.sku, f"rules.pins.{p.name}") for p in rules.pins if p.sku in candidates and p.sku not in gone),
+        None,
+    )
+    return MappingProxyType(boosts), pinned
 
 
 def attributes_from_features(features: Mapping[str, Any]) -> Attributes:

@@ -2,7 +2,9 @@
 
 Each slot is drawn from the ranking's distribution restricted to the actions not
 yet chosen and renormalised; the probability logged for a slot is that
-conditional probability, so every slot carries its own exact propensity.
+conditional probability, so every slot carries its own exact propensity. The
+distribution itself (boosts, exploration share, promotions' shares) is built in
+policies/deciding/mixture.py; `served` and its steps are re-exported from here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from policies.base import Mixing, Ranking, SlotChoice
+from policies.base import Ranking, SlotChoice
+from policies.deciding.mixture import boost, mix_shares, mix_uniform, served
 
 __all__ = [
     "baseline_choice",
@@ -149,67 +152,6 @@ def first_slot(ranking: Ranking, slot_excluded: Sequence[frozenset[str]] = ()) -
     return Ranking(ranking.action_ids, np.array(conditional or [0.0] * len(remaining), dtype=np.float64))
 
 
-def served(
-    ranking: Ranking, exploration_share: float, excluded: frozenset[str], mixing: Mixing | None = None
-) -> Ranking:
-    """Return the distribution the rank path samples from: the policy's, boosted, with the
-    uniform share and then the promotions' shares mixed in (all three logged with it).
-
-    Boosts come before the exploration share, so every eligible candidate keeps its floor
-    of share / k however an operator demotes it.
-    """
-    if mixing is not None and mixing.boosts:
-        ranking = boost(ranking, mixing.boosts)
-    if exploration_share > 0:
-        ranking = mix_uniform(ranking, exploration_share, excluded)
-    if mixing is not None and mixing.shares:
-        ranking = mix_shares(ranking, mixing.shares)
-    return ranking
-
-
-def boost(ranking: Ranking, factors: Sequence[tuple[str, float]]) -> Ranking:
-    """Multiply the named actions' probabilities by their factors and renormalise.
-
-    p'_a = w_a p_a / sum_b w_b p_b (w = 1 for actions not named). An action of
-    probability 0 (excluded) stays at 0; when everything left is 0 nothing changes.
-
-    >>> boost(Ranking(("a", "b"), np.array([0.5, 0.5])), [("b", 3.0)]).probabilities
-    array([0.25, 0.75])
-    """
-    weight = dict(factors)
-    weighted = [
-        float(p) * weight.get(a, 1.0) for a, p in zip(ranking.action_ids, ranking.probabilities, strict=True)
-    ]
-    total = math.fsum(weighted)
-    if total <= 0:
-        return ranking
-    return Ranking(ranking.action_ids, np.array([w / total for w in weighted], dtype=np.float64))
-
-
-def mix_shares(ranking: Ranking, shares: Sequence[tuple[float, frozenset[str]]]) -> Ranking:
-    """Give each share's epsilon of the probability evenly to its actions.
-
-    p' = (1 - sum_i eps_i) p + sum_i eps_i / |A_i| [a in A_i]: with probability eps_i the
-    slot is drawn uniformly from A_i, else from p. The actions must be candidates that
-    may be shown (the rank path passes only those), and sum_i eps_i <= 1.
-
-    >>> r = Ranking(("a", "b", "c"), np.array([1.0, 0.0, 0.0]))
-    >>> mix_shares(r, [(0.5, frozenset({"b", "c"}))]).probabilities
-    array([0.5 , 0.25, 0.25])
-    """
-    kept = 1.0 - math.fsum(epsilon for epsilon, _ in shares)
-    extra: dict[str, float] = {}
-    for epsilon, actions in shares:
-        each = epsilon / len(actions)
-        for action_id in sorted(actions):  # a fixed order: the replay adds the same floats
-            extra[action_id] = extra.get(action_id, 0.0) + each
-    mixed = [
-        kept * float(p) + extra.get(a, 0.0)
-        for a, p in zip(ranking.action_ids, ranking.probabilities, strict=True)
-    ]
-    return Ranking(ranking.action_ids, np.array(mixed, dtype=np.float64))
-
-
 def baseline_choice(
     action_ids: Sequence[str], unavailable: frozenset[str] | set[str], wanted: str | None
 ) -> str | None:
@@ -241,24 +183,6 @@ def _conditional(
     if total <= 0:
         return None
     return [p / total for p in allowed]
-
-
-def mix_uniform(ranking: Ranking, share: float, excluded: frozenset[str]) -> Ranking:
-    """Spread `share` of the probability evenly over the candidates not excluded.
-
-    p' = (1 - share) * p + share / k over the k eligible candidates: every one of them
-    keeps at least share / k, whatever the policy thinks (Personalizer's exploration
-    percentage, on top of the policy's own exploration).
-
-    >>> import numpy as np
-    >>> mix_uniform(Ranking(("a", "b", "c"), np.array([1.0, 0.0, 0.0])), 0.3, frozenset({"c"})).probabilities
-    array([0.85, 0.15, 0.  ])
-    """
-    eligible = [a not in excluded for a in ranking.action_ids]
-    count = sum(eligible)
-    floor = [share / count if ok else 0.0 for ok in eligible]
-    mixed = [(1.0 - share) * float(p) + f for p, f in zip(ranking.probabilities, floor, strict=True)]
-    return Ranking(ranking.action_ids, np.array(mixed, dtype=np.float64))
 
 
 _MASK = (1 << 64) - 1

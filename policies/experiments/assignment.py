@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Arm", "POLICIES", "assign", "unit_bucket"]
+__all__ = ["Arm", "ArmSplit", "POLICIES", "UnitHasher", "assign", "unit_bucket"]
 
 # What an arm may serve: the learning model, one frozen model version, the most popular
 # candidates (deterministically), or nothing at all (the holdout).
@@ -31,20 +31,53 @@ class Arm:
     version: str | None = None  # the frozen model version, for policy "frozen"
 
 
+class UnitHasher:
+    """Units' points in [0, 1) under one secret, the HMAC key prepared once (a copy per unit)."""
+
+    def __init__(self, secret: bytes):
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def bucket(self, experiment_id: str, unit: str) -> float:
+        """Return the unit's point in [0, 1) for this experiment (uniform over units)."""
+        keyed = self._keyed.copy()
+        keyed.update(f"{experiment_id}\x00{unit}".encode())
+        return int.from_bytes(keyed.digest()[:8], "big") / float(1 << 64)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSplit:
+    """An experiment's arms and the consecutive intervals of [0, 1) their shares cut, worked out once."""
+
+    arms: tuple[Arm, ...]
+    edges: tuple[float, ...]
+
+    @classmethod
+    def of(cls, arms: Sequence[Arm]) -> ArmSplit:
+        total = sum(a.share for a in arms)
+        return cls(tuple(arms), tuple(itertools.accumulate(a.share / total for a in arms)))
+
+    def arm_at(self, point: float) -> Arm:
+        """Return the arm whose interval holds `point`."""
+        index = bisect.bisect_right(self.edges, point)
+        return self.arms[min(index, len(self.arms) - 1)]
+
+
 def unit_bucket(secret: bytes, experiment_id: str, unit: str) -> float:
     """Return the unit's point in [0, 1) for this experiment (uniform over units)."""
-    digest = hmac.new(secret, f"{experiment_id}\x00{unit}".encode(), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") / float(1 << 64)
+    return UnitHasher(secret).bucket(experiment_id, unit)
 
 
 def assign(secret: bytes, experiment_id: str, unit: str, arms: Sequence[Arm]) -> Arm:
     """Return the arm this unit belongs to: shares cut [0, 1) into consecutive intervals.
 
+    The rank path keeps a UnitHasher and each experiment's ArmSplit instead of making
+    them per request (service/experiment_arms.py); the answer is the same.
+
     >>> arms = [Arm("a", "model", 0.5), Arm("b", "no-offer", 0.5)]
     >>> assign(b"k", "e1", "shopper-1", arms) == assign(b"k", "e1", "shopper-1", arms)
     True
+    >>> split, hasher = ArmSplit.of(arms), UnitHasher(b"k")
+    >>> split.arm_at(hasher.bucket("e1", "shopper-1")) == assign(b"k", "e1", "shopper-1", arms)
+    True
     """
-    total = sum(a.share for a in arms)
-    edges = list(itertools.accumulate(a.share / total for a in arms))
-    index = bisect.bisect_right(edges, unit_bucket(secret, experiment_id, unit))
-    return arms[min(index, len(arms) - 1)]
+    return ArmSplit.of(arms).arm_at(unit_bucket(secret, experiment_id, unit))
