@@ -244,14 +244,16 @@ class PgConnection:
                 cursor.executemany(text, parameters)
             else:
                 cursor.execute(text, parameters)  # () too: psycopg reads %% only with parameters
-            rows = cursor.fetchall() if cursor.description is not None else []
+            # psycopg builds the description anew on each access: read it once
+            description = cursor.description
+            rows = cursor.fetchall() if description is not None else []
         except psycopg.IntegrityError as error:
             raise IntegrityError(str(error).strip()) from error
         except psycopg.Error:
             if conn is self._pinned and (conn.broken or conn.closed):
                 self._release()
             raise
-        return PgCursor(rows, cursor.rowcount, cursor.description)
+        return PgCursor(rows, cursor.rowcount, description)
 
     def _release(self) -> None:
         conn, self._pinned = self._pinned, None
