@@ -64,7 +64,10 @@ RULES_KEY = "business_rules"  # in `control`: the rules as JSON
 _NO_FILTERS = Filters()
 log = logging.getLogger(__name__)
 _CATALOG_CACHE = 10_000  # skus a worker remembers between reads of the rules
-_SCREENED_CACHE = 1_000  # candidate sets likewise
+# Candidate sets likewise. An entry holds maps over up to XSELL_MAX_ACTIONS candidates
+# (about 60 kB at worst, with sets a client chose): 128 bounds a worker to a few MB.
+_SCREENED_CACHE = 128
+_UNREAD = object()
 
 
 def apply(
@@ -280,7 +283,9 @@ class _RulesSource:
         """`screen` the candidates as the catalog knows them (read once per poll interval),
         else as their features say; kept for a candidate set the catalog knows all of."""
         cache = epoch.catalog
-        missing = [i for i in ids if i not in cache]
+        # Read into this request's own map: another thread may clear the shared one meanwhile.
+        seen = {i: cache.get(i, _UNREAD) for i in ids}
+        missing = [i for i, value in seen.items() if value is _UNREAD]
         if missing:
             if len(cache) > _CATALOG_CACHE:
                 cache.clear()
@@ -288,8 +293,8 @@ class _RulesSource:
             products = self.res.catalog.products(missing)
             for sku in missing:
                 product = products.get(sku)
-                cache[sku] = None if product is None else catalog_attributes(product)
-        known = [cache.get(i) for i in ids]
+                seen[sku] = cache[sku] = None if product is None else catalog_attributes(product)
+        known = cast(list[Attributes | None], [seen[i] for i in ids])
         if None in known:  # some describe themselves: nothing to key what they are by
             attributes = {
                 a.id: k or attributes_from_features(a.features) for a, k in zip(actions, known, strict=True)

@@ -171,6 +171,9 @@ def finish(
         _record(store, registry, "experiment-stop", f"experiment {experiment_id} stopped", reason, actor)
         return ended
     arm = shippable(experiments.get(experiment_id), ship)
+    if arm.version is not None and registry.index.find(arm.version) is None:
+        # refused before the experiment ends: it would be shipped with nothing activated
+        raise InvalidField("arm", f"arm {arm.name}'s version {arm.version} no longer exists")
     ended = experiments.end(experiment_id, status="shipped", at=store.clock(), arm=arm.name, reason=reason)
     if arm.version is not None:
         registry.activate(arm.version, actor=actor, reason=f"shipped arm {arm.name} of {experiment_id}")

@@ -255,9 +255,12 @@ class Learner:
             # on PostgreSQL) exceeded learning the handful of events it found under load.
             # It wakes early when a snapshot of what it learned falls due, so a click
             # is served no later than before.
+            # A due time already past means the step could not snapshot (learning frozen,
+            # or logging only): then wait the poll interval, never spin.
             wake = started + self.options.poll_seconds
-            if self._pending:
-                wake = min(wake, self._last_snapshot + self._snapshot_interval)
+            due = self._last_snapshot + self._snapshot_interval
+            if self._pending and due > time.monotonic():
+                wake = min(wake, due)
             stop.wait(max(0.0, wake - time.monotonic()))
         if self._pending:
             self.snapshot()

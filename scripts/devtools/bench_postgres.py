@@ -147,17 +147,28 @@ def _burst(
         # this turn's own share of the ids ranked earlier (_split_ids)
         row = wrk_row(service.url, "feedback", "", None, seconds, clients, feedback_ids=work)
     else:
-        ids = work / "ids"
-        ids.mkdir(parents=True, exist_ok=True)
+        ids = _turn_folder(work / "ids")
         row = wrk_row(service.url, endpoint, endpoint, RANK_BODY, seconds, clients, collect_ids_to=ids)
     return {"requests_per_second": row.requests_per_second, "p50_ms": row.p50_ms, "p99_ms": row.p99_ms}
+
+
+def _turn_folder(parent: Path) -> Path:
+    """A new folder for one rank turn's ids: wrk's collecting threads each rewrite their own file."""
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / f"turn-{sum(1 for _ in parent.iterdir()):03d}"
+    folder.mkdir()
+    return folder
 
 
 def _split_ids(ids: Path, into: Path, turns: int) -> list[Path]:
     """Deal the ranked event ids into one file per feedback turn (each turn answers its own)."""
     from scripts.devtools import wrk
 
-    events = wrk.collected_events(ids, into / "events.txt").read_text().split()
+    events = [
+        event
+        for turn in sorted(ids.iterdir())
+        for event in wrk.collected_events(turn, into / f"{turn.name}.txt").read_text().split()
+    ]
     files = []
     for turn in range(turns):
         path = into / f"feedback-{turn}.txt"

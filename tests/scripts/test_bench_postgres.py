@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from scripts.devtools.bench_postgres import render, summarise
 
 
@@ -37,3 +39,18 @@ def test_the_table_names_the_goals_and_shows_every_turn() -> None:
     assert "turn by turn 0.70 0.90 0.85" in text
     assert "3 turns of 5 s per backend and endpoint" in text
     assert "one learner on postgresql: 3,500 events/s" in text
+
+
+def test_feedback_turns_share_out_the_ids_of_every_rank_turn(tmp_path: Path) -> None:
+    from scripts.devtools.bench_postgres import _split_ids, _turn_folder
+
+    for turn in range(3):  # each rank turn's wrk threads write ids-1.txt and ids-2.txt afresh
+        folder = _turn_folder(tmp_path / "ids")
+        for thread in (1, 2):
+            (folder / f"ids-{thread}.txt").write_text(f"t{turn}-a{thread}\nt{turn}-b{thread}\n")
+    files = _split_ids(tmp_path / "ids", tmp_path, 4)
+    dealt = [p.read_text().split() for p in files]
+    assert len(dealt) == 4
+    assert sorted(e for share in dealt for e in share) == sorted(
+        f"t{t}-{x}{n}" for t in range(3) for x in "ab" for n in (1, 2)
+    )  # all 12 ids, each in exactly one feedback turn

@@ -364,3 +364,19 @@ def test_an_anonymous_shoppers_arm_sticks_to_their_session(shop: Flask, path: st
         held.setdefault(session, set()).add(decision is None)
     assert all(len(outcomes) == 1 for outcomes in held.values())
     assert {next(iter(o)) for o in held.values()} == {True, False}
+
+
+def test_shipping_a_frozen_arm_whose_version_is_gone_is_refused_and_the_experiment_runs_on(
+    shop: Flask,
+) -> None:
+    client = shop.test_client()
+    first = shop.extensions["xsell"].registry.active().version
+    train_on(shop, serve(client, "rank-single", range(100, 110)))
+    start(client, four_arms(first), "exp-gone")
+    store = shop.extensions["xsell"].store
+    with store.conn:  # as if the version's row were lost (a restore from an older copy)
+        store.conn.execute("DELETE FROM models WHERE version = ?", (first,))
+    refused = client.post("/v1/experiments/exp-gone/ship", headers=ADMIN, json={"arm": "frozen"})
+    assert refused.status_code == 422 and refused.get_json()["details"][0]["field"] == "arm"
+    listed = client.get("/v1/experiments", headers=ADMIN).get_json()["experiments"]
+    assert [(e["id"], e["status"]) for e in listed] == [("exp-gone", "running")]

@@ -270,3 +270,29 @@ def test_run_wakes_when_a_snapshot_of_what_it_learned_falls_due(
     first = stop.waits[0]
     assert first is not None and 0.0 < first <= 30.0  # the snapshot's due time, not the poll's
     assert _learned_in(store) == {"due": "v2"}  # published on the way out
+
+
+def test_run_never_spins_when_learning_is_frozen_with_events_pending(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    """Frozen, a step returns before its snapshot: a snapshot due in the past must not mean wait(0)."""
+    now = time.time()
+    store.record_decision(decision("due", created_at=now - 100, window=10))
+    options = LearnerOptions(ARGS, snapshot_interval_seconds=0.5, poll_seconds=3600.0)
+    learner = Learner(store, registry, RewardRules(), options)
+
+    class FreezeAfterFirstStep(_CountedStop):
+        def wait(self, timeout: float | None = None) -> bool:
+            if not self.waits:
+                registry.freeze_learning(True, actor="test")
+                learner._last_snapshot -= 10.0  # the snapshot is now long due
+            self.waits.append(timeout)
+            if len(self.waits) >= 3:
+                self.set()
+            return self.is_set()
+
+    stop = FreezeAfterFirstStep()
+    learner.run(stop)
+    assert len(stop.waits) == 3
+    later = stop.waits[1:]
+    assert all(w is not None and w > 3000 for w in later), later  # a whole poll interval each time
