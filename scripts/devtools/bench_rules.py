@@ -1,8 +1,8 @@
 """`xsell bench serve`'s rows with business rules and an experiment active (issue #15).
 
-A second service runs beside the bench's own, with a request filter, a boost, a
-campaign share, a campaign cap and a model-versus-frozen experiment in force; the two
-are loaded in turns of a few seconds, who goes first alternating, and each ratio is
+Two new services run side by side, each on an empty log, one with a request filter,
+a boost, a campaign share, a campaign cap and a model-versus-frozen experiment in
+force; the two are loaded in turns of a few seconds, who goes first alternating, and each ratio is
 the median of the turn-by-turn ratios (ruled turn against the plain turn beside it).
 This machine's speed was seen to swing by half between minutes, which runs of each
 a minute apart took for the rules' cost. The goal: at least 0.90 of the plain throughput.
@@ -44,7 +44,6 @@ ENDPOINTS = ("/v1/rank", "/v1/offers")
 
 
 def ruled_figures(
-    plain: RunningService,
     env: Mapping[str, str],
     work: Path,
     measure_on: Callable[[str], Measure],
@@ -53,16 +52,20 @@ def ruled_figures(
     rounds: int,
     poll_seconds: float,
 ) -> tuple[list[ServeFigures], dict[str, list[float]]]:
-    """Rank and offers (`bodies`) on `plain` and, turn by turn, on a ruled service beside it.
+    """Rank and offers (`bodies`) on two new services side by side, one with rules, turn by turn.
 
+    Both start from an empty log, so neither carries the other rows' history.
     `measure_on(url)` loads one service for one turn. The rank body's candidates become
     catalog products in both logs first (a boost and a campaign name products of the
     catalog; plain requests never read it). Returns the median figures of each side and
     every turn's ratio, per endpoint.
     """
     rank_body, offers_body = bodies
-    ruled = start_service(work / "ruled", work / "ruled.log", env=env, ready_seconds=90)
+    started: list[RunningService] = []
     try:
+        for side in ("plain", "ruled"):
+            started.append(start_service(work / side, work / f"{side}.log", env=env, ready_seconds=90))
+        plain, ruled = started
         for service in (plain, ruled):
             _catalog(service.data_dir / "xsell.db", rank_body)
         version = JsonClient(ruled.url).post("/v1/rank", rank_body)["model_version"]
@@ -95,7 +98,8 @@ def ruled_figures(
             ]
         return figures, ratios
     finally:
-        stop_service(ruled)
+        for service in started:
+            stop_service(service)
 
 
 def ruled_ratios(turns: dict[str, list[float]]) -> dict[str, Any]:

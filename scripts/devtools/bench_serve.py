@@ -221,7 +221,6 @@ def run_serve_bench(
             turns: dict[str, list[float]] = {}
             if rules:
                 ruled, turns = ruled_figures(
-                    service,
                     env,
                     Path(data_dir),
                     lambda at: _measure(at, TURN_SECONDS, clients, use_wrk),
@@ -320,8 +319,8 @@ def render(result: dict[str, Any]) -> str:
     if result.get("ruled_vs_plain"):
         ratios = result["ruled_vs_plain"]
         lines.append(
-            "with rules (a filter, a boost, a campaign share, a cap) and a model/frozen experiment, on a"
-            " second service loaded in turns with the first: throughput of the plain turn beside each"
+            "with rules (a filter, a boost, a campaign share, a cap) and a model/frozen experiment: two new"
+            " services, one ruled, loaded in turns; throughput against the plain turn beside each"
             " (goal: at least 0.90)"
         )
         for endpoint, found in ratios.items():
