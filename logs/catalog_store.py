@@ -9,12 +9,12 @@ their key, counts come from each statement's rowcount.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from logs.db import transaction
+from logs.db import in_chunks, transaction
 from logs.dialect import SQLITE
 from logs.store import LogStore
 from policies.offers.catalog import Product, Relation
@@ -24,7 +24,6 @@ __all__ = ["DEMO_STATE_KEY", "UNKNOWN_SKUS_COUNTER", "CatalogStore"]
 DEMO_STATE_KEY = "catalog_demo"  # in `control`: unset, "loaded" or "removed"
 UNKNOWN_SKUS_COUNTER = "offers_unknown_cart_skus"
 RELATION_SOURCES = ("rule", "co-purchase")
-CHUNK = 500  # values per IN (...) list: well under either backend's parameter limit
 _RELATION_COLUMNS = (
     "anchor",
     "complement",
@@ -141,8 +140,7 @@ class CatalogStore:
         def write() -> tuple[int, int]:
             products = relations = 0
             with transaction(self.store.conn) as conn:
-                for chunk in _chunks(wanted):
-                    marks = ", ".join("?" * len(chunk))
+                for chunk, marks in in_chunks(wanted):
                     products += conn.execute(f"DELETE FROM products WHERE sku IN ({marks})", chunk).rowcount
                     relations += conn.execute(
                         f"DELETE FROM relations WHERE level = 'sku'"
@@ -260,8 +258,7 @@ class CatalogStore:
 
         def write() -> None:
             with transaction(self.store.conn) as conn:
-                for chunk in _chunks(wanted):
-                    marks = ", ".join("?" * len(chunk))
+                for chunk, marks in in_chunks(wanted):
                     conn.execute(f"UPDATE products SET demo = 1 WHERE sku IN ({marks})", chunk)
                     conn.execute(
                         f"UPDATE relations SET demo = 1 WHERE level = 'sku'"
@@ -326,11 +323,6 @@ class CatalogStore:
 
     def _read(self, sql: str, params: Sequence[object]) -> list[Any]:
         return self.store.retry(lambda: self.store.conn.execute(sql, list(params)).fetchall())
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 def _set_control(conn: Any, key: str, value: str) -> None:

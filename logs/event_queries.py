@@ -88,9 +88,7 @@ class EventQueries(StoreBase):
     @staticmethod
     def _decisions(conn: LogConnection, event_ids: list[str]) -> list[Any]:
         rows: list[Any] = []
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_chunks(event_ids):
             rows += conn.execute(f"{DECISION_SELECT} WHERE d.event_id IN ({marks})", chunk).fetchall()
         return rows
 
@@ -228,9 +226,7 @@ class EventQueries(StoreBase):
         conn: LogConnection, event_ids: list[str], *, received_before: float = float("inf")
     ) -> dict[str, tuple[Feedback, ...]]:
         found: dict[str, list[Feedback]] = {}
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_chunks(event_ids):
             for row in conn.execute(
                 f"SELECT * FROM feedback WHERE on_time = 1 AND event_id IN ({marks}) AND received_at <= ?"
                 " ORDER BY id",

@@ -196,12 +196,7 @@ class ExperimentStore:
         def read() -> tuple[list[Any], list[Any]]:
             conn = self.store.conn
             served = conn.execute(per_arm, (experiment.id, now)).fetchall()
-            held = conn.execute(
-                "SELECT arm, count(*) AS n FROM experiment_holdouts"
-                " WHERE experiment_id = ? AND closes_at <= ? GROUP BY arm",
-                (experiment.id, now),
-            ).fetchall()
-            return served, held
+            return served, _holdouts(conn, experiment.id, now, closed=True)
 
         served, held = self.store.retry(read)
         found = {r["arm"]: r for r in served}
@@ -242,12 +237,7 @@ class ExperimentStore:
         def read() -> list[Any]:
             conn = self.store.conn
             served = conn.execute(decided, (experiment.id, now)).fetchall()
-            held = conn.execute(
-                "SELECT arm, count(*) AS n FROM experiment_holdouts"
-                " WHERE experiment_id = ? AND closes_at > ? GROUP BY arm",
-                (experiment.id, now),
-            ).fetchall()
-            return [*served, *held]
+            return [*served, *_holdouts(conn, experiment.id, now, closed=False)]
 
         found = dict.fromkeys((a.name for a in experiment.arms), 0)
         for row in self.store.retry(read):
@@ -275,6 +265,18 @@ class ExperimentStore:
             ).fetchone()
         )
         return row
+
+
+def _holdouts(conn: Any, experiment_id: str, now: float, *, closed: bool) -> list[Any]:
+    """Holdout answers per arm whose reward window ended by `now` (closed) or not yet."""
+    window = "closes_at <= ?" if closed else "closes_at > ?"
+    return list(
+        conn.execute(
+            "SELECT arm, count(*) AS n FROM experiment_holdouts"
+            f" WHERE experiment_id = ? AND {window} GROUP BY arm",
+            (experiment_id, now),
+        ).fetchall()
+    )
 
 
 def _arms_json(arms: Sequence[Arm]) -> str:

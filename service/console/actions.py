@@ -28,7 +28,7 @@ from service.console.signin_limit import limit_of
 from service.personalizer import evaluations as evaluation_runs
 from service.resources import resources
 
-__all__: list[str] = []
+__all__ = ["MAX_REASON", "form_field", "refuse_without_csrf"]
 
 MODEL_ACTIONS = ("activate", "rollback", "promote", "freeze", "unfreeze")
 MAX_REASON = 500
@@ -36,11 +36,13 @@ MAX_POLICIES = 10
 MAX_FIELD = 1000
 
 
-def _form(name: str, limit: int = MAX_FIELD) -> str:
+def form_field(name: str, limit: int = MAX_FIELD) -> str:
+    """A posted form field, stripped and cut to `limit` characters."""
     return request.form.get(name, "").strip()[:limit]
 
 
-def _refuse_without_csrf() -> Response | None:
+def refuse_without_csrf() -> Response | None:
+    """The error page for a form without this session's CSRF token, else None."""
     if not csrf_ok(session()):
         return page("error.html", status=403, message="this form has no valid CSRF token: reload the page")
     return None
@@ -81,7 +83,7 @@ def _too_many_sign_ins(wait: int, target: str) -> Response:
 @bp.post("/signout")
 def signout() -> Response:
     """End this browser's session."""
-    if (refused := _refuse_without_csrf()) is not None:
+    if (refused := refuse_without_csrf()) is not None:
         return refused
     response = redirect(url_for("console.signin"), code=303)
     clear_cookie(response)
@@ -91,10 +93,11 @@ def signout() -> Response:
 @bp.post("/models/change")
 def model_change() -> Response:
     """Confirm, then make, a model change: activate, roll back, promote, freeze or unfreeze learning."""
-    if (refused := _refuse_without_csrf()) is not None:
+    if (refused := refuse_without_csrf()) is not None:
         return refused
     res = resources()
-    action, version, reason = _form("action", 20), _form("version", 200), _form("reason", MAX_REASON)
+    action, version = form_field("action", 20), form_field("version", 200)
+    reason = form_field("reason", MAX_REASON)
     if action not in MODEL_ACTIONS:
         return page("error.html", status=422, message=f"action: one of {', '.join(MODEL_ACTIONS)}")
     if not reason:
@@ -109,7 +112,7 @@ def model_change() -> Response:
                 "confirm.html", summary=summary, target=url_for("console.model_change"), fields=fields
             )
         done = {
-            "rollback": f"rolled back to {version or _form('target', 200)}",
+            "rollback": f"rolled back to {version or form_field('target', 200)}",
             "activate": f"activated {version}",
             "promote": f"promoted {version}",
             "freeze": "froze learning",
@@ -124,9 +127,9 @@ def model_change() -> Response:
         elif action == "rollback":
             # The version the confirmation named, even if newer snapshots would make the default
             # another one by now; the history says why it was chosen, as for a rollback without --to.
-            why = "" if version else _form("why", MAX_FIELD)
+            why = "" if version else form_field("why", MAX_FIELD)
             registry.explained_rollback(
-                to=version or _form("target", 200),
+                to=version or form_field("target", 200),
                 actor=actor,
                 reason=f"{reason}; {why}" if why else reason,
                 older_than_seconds=res.settings.rollback_default_seconds,
@@ -156,7 +159,7 @@ def _describe(action: str, version: str, reason: str) -> tuple[str, str, str]:
 
 
 def _utc_field(name: str) -> float:
-    text = _form(name, 40)
+    text = form_field(name, 40)
     try:
         return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
     except ValueError:
@@ -180,7 +183,7 @@ def _policies(text: str) -> list[dict[str, str]]:
 @bp.post("/evaluations")
 def evaluation_start() -> Response:
     """Start an offline evaluation of candidate policies over a time range; show it running."""
-    if (refused := _refuse_without_csrf()) is not None:
+    if (refused := refuse_without_csrf()) is not None:
         return refused
     res = resources()
     try:
@@ -189,7 +192,7 @@ def evaluation_start() -> Response:
             raise ValueError("end: must be after start")
         record = EvaluationRecord(
             id=uuid.uuid4().hex,
-            name=_form("name", 100) or "console evaluation",
+            name=form_field("name", 100) or "console evaluation",
             status="Running",
             start_time=start,
             end_time=end,
@@ -216,14 +219,14 @@ def evaluation_start() -> Response:
 @bp.post("/evaluations/<evaluation_id>/apply")
 def evaluation_apply(evaluation_id: str) -> Response:
     """Confirm, then serve untrained the policy an evaluation found best (as applyFromEvaluation does)."""
-    if (refused := _refuse_without_csrf()) is not None:
+    if (refused := refuse_without_csrf()) is not None:
         return refused
     res = resources()
     record = EvaluationStore(res.store).find(evaluation_id[:256])
-    reason = _form("reason", MAX_REASON)
+    reason = form_field("reason", MAX_REASON)
     if record is None or record.result is None:
         return page("error.html", status=409, message="that evaluation has no result to apply")
-    wanted = _form("policy", 100) or record.result.get("optimalPolicy")
+    wanted = form_field("policy", 100) or record.result.get("optimalPolicy")
     rows = [p for p in record.result["policies"] if p["policySource"] == "Custom" and p["name"] == wanted]
     if not rows:
         return page(
@@ -258,14 +261,14 @@ def evaluation_apply(evaluation_id: str) -> Response:
 @bp.post("/settings")
 def settings_change() -> Response:
     """Change or reset live settings through the same checks as PATCH /v1/config: all or none."""
-    if (refused := _refuse_without_csrf()) is not None:
+    if (refused := refuse_without_csrf()) is not None:
         return refused
     res = resources()
     body: dict[str, Any] = {}
     for name in LIVE_SETTINGS:
         if request.form.get(f"reset.{name}") == "yes":
             body[name] = None
-        elif (value := _form(f"value.{name}", 200)) and value != request.form.get(f"was.{name}"):
+        elif (value := form_field(f"value.{name}", 200)) and value != request.form.get(f"was.{name}"):
             body[name] = value
     problems: dict[str, str] = {}
     try:

@@ -14,7 +14,7 @@ from flask import Response, request, url_for
 from logs.experiment_store import ExperimentExists, ExperimentStore, UnknownExperiment
 from policies.learning.registry import RegistryError, UnknownVersion
 from service.console import bp, notice_redirect, page, session
-from service.console.actions import MAX_REASON, _form, _refuse_without_csrf
+from service.console.actions import MAX_REASON, form_field, refuse_without_csrf
 from service.console.filters import utc
 from service.exceptions import InvalidField
 from service.experiment_arms import arms
@@ -43,14 +43,14 @@ def experiment_stop(experiment_id: str) -> Response:
 @bp.post("/experiments/<experiment_id>/ship")
 def experiment_ship(experiment_id: str) -> Response:
     """Confirm, then ship an arm: end the experiment and make the arm's policy the default."""
-    return _end(experiment_id[:MAX_ID], ship=_form("arm", 100))
+    return _end(experiment_id[:MAX_ID], ship=form_field("arm", 100))
 
 
 def _end(experiment_id: str, *, ship: str | None) -> Response:
-    if (refused := _refuse_without_csrf()) is not None:
+    if (refused := refuse_without_csrf()) is not None:
         return refused
     res = resources()
-    reason = _form("reason", MAX_REASON)
+    reason = form_field("reason", MAX_REASON)
     if not reason:
         return page("error.html", status=422, message="reason: say why, for the change history")
     try:

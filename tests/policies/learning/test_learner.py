@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from logs.store import LogStore
 from policies.base import Feedback
@@ -215,15 +216,22 @@ def test_a_decision_that_commits_after_the_learner_passed_its_time_is_still_lear
 
 
 class _CountedStop(threading.Event):
-    """A stop event that records how long run() waits each time, and stops it after two waits."""
+    """A stop event that records how long run() waits each time, and stops it after `waits` waits.
 
-    def __init__(self) -> None:
+    `first_wait` runs once, before the first wait is recorded (to change the world mid-run).
+    """
+
+    def __init__(self, waits: int = 2, first_wait: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.waits: list[float | None] = []
+        self.limit = waits
+        self.first_wait = first_wait
 
     def wait(self, timeout: float | None = None) -> bool:
+        if not self.waits and self.first_wait is not None:
+            self.first_wait()
         self.waits.append(timeout)
-        if len(self.waits) >= 2:
+        if len(self.waits) >= self.limit:
             self.set()
         return self.is_set()
 
@@ -281,17 +289,11 @@ def test_run_never_spins_when_learning_is_frozen_with_events_pending(
     options = LearnerOptions(ARGS, snapshot_interval_seconds=0.5, poll_seconds=3600.0)
     learner = Learner(store, registry, RewardRules(), options)
 
-    class FreezeAfterFirstStep(_CountedStop):
-        def wait(self, timeout: float | None = None) -> bool:
-            if not self.waits:
-                registry.freeze_learning(True, actor="test")
-                learner._last_snapshot -= 10.0  # the snapshot is now long due
-            self.waits.append(timeout)
-            if len(self.waits) >= 3:
-                self.set()
-            return self.is_set()
+    def freeze() -> None:
+        registry.freeze_learning(True, actor="test")
+        learner._last_snapshot -= 10.0  # the snapshot is now long due
 
-    stop = FreezeAfterFirstStep()
+    stop = _CountedStop(waits=3, first_wait=freeze)
     learner.run(stop)
     assert len(stop.waits) == 3
     later = stop.waits[1:]
