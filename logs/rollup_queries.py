@@ -8,7 +8,8 @@ the log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +17,13 @@ import orjson
 
 from logs.commit_order import Position, decision_id, ordered_read
 from logs.rollup_figures import delay_bucket, explored
-from logs.rollups import Rollups, Watermarks
+from logs.rollups import Rollups, Watermarks, read_watermarks
+from logs.rule_store import campaign_counts, merge
 from logs.store import LogStore
 
 __all__ = ["RollupReader", "Tail"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,56 @@ class RollupReader:
         """A count the learner keeps in the control table (e.g. decisions it skipped as too costly)."""
         rows = self._all("SELECT value FROM control WHERE key = ?", (key,))
         return int(rows[0][0]) if rows and str(rows[0][0]).isdigit() else 0
+
+    # -- campaigns ---------------------------------------------------------------------
+
+    def campaign_counts(self, periods: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+        """Campaign -> (eligible, shown) in the period starting at `periods[campaign]`, exact now.
+
+        The rolled-up counts plus those the decisions past the watermark carry, read in
+        one snapshot: a roll between the reads can neither drop nor double a decision.
+        When more than ``tail_limit`` decisions wait (the rollups are far behind: is a
+        learner running?) only that many are counted, and a warning says so.
+        """
+        if not periods:
+            return {}
+        keys = list(periods.items())
+        read = ordered_read(self.store.dialect, "d", decision_id(self.store.dialect), bounded=False)
+        matches = " OR ".join(["(campaign = ? AND period_start = ?)"] * len(keys))
+
+        def fetch() -> tuple[list[Any], list[Any]]:
+            conn = self.store.conn
+            conn.execute("BEGIN")  # one snapshot: the watermark, the rolled-up counts and the tail
+            try:
+                marks = read_watermarks(conn)
+                rolled = conn.execute(
+                    f"SELECT campaign, period_start, eligible, shown FROM campaign_counts WHERE {matches}",
+                    [value for key in keys for value in key],
+                ).fetchall()
+                tail = conn.execute(
+                    f"SELECT d.rules FROM decisions d WHERE {read.condition} AND d.rules IS NOT NULL LIMIT ?",
+                    (*read.params(marks.decisions, None), self.tail_limit + 1),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return rolled, tail
+
+        rolled, tail = self.store.retry(fetch)
+        if len(tail) > self.tail_limit:
+            log.warning(
+                "more than %d ruled decisions wait for the rollups (is a learner running?):"
+                " the campaigns' counts leave the rest out",
+                self.tail_limit,
+            )
+        counted = merge(
+            [(r["campaign"], float(r["period_start"]), int(r["eligible"]), int(r["shown"])) for r in rolled]
+            + [count for r in tail[: self.tail_limit] for count in campaign_counts(r["rules"])]
+        )
+        found: dict[str, tuple[int, int]] = {}
+        for name, start in keys:
+            eligible, shown = counted.get((name, start), (0, 0))
+            found[name] = (eligible, shown)
+        return found
 
     def learner_lag(self, due_before: float) -> tuple[int, float | None]:
         """Decisions due for learning that no published model has learned, and the newest snapshot time."""

@@ -5,7 +5,8 @@ page costs the same with a thousand decisions or a million. Four passes, each be
 a watermark kept in ``rollup_state`` and moved in the transaction that adds to the
 rollups (a crash redoes a page, never counts it twice):
 
-- new decisions (a position watermark): decisions, exploration, context features;
+- new decisions (a position watermark): decisions, exploration, context features, and
+  the promotion campaigns' counts (logs/rule_store.py);
 - new feedback (a position watermark): feedback per signal, on time or late, and its delay;
 - new pacing verdicts (a position watermark): pacing holds and no-offer reasons;
 - ended windows (a ``(closes_at, decision id)`` watermark that trails the clock by the
@@ -46,6 +47,7 @@ from logs.rollup_figures import (
     feature_tokens,
     hashed,
 )
+from logs.rule_store import CampaignCount, add_counts, campaign_counts
 from logs.store import LogStore
 from policies.base import Feedback
 
@@ -57,6 +59,7 @@ __all__ = [
     "Watermarks",
     "delay_bucket",
     "feature_tokens",
+    "read_watermarks",
 ]
 
 RewardOf = Callable[[Sequence[Feedback], str], float]  # RewardRules.reward_for
@@ -127,10 +130,7 @@ class Rollups:
 
     def watermarks(self) -> Watermarks:
         """Return how far the rollups have read the log."""
-        rows = self.store.retry(
-            lambda: self.store.conn.execute("SELECT name, value, updated_at FROM rollup_state", ()).fetchall()
-        )
-        return _watermarks(rows)
+        return self.store.retry(lambda: read_watermarks(self.store.conn))
 
     def roll(
         self,
@@ -197,7 +197,7 @@ class Rollups:
         rows = self.store.conn.execute(
             f"SELECT {position}, d.created_at, d.model_version, d.probabilities, d.choices, d.context,"
             " d.context_ref, pc.codec AS context_codec, pc.body AS context_body, d.exploration_share,"
-            " d.served_baseline FROM decisions d LEFT JOIN payloads pc ON pc.digest = d.context_ref"
+            " d.served_baseline, d.rules FROM decisions d LEFT JOIN payloads pc ON pc.digest = d.context_ref"
             f" {where} LIMIT ?",
             (*params, limit),
         ).fetchall()
@@ -207,7 +207,9 @@ class Rollups:
         features: Counter[tuple[int, str, int]] = Counter()
         examples: dict[tuple[int, str, int], str] = {}
         parsed: dict[bytes, list[tuple[str, str, int]]] = {}  # a shared context is hashed once
+        campaigns: list[CampaignCount] = []
         for row in rows:
+            campaigns += campaign_counts(row["rules"])
             minute = int(row["created_at"] // 60)
             totals = by_minute[(minute, row["model_version"])]
             totals[0] += 1
@@ -244,6 +246,7 @@ class Rollups:
                 + _added("rollup_features", "count"),
                 [(*key, n, examples[key]) for key, n in features.items()],
             )
+            add_counts(conn, campaigns)
 
         state = {"decisions_xid": last.xid, "decisions_rowid": last.row_id}
         return len(rows) if self._commit(state, marks, write) else 0
@@ -427,6 +430,11 @@ def _added(table: str, *columns: str) -> str:
     beside ``excluded``.
     """
     return " " + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+
+
+def read_watermarks(conn: LogConnection) -> Watermarks:
+    """How far the rollups have read the log, read on `conn` (in its transaction, if any)."""
+    return _watermarks(conn.execute("SELECT name, value, updated_at FROM rollup_state", ()).fetchall())
 
 
 def _watermarks(rows: Sequence[Any]) -> Watermarks:

@@ -1,80 +1,72 @@
-"""CampaignCounts: each promotion campaign's impressions per period, kept in the log (#15).
+"""Campaign counts: each promotion campaign's eligible and shown decisions per period (#15).
 
 A campaign's guaranteed share and its cap are judged on what every worker served, so
-the counts live in the log (table `campaign_counts`, migration m014), not in a worker's
-memory: the rank path adds one decision's counts in the transaction that logs it (so a
-count exists exactly when its decision does), and reads a campaign's current period as
-one row (service/campaign_counts.py caches the read).
+the counts come from the log, never from one worker's memory. A decision carries what
+it counts for in its rules trace (``decisions.rules["counted"]``: campaign -> [period
+start, shown]), written by the one statement that logs the decision: a count exists
+exactly when its decision does, and the rank path pays no second statement or
+transaction for it. The learner's rollups (logs/rollups.py) add those counts to
+`campaign_counts` (migration m014) as they pass the decisions, behind the decisions
+watermark and in the transaction that moves it; a reader adds the decisions past the
+watermark in the same snapshot (logs/rollup_queries.py ``campaign_counts``), so a count
+is exact at any moment, before, during and after a roll.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-if TYPE_CHECKING:  # logs.store imports count_statement from here
-    from logs.store import LogStore
+import orjson
+
+from logs.connection import LogConnection
+
+__all__ = ["COUNTED", "CampaignCount", "add_counts", "campaign_counts", "merge", "trace_counts"]
 
 CampaignCount = tuple[str, float, int, int]  # (campaign, period_start, eligible, shown)
+COUNTED = "counted"  # the key of a decision's rules trace holding its campaign counts
 
-__all__ = ["CampaignCount", "CampaignCounts", "count_statement"]
-
-# Portable SQL (SQLite 3.24+ and PostgreSQL): an upsert adding to each period's row.
+# Portable SQL (SQLite 3.24+ and PostgreSQL): an upsert adding to a period's row.
 _ADD = (
-    "INSERT INTO campaign_counts (campaign, period_start, eligible, shown) VALUES {values}"
+    "INSERT INTO campaign_counts (campaign, period_start, eligible, shown) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (campaign, period_start) DO UPDATE SET"
     " eligible = campaign_counts.eligible + excluded.eligible,"
     " shown = campaign_counts.shown + excluded.shown"
 )
-_ADD_SQL: dict[int, str] = {}
 
 
-class CampaignCounts:
-    """Campaigns' eligible and shown decisions per period, in the log."""
+def trace_counts(counts: Iterable[CampaignCount]) -> dict[str, list[float]]:
+    """The rules trace's record of one decision's counts: campaign -> [period start, shown].
 
-    def __init__(self, store: LogStore):
-        self.store = store
-
-    def add(self, counts: Iterable[CampaignCount]) -> None:
-        """Add (campaign, period_start, eligible, shown) to each campaign's period."""
-        statement = count_statement(counts)
-        if statement is not None:
-            sql, parameters = statement
-            self.store.retry(lambda: self.store.conn.execute(sql, parameters))
-
-    def read(self, periods: Mapping[str, float]) -> dict[str, tuple[int, int]]:
-        """Return campaign -> (eligible, shown) in the period starting at `periods[campaign]`."""
-        if not periods:
-            return {}
-
-        def fetch() -> dict[str, tuple[int, int]]:
-            found: dict[str, tuple[int, int]] = {}
-            for campaign, start in periods.items():
-                row = self.store.conn.execute(
-                    "SELECT eligible, shown FROM campaign_counts WHERE campaign = ? AND period_start = ?",
-                    (campaign, start),
-                ).fetchone()
-                found[campaign] = (int(row[0]), int(row[1])) if row else (0, 0)
-            return found
-
-        return self.store.retry(fetch)
-
-
-def count_statement(counts: Iterable[CampaignCount]) -> tuple[str, list[object]] | None:
-    """One upsert adding `counts` to their periods' rows (None when there are none).
-
-    One statement, so one round trip however many campaigns a decision counts for (a
-    row may appear once per statement: PostgreSQL refuses to update one twice).
+    A decision is eligible for a campaign once, so only the period and whether it
+    showed one of the campaign's products are kept.
     """
+    return {campaign: [start, shown] for campaign, start, _, shown in counts}
+
+
+def campaign_counts(rules: str | None) -> list[CampaignCount]:
+    """The campaign counts a logged decision's rules trace (decisions.rules) carries.
+
+    None for decisions logged before the trace held them (their counts were added to
+    `campaign_counts` when they were logged) and for decisions no campaign was eligible for.
+    """
+    if not rules or COUNTED not in rules:  # most traces: no JSON to parse
+        return []
+    found = orjson.loads(rules).get(COUNTED) or {}
+    return [(campaign, float(start), 1, int(shown)) for campaign, (start, shown) in found.items()]
+
+
+def add_counts(conn: LogConnection, counts: Iterable[CampaignCount]) -> None:
+    """Add `counts` to their periods' rows in `campaign_counts` (inside the caller's transaction)."""
+    merged = merge(counts)
+    if merged:  # in key order: two writers counting the same campaigns lock their rows in one order
+        conn.executemany(_ADD, [(c, start, e, s) for (c, start), (e, s) in sorted(merged.items())])
+
+
+def merge(counts: Iterable[CampaignCount]) -> dict[tuple[str, float], list[int]]:
+    """(campaign, period start) -> [eligible, shown], summed."""
     merged: dict[tuple[str, float], list[int]] = {}
     for campaign, start, eligible, shown in counts:
         counted = merged.setdefault((campaign, start), [0, 0])
         counted[0] += eligible
         counted[1] += shown
-    if not merged:
-        return None
-    sql = _ADD_SQL.get(len(merged))
-    if sql is None:  # one text per number of rows: built once, as SQLite's statement cache keys it
-        sql = _ADD_SQL[len(merged)] = _ADD.format(values=", ".join(["(?, ?, ?, ?)"] * len(merged)))
-    # In key order: two writers counting the same campaigns lock their rows in one order.
-    return sql, [value for (c, start), (e, s) in sorted(merged.items()) for value in (c, start, e, s)]
+    return merged

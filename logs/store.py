@@ -10,7 +10,6 @@ written once for SQLite and PostgreSQL (the contract: logs/connection.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -23,7 +22,6 @@ from logs.event_queries import Cursor, EventQueries
 from logs.footprint import Footprint
 from logs.maintenance import MIN_FREE_BYTES, Maintenance
 from logs.records import DecisionRecord, EventConflict, FeedbackReceipt, UnknownAction, UnknownEvent
-from logs.rule_store import CampaignCount, count_statement
 
 __all__ = [
     "MIN_FREE_BYTES",
@@ -50,14 +48,8 @@ class LogStore(EventQueries, Maintenance, Footprint):
 
     # -- decisions -------------------------------------------------------------------
 
-    def record_decision(
-        self, record: DecisionRecord, campaign_counts: Sequence[CampaignCount] = ()
-    ) -> tuple[DecisionRecord, bool]:
+    def record_decision(self, record: DecisionRecord) -> tuple[DecisionRecord, bool]:
         """Insert a decision; return (the stored record, whether it is new).
-
-        `campaign_counts` are added in the same transaction, only if the decision is
-        new: a campaign's count exists exactly when the decision it counts does (a
-        crash between the two cannot lose or double one; a retry counts nothing).
 
         A retry of the same request returns the decision already stored. The insert
         is ``ON CONFLICT DO NOTHING`` (never check-then-insert), so of processes
@@ -73,12 +65,12 @@ class LogStore(EventQueries, Maintenance, Footprint):
 
         def insert() -> tuple[DecisionRecord, bool]:
             try:
-                inserted = self._insert(row, shared, campaign_counts)
+                inserted = self._insert(row, shared)
             except INTEGRITY_ERRORS:
                 # A payload this process knew was pruned meanwhile (the foreign key
                 # caught it): forget what it knew and write the payloads again.
                 self._known.clear()
-                inserted = self._insert(row, shared, campaign_counts)
+                inserted = self._insert(row, shared)
             if inserted:
                 return record, True
             existing = self.conn.execute(
@@ -91,17 +83,14 @@ class LogStore(EventQueries, Maintenance, Footprint):
 
         return self.retry(insert)
 
-    def _insert(
-        self, row: dict[str, object], shared: dict[bytes, bytes], campaign_counts: Sequence[CampaignCount]
-    ) -> int:
-        """Insert the row, first the payloads this process has not seen stored, then the counts."""
+    def _insert(self, row: dict[str, object], shared: dict[bytes, bytes]) -> int:
+        """Insert the row, first the payloads this process has not seen stored."""
         sql = _insert_sql(row)
         values = tuple(row.values())
         conn = self.conn
         # In digest order: two writers sharing payloads lock them in the same order.
         missing = sorted((key, data) for key, data in shared.items() if key not in self._known)
-        counts = count_statement(campaign_counts)
-        if not missing and counts is None:
+        if not missing:
             # One statement is its own transaction in autocommit mode: no BEGIN/COMMIT
             # round trips on the rank path. A decision row never changes once written,
             # so reading the existing one afterwards needs no transaction either.
@@ -110,8 +99,6 @@ class LogStore(EventQueries, Maintenance, Footprint):
             for key, data in missing:
                 payloads.put(conn, key, data)
             inserted = int(conn.execute(sql, values).rowcount)
-            if inserted and counts is not None:
-                conn.execute(*counts)
         for key, _ in missing:
             self._known.add(key)
         return inserted

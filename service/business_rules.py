@@ -282,6 +282,10 @@ class _RulesSource:
     ) -> Screened:
         """`screen` the candidates as the catalog knows them (read once per poll interval),
         else as their features say; kept for a candidate set the catalog knows all of."""
+        key = (tuple(ids), filter_key(filters), excluded)
+        found = epoch.screened.get(key)
+        if found is not None:  # kept only for sets the catalog knew whole, in this epoch
+            return found
         cache = epoch.catalog
         # Read into this request's own map: another thread may clear the shared one meanwhile.
         seen = {i: cache.get(i, _UNREAD) for i in ids}
@@ -300,13 +304,10 @@ class _RulesSource:
                 a.id: k or attributes_from_features(a.features) for a, k in zip(actions, known, strict=True)
             }
             return screen(ids, attributes, filters, epoch.rules, excluded)
-        key = (tuple(ids), filter_key(filters), excluded)
-        found = epoch.screened.get(key)
-        if found is None:
-            if len(epoch.screened) >= _SCREENED_CACHE:
-                epoch.screened.clear()
-            attributes = cast(dict[str, Attributes], dict(zip(ids, known, strict=True)))
-            found = epoch.screened[key] = screen(ids, attributes, filters, epoch.rules, excluded)
+        if len(epoch.screened) >= _SCREENED_CACHE:
+            epoch.screened.clear()
+        attributes = cast(dict[str, Attributes], dict(zip(ids, known, strict=True)))
+        found = epoch.screened[key] = screen(ids, attributes, filters, epoch.rules, excluded)
         return found
 
 

@@ -5,7 +5,7 @@ from the log (logs/rule_store.py), never from one worker's memory. Reading them 
 request would cost a query each, so a worker keeps the last read for STALE_SECONDS of
 the log's clock and adds its own decisions to it as it logs them: what it does not yet
 see is what the *other* workers decided in the last STALE_SECONDS at most. A decision's
-counts are written with it, in one transaction (LogStore.record_decision). A cap can
+counts are written with it, in its rules trace (one statement). A cap can
 therefore be passed by at most that many impressions (their traffic in one second, for
 the campaign's products), and a share is steered on counts that old.
 """
@@ -17,7 +17,8 @@ import threading
 from collections.abc import Sequence
 
 from logs.db import LogUnavailable
-from logs.rule_store import CampaignCount, CampaignCounts
+from logs.rollup_queries import RollupReader
+from logs.rule_store import CampaignCount
 from policies.base import SlotChoice
 from policies.deciding.promotions import Campaign, Tally
 from service.resources import Resources
@@ -29,21 +30,29 @@ log = logging.getLogger(__name__)
 
 
 class CampaignTallies:
-    """Campaign -> its current period's (eligible, shown), the log's plus this worker's since."""
+    """Campaign -> its current period's (eligible, shown), the log's plus this worker's since.
+
+    Per request this is a dict lookup: the periods are worked out again only when one
+    ends, and the tallies are kept as the immutable map `current` returns (a decision
+    logged here swaps in a new one).
+    """
 
     def __init__(self, res: Resources):
         self.res = res
         self._lock = threading.Lock()
         self._read_at = float("-inf")
-        self._counts: dict[tuple[str, float], list[int]] = {}
+        self._campaigns: Sequence[Campaign] = ()
+        self._periods: dict[str, float] = {}  # campaign -> its current period's start
+        self._periods_until = float("-inf")  # when the first of those periods ends
+        self._tallies: dict[str, Tally] = {}
 
     def current(self, campaigns: Sequence[Campaign], now: float) -> dict[str, Tally]:
-        """Each campaign's tally in the period `now` falls in."""
-        keys = {c.name: c.period_start(now) for c in campaigns}
-        if now - self._read_at >= STALE_SECONDS or any(k not in self._counts for k in keys.items()):
-            self._read(keys, now)
-        counts = self._counts
-        return {name: Tally(*counts.get((name, start), (0, 0))) for name, start in keys.items()}
+        """Each campaign's tally in the period `now` falls in (do not change the map)."""
+        if campaigns is not self._campaigns or not (now < self._periods_until):
+            self._new_periods(campaigns, now)  # the rules were read again, or a period ended
+        if now - self._read_at >= STALE_SECONDS:
+            self._read(now)
+        return self._tallies
 
     @staticmethod
     def rows(campaigns: Sequence[Campaign], choices: Sequence[SlotChoice], now: float) -> list[CampaignCount]:
@@ -54,25 +63,46 @@ class CampaignTallies:
     def counted(self, rows: Sequence[CampaignCount]) -> None:
         """Add a logged decision's rows to this worker's view until the next read."""
         with self._lock:
+            tallies = dict(self._tallies)
             for name, start, eligible, seen in rows:
-                counted = self._counts.setdefault((name, start), [0, 0])
-                counted[0] += eligible
-                counted[1] += seen
+                had = tallies.get(name)
+                if had is not None and self._periods.get(name) == start:
+                    tallies[name] = Tally(had.eligible + eligible, had.shown + seen)
+            self._tallies = tallies
 
-    def _read(self, keys: dict[str, float], now: float) -> None:
+    def _new_periods(self, campaigns: Sequence[Campaign], now: float) -> None:
+        periods = {c.name: c.period_start(now) for c in campaigns}
+        with self._lock:
+            self._campaigns = campaigns
+            self._periods_until = min(
+                (periods[c.name] + c.period_seconds for c in campaigns), default=float("inf")
+            )
+            if periods != self._periods:  # a new period, or another campaign: read the log at once
+                kept = self._periods
+                self._tallies = {
+                    name: self._tallies.get(name, Tally()) if kept.get(name) == start else Tally()
+                    for name, start in periods.items()
+                }
+                self._periods = periods
+                self._read_at = float("-inf")
+
+    def _read(self, now: float) -> None:
+        periods = self._periods
         try:
-            found = CampaignCounts(self.res.store).read(keys)
+            found = RollupReader(self.res.store).campaign_counts(periods)
         except LogUnavailable:  # a busy log: steer on the last known counts, look again later
             log.warning("could not read the campaigns' counts; keeping the last known", exc_info=True)
             self._read_at = now
             return
         with self._lock:
-            self._counts = {(name, keys[name]): [e, s] for name, (e, s) in found.items()}
+            if periods is self._periods:  # else another thread moved to new periods meanwhile
+                self._tallies = {name: Tally(*found[name]) for name in periods}
             self._read_at = now
 
     def forget(self) -> None:
         """Read the log again on the next request (the rules changed)."""
         self._read_at = float("-inf")
+        self._periods_until = float("-inf")
 
 
 def tallies(res: Resources) -> CampaignTallies:

@@ -14,6 +14,7 @@ import numpy as np
 
 from logs.experiment_store import ExperimentStore
 from logs.records import DecisionRecord, EventConflict
+from logs.rule_store import COUNTED, trace_counts
 from policies.base import Action, Features, Ranking, SlotChoice
 from policies.deciding.mixture import promote
 from policies.deciding.promotions import trace as promotion_trace
@@ -126,6 +127,9 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
             bans = diverse_bans(ids, request.slots, chosen, request.slot_excluded, categories, cap)
             request = replace(request, slot_excluded=bans)
     now = res.store.clock()
+    # A campaign's share and cap count what every worker logged: the decision carries
+    # its counts in its trace (logs/rule_store.py), so they exist exactly when it does.
+    counts = business_rules.campaign_rows(shaped, choices, now)
     record = DecisionRecord(
         event_id=event_id,
         created_at=now,
@@ -152,13 +156,13 @@ def decide(res: Resources, request: RankInput) -> DecisionRecord:
         experiment=None if assignment is None else assignment.logged(),
         rules=None
         if shaped is None
-        else shaped.trace() | promoted | ({"backfill": True} if request.backfill else {}),
+        else shaped.trace()
+        | promoted
+        | ({"backfill": True} if request.backfill else {})
+        | ({COUNTED: trace_counts(counts)} if counts else {}),
     )
-    # A campaign's share and cap count what every worker logged, with the decision (a
-    # retry counts nothing: its decision is not new).
-    counts = business_rules.campaign_rows(shaped, choices, now)
-    stored, new = res.store.record_decision(record, counts)
-    if new:
+    stored, new = res.store.record_decision(record)
+    if new:  # a retry counts nothing: its decision is not new
         business_rules.counted(res, counts)
     return stored
 

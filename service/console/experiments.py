@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from logs.experiment_store import Experiment, ExperimentStore, UnknownExperiment
-from logs.rule_store import CampaignCounts
+from logs.rollup_queries import RollupReader
 from policies.experiments.results import METRICS
 from service import business_rules
 from service.experiments import UNSHIPPABLE
@@ -108,7 +108,7 @@ def rules(res: Resources, now: float) -> dict[str, Any]:
     operator = business_rules.operator_rules(res)
     found = business_rules.dump(operator)
     periods = {c.name: c.period_start(now) for c in operator.campaigns}
-    counts = CampaignCounts(res.store).read(periods)
+    counts = RollupReader(res.store).campaign_counts(periods)
     progress = {}
     for campaign in operator.campaigns:
         eligible, shown = counts[campaign.name]

@@ -3,7 +3,6 @@ the log once, and once the cap is reached no worker shows the campaign (#15)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +11,9 @@ import orjson
 import pytest
 import requests
 
+from logs.rollup_queries import RollupReader
+from logs.rule_store import COUNTED
+from logs.store import LogStore
 from tests.e2e.conftest import start_service, stop_service
 
 pytestmark = pytest.mark.e2e
@@ -76,14 +78,15 @@ def test_every_worker_counts_toward_a_cap_and_then_none_shows_the_campaign(tmp_p
         with ThreadPoolExecutor(max_workers=12) as pool:
             later = list(pool.map(rank, range(len(answers), len(answers) + 60)))
         assert not any(seen for _, seen in later)
-        log = sqlite3.connect(tmp_path / "var" / "xsell.db")
+        log = LogStore(tmp_path / "var" / "xsell.db")
         try:
-            eligible, counted = log.execute(
-                "SELECT eligible, shown FROM campaign_counts WHERE campaign = 'flash'"
-            ).fetchone()
-            traces = [orjson.loads(r[0]) for r in log.execute("SELECT rules FROM decisions")]
+            traces = [orjson.loads(r[0]) for r in log.conn.execute("SELECT rules FROM decisions", ())]
+            starts = {t[COUNTED]["flash"][0] for t in traces if "flash" in t.get(COUNTED, {})}
+            assert len(starts) == 1, starts  # one period
+            counts = RollupReader(log).campaign_counts({"flash": starts.pop()})
         finally:
             log.close()
+        eligible, counted = counts["flash"]
         assert counted == shown  # every worker's impressions, each counted once
         assert eligible == sum("flash" in t.get("campaigns", []) for t in traces)
     finally:

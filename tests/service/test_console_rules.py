@@ -7,7 +7,7 @@ import re
 
 from flask import Flask
 
-from logs.rule_store import CampaignCounts
+from logs.rollup_queries import RollupReader
 from policies.offers.catalog import Product
 from scripts.devtools.learning_loop import Clock
 from service.console.filters import percent
@@ -44,7 +44,8 @@ def test_the_rules_in_force_and_each_campaigns_progress_are_shown_read_only(
         assert client.post("/v1/rank", json=body).status_code == 200
     html = browser.get("/console/experiments").text
     assert "launch: p5" in html and "p1 ×3" in html and ">lens<" in html and ">2.5<" in html
-    eligible, shown = CampaignCounts(res.store).read({"summer": clock.now // 86400 * 86400})["summer"]
+    period = {"summer": clock.now // 86400 * 86400}
+    eligible, shown = RollupReader(res.store).campaign_counts(period)["summer"]
     assert eligible == 30 and 0 < shown <= 30
     row = table_row(html, "summer")
     assert row["eligible"] == "30" and row["shown"] == str(shown)
