@@ -217,6 +217,7 @@ class Footprint(StoreBase):
 
         def write() -> int:
             with transaction(self.conn) as conn:
+                payloads.hold_decisions(conn, self.dialect)
                 refs = [
                     ref
                     for row in conn.execute(

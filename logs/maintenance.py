@@ -57,6 +57,7 @@ class Maintenance(StoreBase):
 
             def write() -> int:
                 with transaction(self.conn) as conn:
+                    payloads.hold_decisions(conn, self.dialect)
                     return payloads.sweep(conn, limit=batch)
 
             removed = self.retry(write)

@@ -534,3 +534,28 @@ def m015_postgresql_commit_order(db: sqlite_utils.Database) -> None:
         END $$
         """
     )
+
+
+@migrations()
+def m016_postgresql_payload_checks(db: sqlite_utils.Database) -> None:
+    # PostgreSQL only (#14, logs/payloads.py): a foreign key check locks the payload row
+    # it finds (FOR KEY SHARE), and nearly every decision names one of a few shared
+    # payloads, so those locks cost a tenth of the rank throughput. The insert checks
+    # that its payloads exist instead, and payloads are deleted only under a lock that
+    # holds decision writers back. SQLite keeps its foreign keys: one writer at a time.
+    if isinstance(db, sqlite_utils.Database):
+        return
+    db.execute(
+        """
+        DO $$
+        DECLARE c record;
+        BEGIN
+            FOR c IN SELECT conname FROM pg_constraint
+                     WHERE contype = 'f' AND conrelid = 'decisions'::regclass
+                       AND confrelid = 'payloads'::regclass
+            LOOP
+                EXECUTE 'ALTER TABLE decisions DROP CONSTRAINT ' || quote_ident(c.conname);
+            END LOOP;
+        END $$
+        """
+    )

@@ -7,6 +7,18 @@ serve millions of decisions. Bytes are hashed as written, never re-serialised, s
 decision reads back exactly what the policy saw. A payload is never changed in
 place: erasure writes the anonymised context as a new payload and drops the old one
 only when no decision refers to it any more (copy-on-erase).
+
+What stops a payload being deleted under a decision being written: on SQLite the
+foreign keys from `decisions` (one writer at a time, so checking them is an index
+lookup). On PostgreSQL a foreign key check locks the referenced row (``FOR KEY
+SHARE``), and every decision names one of a few shared payloads, so those locks were
+measured to cost a tenth of the rank throughput; migration m016 drops them there.
+Instead a decision's insert checks that its payloads exist in the same statement
+(``INSERT ... SELECT ... WHERE EXISTS``, a plain read; logs/store.py), and every
+transaction that deletes payloads first takes `hold_decisions`: a table lock that
+waits for the inserts in flight and holds new ones back until it commits. An insert
+that waited then reads, in its own snapshot taken after the wait, that the payload is
+gone, inserts nothing, and its writer stores the payload again.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from logs.connection import LogConnection
+    from logs.dialect import Dialect
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -25,6 +38,7 @@ __all__ = [
     "PAYLOAD_JOINS",
     "KnownDigests",
     "digest",
+    "hold_decisions",
     "put",
     "read",
     "release",
@@ -81,8 +95,23 @@ def read(row: Any, column: str) -> str | bytes:
     return zlib.decompress(body) if row[f"{column}_codec"] == ZLIB else bytes(body)
 
 
+def hold_decisions(conn: LogConnection, dialect: Dialect) -> None:
+    """Make this transaction safe for deleting payloads: call it first, before any other write.
+
+    PostgreSQL: ``SHARE ROW EXCLUSIVE`` on `decisions` waits for every transaction writing
+    decisions to end and keeps new ones waiting until this one ends; it conflicts with
+    itself, so two deleting transactions run one after the other (taken first, it is
+    never held while waiting for a row). SQLite's write lock already does all of this.
+    """
+    if dialect.name != "sqlite":
+        conn.execute("LOCK TABLE decisions IN SHARE ROW EXCLUSIVE MODE")
+
+
 def release(conn: LogConnection, keys: Iterable[bytes]) -> int:
-    """Delete these payloads where no decision refers to them any more; return how many."""
+    """Delete these payloads where no decision refers to them any more; return how many.
+
+    In a transaction that began with `hold_decisions`.
+    """
     removed = 0
     for key in set(keys):
         removed += conn.execute(
@@ -95,7 +124,10 @@ def release(conn: LogConnection, keys: Iterable[bytes]) -> int:
 
 
 def sweep(conn: LogConnection, *, limit: int) -> int:
-    """Delete up to `limit` payloads no decision refers to (after pruning); return how many."""
+    """Delete up to `limit` payloads no decision refers to (after pruning); return how many.
+
+    In a transaction that began with `hold_decisions`.
+    """
     return conn.execute(
         "DELETE FROM payloads WHERE digest IN (SELECT p.digest FROM payloads p"
         " WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE actions_ref = p.digest)"
@@ -109,7 +141,8 @@ class KnownDigests:
 
     Bounded: past `limit` entries it starts again empty (a miss only costs an
     insert that does nothing). A digest pruned meanwhile makes the decision's insert fail
-    its foreign key; the store then forgets what it knew and writes the payload again.
+    its foreign key (SQLite) or insert nothing (PostgreSQL); the store then forgets what
+    it knew and writes the payload again.
     """
 
     def __init__(self, limit: int = 4096):

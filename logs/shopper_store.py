@@ -149,6 +149,7 @@ class ShopperStore:
 
         def write() -> Erasure:
             with transaction(self.store.conn) as conn:
+                payloads.hold_decisions(conn, self.store.dialect)  # it may release a context
                 linked = sorted(
                     {
                         row["event_id"]

@@ -16,7 +16,7 @@ import orjson
 
 from logs import payloads
 from logs.connection import WORKER_AUTOCHECKPOINT_PAGES, Clock, StoreOptions
-from logs.db import INTEGRITY_ERRORS, exclusive, transaction
+from logs.db import INTEGRITY_ERRORS, LogUnavailable, exclusive, transaction
 from logs.dialect import DatabaseUrl
 from logs.event_queries import Cursor, EventQueries
 from logs.footprint import Footprint
@@ -64,29 +64,39 @@ class LogStore(EventQueries, Maintenance, Footprint):
         row, shared = record.to_row()
 
         def insert() -> tuple[DecisionRecord, bool]:
-            try:
-                inserted = self._insert(row, shared)
-            except INTEGRITY_ERRORS:
-                # A payload this process knew was pruned meanwhile (the foreign key
-                # caught it): forget what it knew and write the payloads again.
-                self._known.clear()
-                inserted = self._insert(row, shared)
-            if inserted:
-                return record, True
-            existing = self.conn.execute(
-                f"{payloads.DECISION_SELECT} WHERE d.event_id = ?", (record.event_id,)
-            ).fetchone()
-            stored = DecisionRecord.from_row(existing)
-            if stored.request_sha256 != record.request_sha256:
-                raise EventConflict(f"event id {record.event_id!r} was already used for another request")
-            return stored, False
+            for _ in range(3):
+                try:
+                    inserted = self._insert(row, shared)
+                except INTEGRITY_ERRORS:
+                    # SQLite: a payload this process knew was pruned meanwhile (the
+                    # foreign key caught it): forget what it knew, write them again.
+                    self._known.clear()
+                    continue
+                if inserted:
+                    return record, True
+                existing = self.conn.execute(
+                    f"{payloads.DECISION_SELECT} WHERE d.event_id = ?", (record.event_id,)
+                ).fetchone()
+                if existing is None:
+                    # PostgreSQL: nothing inserted and nothing stored, so a payload this
+                    # process knew was pruned meanwhile (logs/payloads.py): likewise.
+                    self._known.clear()
+                    continue
+                stored = DecisionRecord.from_row(existing)
+                if stored.request_sha256 != record.request_sha256:
+                    raise EventConflict(f"event id {record.event_id!r} was already used for another request")
+                return stored, False
+            raise LogUnavailable(f"decision {record.event_id!r}: its payloads were pruned as it was written")
 
         return self.retry(insert)
 
     def _insert(self, row: dict[str, object], shared: dict[bytes, bytes]) -> int:
         """Insert the row, first the payloads this process has not seen stored."""
-        sql = _insert_sql(row)
+        guarded = self.dialect.name != "sqlite"  # no foreign keys there: see logs/payloads.py
+        sql = _insert_sql(row, guarded)
         values = tuple(row.values())
+        if guarded:
+            values += (row["actions_ref"], row["context_ref"])
         conn = self.conn
         # In digest order: two writers sharing payloads lock them in the same order.
         missing = sorted((key, data) for key, data in shared.items() if key not in self._known)
@@ -219,16 +229,21 @@ class LogStore(EventQueries, Maintenance, Footprint):
         return self.retry(write)
 
 
-_INSERT_SQL: dict[tuple[str, ...], str] = {}
+_INSERT_SQL: dict[tuple[tuple[str, ...], bool], str] = {}
 
 
-def _insert_sql(row: dict[str, object]) -> str:
-    columns = tuple(row)
-    sql = _INSERT_SQL.get(columns)
+def _insert_sql(row: dict[str, object], guarded: bool) -> str:
+    """The decision's INSERT; `guarded`, it inserts only if both its payloads exist."""
+    key = (tuple(row), guarded)
+    sql = _INSERT_SQL.get(key)
     if sql is None:
-        names = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        sql = _INSERT_SQL[columns] = (
-            f"INSERT INTO decisions ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        source = (
+            f"SELECT {marks} WHERE EXISTS (SELECT 1 FROM payloads WHERE digest = ?)"
+            " AND EXISTS (SELECT 1 FROM payloads WHERE digest = ?)"
+            if guarded
+            else f"VALUES ({marks})"
         )
+        sql = _INSERT_SQL[key] = f"INSERT INTO decisions ({names}) {source} ON CONFLICT DO NOTHING"
     return sql
