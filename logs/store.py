@@ -154,7 +154,7 @@ class LogStore(EventQueries, Maintenance, Footprint):
 
         def insert() -> FeedbackReceipt:
             try:
-                return write()
+                return write() if self.dialect.name == "sqlite" else write_in_one_statement()
             except INTEGRITY_ERRORS as error:
                 # PostgreSQL: the decision was pruned between the read and the insert.
                 raise UnknownEvent(event_id) from error
@@ -195,6 +195,25 @@ class LogStore(EventQueries, Maintenance, Footprint):
                     )
             return FeedbackReceipt(event_id, target, signal, duplicate=not inserted, on_time=on_time)
 
+        def write_in_one_statement() -> FeedbackReceipt:
+            # PostgreSQL: the same steps as `write` in one statement, its own transaction:
+            # one round trip instead of four (BEGIN, read, insert, COMMIT).
+            now = self.clock()
+            row = self.conn.execute(
+                _FEEDBACK_ONE_STATEMENT,
+                (action_id, event_id, signal, value, dedupe_key, now, now, dedupe_key),
+            ).fetchone()
+            if row is None:
+                raise UnknownEvent(event_id)
+            target, inserted = row["target"], row["inserted"]
+            if inserted is not None:
+                return FeedbackReceipt(event_id, target, signal, duplicate=False, on_time=bool(inserted))
+            if row["existing"] is None:
+                if target not in [c["action_id"] for c in orjson.loads(row["choices"])]:
+                    raise UnknownAction(f"action {target!r} was not offered in event {event_id!r}")
+                return write()  # the same post, committed by another writer just now: read it
+            return FeedbackReceipt(event_id, target, signal, duplicate=True, on_time=bool(row["existing"]))
+
         return self.retry(insert)
 
     def activate(self, event_id: str, *, window_seconds: float, first_learn_seconds: float) -> bool:
@@ -229,6 +248,30 @@ class LogStore(EventQueries, Maintenance, Footprint):
         return self.retry(write)
 
 
+# PostgreSQL's feedback statement (LogStore.record_feedback): the decision, the offer the
+# signal is about (the first chosen one unless named), the insert if that offer was
+# chosen, and the stored row's on_time when it is a duplicate (the outer SELECT reads the
+# statement's snapshot, so it sees a row only if one was there before).
+_FEEDBACK_ONE_STATEMENT = """
+WITH d AS (
+    SELECT event_id, closes_at, choices, deferred, activated_at,
+           coalesce(?::text, choices::jsonb -> 0 ->> 'action_id', '') AS target
+    FROM decisions WHERE event_id = ?
+), ins AS (
+    INSERT INTO feedback (event_id, action_id, signal, value, dedupe_key, received_at, on_time)
+    SELECT d.event_id, d.target, ?::text, ?::double precision, ?::text, ?::double precision,
+           CASE WHEN ?::double precision <= d.closes_at
+                 AND NOT (d.deferred <> 0 AND d.activated_at IS NULL) THEN 1 ELSE 0 END
+    FROM d
+    WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(d.choices::jsonb) c WHERE c ->> 'action_id' = d.target)
+    ON CONFLICT DO NOTHING
+    RETURNING on_time
+)
+SELECT d.choices, d.target, (SELECT on_time FROM ins) AS inserted,
+       (SELECT f.on_time FROM feedback f
+        WHERE f.event_id = d.event_id AND f.action_id = d.target AND f.dedupe_key = ?) AS existing
+FROM d
+"""
 _INSERT_SQL: dict[tuple[tuple[str, ...], bool], str] = {}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,29 @@ def test_feedback_twice_counts_once(store: LogStore) -> None:
     assert (first.duplicate, second.duplicate) == (False, True)
     count = store.conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
     assert count == 1
+
+
+def test_feedback_on_time_is_decided_once_and_a_duplicate_reports_it(store: LogStore) -> None:
+    clock = FakeClock(1000.0)
+    store.clock = clock
+    store.record_decision(decision(created_at=1000.0, window=600, slots=2))
+    store.record_decision(replace(decision("waiting", created_at=1000.0, window=600), deferred=True))
+    clock.now = 1700.0  # after the window
+    late = store.record_feedback("e1", "purchase", 12.5, action_id="b")
+    assert (late.action_id, late.duplicate, late.on_time) == ("b", False, False)
+    clock.now = 1000.0  # the same post again, as if on time: still the stored verdict
+    again = store.record_feedback("e1", "purchase", 12.5, action_id="b")
+    assert (again.duplicate, again.on_time) == (True, False)
+    assert store.record_feedback("e1", "click", None).on_time  # on time, the first offer
+    # Before a deferred decision is activated nobody saw it: kept, never on time.
+    assert not store.record_feedback("waiting", "click", None).on_time
+    sql = "SELECT event_id, action_id, signal, value, on_time FROM feedback"
+    rows = store.conn.execute(sql, ()).fetchall()
+    assert sorted(tuple(r) for r in rows) == [
+        ("e1", "a", "click", None, 1),
+        ("e1", "b", "purchase", 12.5, 0),
+        ("waiting", "a", "click", None, 0),
+    ]
 
 
 def test_feedback_defaults_to_the_first_chosen_action(store: LogStore) -> None:
