@@ -36,6 +36,7 @@ def test_the_table_names_the_goals_and_shows_every_turn() -> None:
     found = summarise({"/v1/rank": rank, "feedback": rank}, [], clients=4, workers=2, threads=1, seconds=5.0)
     text = render(found | {"learner_events_per_second": {"sqlite": 4000, "postgresql": 3500}})
     assert "PostgreSQL / SQLite, /v1/rank: throughput 0.85 (goal >= 0.80)" in text
+    assert "PostgreSQL / SQLite, feedback: throughput 0.85 (no goal)" in text  # the goals are rank's
     assert "turn by turn 0.70 0.90 0.85" in text
     assert "3 turns of 5 s per backend and endpoint" in text
     assert "one learner on postgresql: 3,500 events/s" in text
