@@ -204,5 +204,7 @@ def retrying(operation: Callable[[], T], *, deadline_seconds: float) -> T:
                 delay = min(delay * 2, 0.2)
                 continue
             raise LogUnavailable(f"the log cannot be written: {error}") from error
+        except sqlite3.IntegrityError:
+            raise  # a broken constraint is the caller's to handle (INTEGRITY_ERRORS), not the disk's
         except sqlite3.DatabaseError as error:
             raise LogUnavailable(f"the log is unreadable: {error}") from error

@@ -51,18 +51,25 @@ class Maintenance(StoreBase):
         return removed
 
     def sweep_payloads(self, *, batch: int = 500) -> int:
-        """Delete payloads no decision refers to any more, a batch per transaction."""
+        """Delete payloads no decision refers to any more, a batch per transaction.
+
+        Each batch is found first and deleted under `payloads.hold_decisions`, each one
+        checked again there, so decision writers wait only for the deletes.
+        """
         total = 0
         while True:
 
-            def write() -> int:
+            def write() -> tuple[int, int]:
                 with transaction(self.conn) as conn:
+                    found = payloads.unreferenced(conn, limit=batch)
+                    if not found:
+                        return 0, 0
                     payloads.hold_decisions(conn, self.dialect)
-                    return payloads.sweep(conn, limit=batch)
+                    return payloads.release(conn, found), len(found)
 
-            removed = self.retry(write)
+            removed, found = self.retry(write)
             total += removed
-            if removed < batch:
+            if found < batch:
                 return total
 
     def decisions_within_window(self, now: float | None = None) -> int:

@@ -28,12 +28,16 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from logs.db import LogUnavailable
+
 if TYPE_CHECKING:
     from logs.connection import LogConnection
     from logs.dialect import Dialect
 
 __all__ = [
     "DECISION_COLUMNS",
+    "HOLD_TIMEOUT_MS",
+    "DecisionWritersBusy",
     "DECISION_SELECT",
     "PAYLOAD_JOINS",
     "KnownDigests",
@@ -42,7 +46,7 @@ __all__ = [
     "put",
     "read",
     "release",
-    "sweep",
+    "unreferenced",
 ]
 
 DIGEST_BYTES = 16
@@ -95,16 +99,41 @@ def read(row: Any, column: str) -> str | bytes:
     return zlib.decompress(body) if row[f"{column}_codec"] == ZLIB else bytes(body)
 
 
+class DecisionWritersBusy(LogUnavailable):
+    """A long transaction writing decisions holds them: deleting payloads waits for a later run."""
+
+
+# How long a deleting transaction may queue for its lock: while it queues, new decision
+# inserts queue behind it, so a long transaction writing decisions (a relearn, a large
+# learned mark, an autovacuum, a session idle in a transaction) must not keep it there.
+HOLD_TIMEOUT_MS = 100
+
+
 def hold_decisions(conn: LogConnection, dialect: Dialect) -> None:
-    """Make this transaction safe for deleting payloads: call it first, before any other write.
+    """Make this transaction safe for deleting payloads: call it before any write in it.
 
     PostgreSQL: ``SHARE ROW EXCLUSIVE`` on `decisions` waits for every transaction writing
     decisions to end and keeps new ones waiting until this one ends; it conflicts with
-    itself, so two deleting transactions run one after the other (taken first, it is
-    never held while waiting for a row). SQLite's write lock already does all of this.
+    itself, so two deleting transactions run one after the other (taken before any write,
+    it is never held while waiting for a row). It gives up after HOLD_TIMEOUT_MS, raising
+    DecisionWritersBusy (the chores try again on their next run; an erasure answers 503,
+    and its caller retries). SQLite's write lock already does all of this.
     """
-    if dialect.name != "sqlite":
+    if dialect.name == "sqlite":
+        return
+    import psycopg  # only here: psycopg stays out of a SQLite worker
+
+    from logs.postgres import LOCK_TIMEOUT_MS
+
+    conn.execute(f"SET LOCAL lock_timeout = {HOLD_TIMEOUT_MS}")
+    try:
         conn.execute("LOCK TABLE decisions IN SHARE ROW EXCLUSIVE MODE")
+    except psycopg.errors.LockNotAvailable as error:
+        raise DecisionWritersBusy(
+            f"a transaction writing decisions held them for over {HOLD_TIMEOUT_MS} ms;"
+            " payloads are deleted on a later run"
+        ) from error
+    conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")  # the connection's own, for the rest
 
 
 def release(conn: LogConnection, keys: Iterable[bytes]) -> int:
@@ -123,17 +152,16 @@ def release(conn: LogConnection, keys: Iterable[bytes]) -> int:
     return removed
 
 
-def sweep(conn: LogConnection, *, limit: int) -> int:
-    """Delete up to `limit` payloads no decision refers to (after pruning); return how many.
-
-    In a transaction that began with `hold_decisions`.
-    """
-    return conn.execute(
-        "DELETE FROM payloads WHERE digest IN (SELECT p.digest FROM payloads p"
+def unreferenced(conn: LogConnection, *, limit: int) -> list[bytes]:
+    """Up to `limit` payloads no decision refers to now (read before `hold_decisions`:
+    the scan runs without holding writers back; `release` checks each one again)."""
+    rows = conn.execute(
+        "SELECT p.digest FROM payloads p"
         " WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE actions_ref = p.digest)"
-        " AND NOT EXISTS (SELECT 1 FROM decisions WHERE context_ref = p.digest) LIMIT ?)",
+        " AND NOT EXISTS (SELECT 1 FROM decisions WHERE context_ref = p.digest) LIMIT ?",
         (limit,),
-    ).rowcount
+    ).fetchall()
+    return [bytes(r[0]) for r in rows]
 
 
 class KnownDigests:

@@ -64,12 +64,15 @@ class LogStore(EventQueries, Maintenance, Footprint):
         row, shared = record.to_row()
 
         def insert() -> tuple[DecisionRecord, bool]:
-            for _ in range(3):
+            for attempt in range(3):
                 try:
                     inserted = self._insert(row, shared)
-                except INTEGRITY_ERRORS:
+                except INTEGRITY_ERRORS as error:
                     # SQLite: a payload this process knew was pruned meanwhile (the
                     # foreign key caught it): forget what it knew, write them again.
+                    # Any other broken constraint is a bug, raised as it is.
+                    if attempt == 2 or "FOREIGN KEY" not in str(error).upper():
+                        raise
                     self._known.clear()
                     continue
                 if inserted:

@@ -13,6 +13,7 @@ from logs.archive import Archive
 from logs.dialect import DatabaseUrl
 from logs.election import AdvisoryLock, FileLock, LearnerLock
 from logs.footprint import budget_from_mb, describe
+from logs.payloads import DecisionWritersBusy
 from logs.store import Clock, LogStore
 from policies.learning.guardrail import Guardrail, GuardrailOptions
 from policies.learning.learner import Learner, LearnerOptions
@@ -94,7 +95,11 @@ def build_learner(settings: Settings, *, clock: Clock = time.time) -> tuple[Lear
         if archive is not None:  # only what is in a file may go
             archive.write_closed_days(store)
             archived = dict(zip(("created_before", "closed_by"), archive.archived(store), strict=True))
-        removed = store.prune_to_budget(budget, keep_unlearned=learns, **archived)
+        try:
+            removed = store.prune_to_budget(budget, keep_unlearned=learns, **archived)
+        except DecisionWritersBusy as busy:  # PostgreSQL: a long write holds decisions; next run
+            log.info("pruning waits: %s", busy)
+            return
         if removed:
             log.info("pruned the %d oldest decisions: %s", removed, describe(store.footprint(budget)))
 

@@ -87,17 +87,19 @@ class CampaignTallies:
                 self._read_at = float("-inf")
 
     def _read(self, now: float) -> None:
-        periods = self._periods
+        with self._lock:  # one thread reads; the others go on with the counts they have
+            if now - self._read_at < STALE_SECONDS:
+                return
+            self._read_at = now
+            periods = self._periods
         try:
             found = RollupReader(self.res.store).campaign_counts(periods)
         except LogUnavailable:  # a busy log: steer on the last known counts, look again later
             log.warning("could not read the campaigns' counts; keeping the last known", exc_info=True)
-            self._read_at = now
             return
         with self._lock:
             if periods is self._periods:  # else another thread moved to new periods meanwhile
                 self._tallies = {name: Tally(*found[name]) for name in periods}
-            self._read_at = now
 
     def forget(self) -> None:
         """Read the log again on the next request (the rules changed)."""

@@ -10,9 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from logs import payloads
+from logs.db import INTEGRITY_ERRORS
 from logs.dialect import DatabaseUrl
 from logs.shopper_store import ShopperStore
 from logs.store import LogStore
@@ -86,6 +88,15 @@ def test_a_payload_pruned_under_a_worker_is_written_again(log_location: Path | D
     assert worker.find_decision("second") == decision(
         "second", created_at=worker.find_decision("second").created_at
     )  # type: ignore[union-attr]
+
+
+def test_a_broken_constraint_is_raised_as_it_is_not_retried_as_a_pruned_payload(store: LogStore) -> None:
+    broken = replace(decision("bad"), model_version=None)  # NOT NULL
+    with pytest.raises(INTEGRITY_ERRORS):
+        store.record_decision(broken)  # type: ignore[arg-type]
+    assert store.find_decision("bad") is None
+    stored, new = store.record_decision(decision("good"))
+    assert new and stored.event_id == "good"
 
 
 def test_erasure_copies_a_shared_context_instead_of_changing_it(store: LogStore) -> None:

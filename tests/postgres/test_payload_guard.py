@@ -11,8 +11,10 @@ import psycopg
 import pytest
 
 from logs import payloads
+from logs.connection import LogConnection
 from logs.db import transaction
 from logs.dialect import POSTGRESQL, DatabaseUrl
+from logs.payloads import DecisionWritersBusy
 from logs.store import LogStore
 from tests.logs.helpers import decision
 from tests.postgres_fixture import pg_log_database, pg_log_url
@@ -63,23 +65,21 @@ def test_an_insert_waiting_on_a_pruning_writes_the_pruned_payloads_again(
 
 
 def test_a_pruning_waits_for_a_decision_being_written(
-    stores: tuple[LogStore, LogStore], pg_log_url: str
+    stores: tuple[LogStore, LogStore], pg_log_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(payloads, "HOLD_TIMEOUT_MS", 60_000)  # wait for the writer, however slow
     worker, learner = stores
     worker.record_decision(decision("first"))
     with transaction(worker.conn) as conn:  # a decision in flight names the same payloads
-        row, _ = decision("second").to_row()
-        conn.execute(
-            f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-            tuple(row.values()),
-        )
+        _insert_raw(conn, "second")
         conn.execute("DELETE FROM decisions WHERE event_id = 'first'")
         pruned: list[int] = []
 
         def prune() -> None:
             with transaction(learner.conn) as other:
+                found = payloads.unreferenced(other, limit=10)  # "first" is still there: none
                 payloads.hold_decisions(other, learner.dialect)
-                pruned.append(payloads.sweep(other, limit=10))
+                pruned.append(payloads.release(other, [*found, *_refs(other)]))
 
         pruning = threading.Thread(target=prune)
         pruning.start()
@@ -88,6 +88,40 @@ def test_a_pruning_waits_for_a_decision_being_written(
     assert pruned == [0]  # it saw "second" naming both payloads: nothing deleted
     stored = learner.find_decision("second")
     assert stored is not None and stored.context == decision("second").context
+
+
+def test_a_long_decision_writer_makes_a_pruning_give_up_not_stall_the_rank_path(
+    stores: tuple[LogStore, LogStore], pg_log_url: str
+) -> None:
+    worker, learner = stores
+    ranker = LogStore(worker.database)
+    try:
+        worker.record_decision(decision("first"))
+        with transaction(worker.conn) as conn:  # a long transaction writing decisions
+            _insert_raw(conn, "slow")
+            with pytest.raises(DecisionWritersBusy), transaction(learner.conn) as other:
+                payloads.hold_decisions(other, learner.dialect)
+            # The pruning gave up and let go: a rank decision goes through at once.
+            done: list[object] = []
+            ranking = threading.Thread(target=lambda: done.append(ranker.record_decision(decision("ranked"))))
+            ranking.start()
+            ranking.join(timeout=30)
+            assert done, "a decision insert was held back by a pruning that had given up"
+    finally:
+        ranker.close()
+    assert learner.find_decision("slow") is not None
+
+
+def _insert_raw(conn: LogConnection, event_id: str) -> None:
+    row, _ = decision(event_id).to_row()
+    conn.execute(
+        f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+        tuple(row.values()),
+    )
+
+
+def _refs(conn: LogConnection) -> list[bytes]:
+    return [bytes(r[0]) for r in conn.execute("SELECT digest FROM payloads", ()).fetchall()]
 
 
 def _waiting_on_a_lock(url: str, timeout: float = 10.0) -> bool:
