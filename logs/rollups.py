@@ -398,10 +398,7 @@ class Rollups:
         # A second roller (a bench beside a learner, another node) must not add the same
         # page twice: the state is read and moved under one lock (BEGIN IMMEDIATE on SQLite).
         with exclusive(self.store.conn, _LOCK) as conn:
-            if (
-                expect is not None
-                and _watermarks(conn.execute("SELECT * FROM rollup_state", ()).fetchall()) != expect
-            ):
+            if expect is not None and read_watermarks(conn) != expect:
                 return False
             if write is not None:
                 write(conn)
