@@ -18,7 +18,7 @@ import orjson
 from logs.commit_order import Position, decision_id, ordered_read
 from logs.rollup_figures import delay_bucket, explored
 from logs.rollups import Rollups, Watermarks, read_watermarks
-from logs.rule_store import campaign_counts, merge
+from logs.rule_store import counted_of, counted_sql, merge
 from logs.store import LogStore
 
 __all__ = ["RollupReader", "Tail"]
@@ -251,8 +251,10 @@ class RollupReader:
                     f"SELECT campaign, period_start, eligible, shown FROM campaign_counts WHERE {matches}",
                     [value for key in keys for value in key],
                 ).fetchall()
+                counted = counted_sql(self.store.dialect, "d.rules")
                 tail = conn.execute(
-                    f"SELECT d.rules FROM decisions d WHERE {read.condition} AND d.rules IS NOT NULL LIMIT ?",
+                    f"SELECT {counted} AS counted FROM decisions d WHERE {read.condition}"
+                    " AND d.rules IS NOT NULL LIMIT ?",
                     (*read.params(marks.decisions, None), self.tail_limit + 1),
                 ).fetchall()
             finally:
@@ -268,7 +270,7 @@ class RollupReader:
             )
         counted = merge(
             [(r["campaign"], float(r["period_start"]), int(r["eligible"]), int(r["shown"])) for r in rolled]
-            + [count for r in tail[: self.tail_limit] for count in campaign_counts(r["rules"])]
+            + [count for r in tail[: self.tail_limit] for count in counted_of(r["counted"])]
         )
         found: dict[str, tuple[int, int]] = {}
         for name, start in keys:

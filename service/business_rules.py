@@ -72,13 +72,14 @@ _UNREAD = object()
 
 def apply(
     res: Resources, request: RankInput, filters: Filters | None, known: Mapping[str, Attributes] | None
-) -> tuple[RankInput, Shaped | None]:
-    """Return (the request with the rules' exclusions, what they did), or (request, None) when none apply."""
+) -> tuple[frozenset[str], tuple[frozenset[str], ...], Shaped | None]:
+    """Return the request's exclusions and per-slot exclusions with the rules' added, and
+    what the rules did (None when none apply)."""
     source = _source(res)
     epoch = source.current()
     rules = epoch.rules
     if not rules and not filters:
-        return request, None
+        return request.excluded, request.slot_excluded, None
     ids = [a.id for a in request.actions]
     filters = filters or _NO_FILTERS
     if known is not None:
@@ -101,7 +102,7 @@ def apply(
     if shaped.targets and banned:  # a share is mixed into the first slot: only what that slot may show
         targets = tuple(replace(t, actions=t.actions - banned) for t in shaped.targets if t.actions - banned)
         shaped = replace(shaped, targets=targets)
-    return replace(request, excluded=excluded, slot_excluded=slot_excluded), shaped
+    return excluded, slot_excluded, shaped
 
 
 def campaign_rows(shaped: Shaped | None, choices: Sequence[SlotChoice], now: float) -> list[CampaignCount]:

@@ -8,8 +8,6 @@ serves are loaded once per worker and kept.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
 import time
@@ -19,6 +17,7 @@ from logs.db import LogUnavailable
 from logs.experiment_store import Experiment, ExperimentStore
 from policies.deciding.vw import VWPolicy
 from policies.experiments.assignment import Arm, ArmSplit, UnitHasher
+from policies.keyed_hash import KeyedHash
 from policies.learning.model_records import ModelVersion
 from service.resources import Resources
 
@@ -50,7 +49,7 @@ class ArmSource:
         self._frozen: dict[str, tuple[ModelVersion, VWPolicy]] = {}
         # Per request only the unit's keyed hash is new: the key is prepared once, the
         # running experiment's split once per read of it.
-        self._hasher = UnitHasher(res.shopper_secret)
+        self._hasher = UnitHasher(res.shopper_hash)
         self._split: tuple[Experiment, ArmSplit] | None = None
 
     def running(self) -> Experiment | None:
@@ -81,19 +80,19 @@ class ArmSource:
         experiment = self.running()
         if experiment is None:
             return None
-        kind, unit = unit_of(self.res.shopper_secret, shopper, session, event_id)
+        kind, unit = unit_of(self.res.shopper_hash, shopper, session, event_id)
         split = self._split
         if split is None or split[0] is not experiment:
             split = self._split = (experiment, ArmSplit.of(experiment.arms))
         return Assignment(experiment, split[1].arm_at(self._hasher.bucket(experiment.id, unit)), kind)
 
 
-def unit_of(secret: bytes, shopper: str | None, session: str | None, event_id: str) -> tuple[str, str]:
+def unit_of(secret: KeyedHash, shopper: str | None, session: str | None, event_id: str) -> tuple[str, str]:
     """Return (kind, keyed unit): the shopper if known, else the session, else the event."""
     if shopper is not None:
         return "shopper", "shopper:" + shopper
     if session is not None:
-        return "session", "session:" + hmac.new(secret, session.encode(), hashlib.sha256).hexdigest()
+        return "session", "session:" + secret.hexdigest(session.encode())
     return "event", "event:" + event_id
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
 import time
@@ -19,6 +17,7 @@ from logs.shopper_store import ShopperStore
 from logs.store import WORKER_AUTOCHECKPOINT_PAGES, Clock, LogStore, StoreOptions
 from policies.base import ModelFormatError
 from policies.deciding.vw import VWPolicy
+from policies.keyed_hash import KeyedHash
 from policies.learning.registry import ModelRegistry, ModelVersion, RetentionPolicy
 from policies.learning.rewards import RewardRules
 from policies.offers.pacing import PacingOptions
@@ -90,6 +89,7 @@ class Resources:
     pacing_options: PacingOptions = field(init=False)
     shoppers: ShopperStore = field(init=False)
     shopper_secret: bytes = field(init=False, repr=False)
+    shopper_hash: KeyedHash = field(init=False, repr=False)  # HMAC under shopper_secret, prepared once
     config: ConfigSource = field(init=False)  # what is in force now: read it, never merge by hand
     admin_keys: frozenset[str] = field(init=False)
     storefront_keys: frozenset[str] = field(init=False)
@@ -103,6 +103,7 @@ class Resources:
         self.pacing_options = self.settings.pacing_options()
         self.shoppers = ShopperStore(self.store)
         self.shopper_secret = self.settings.shopper_secret()
+        self.shopper_hash = KeyedHash(self.shopper_secret)
         self.admin_keys = self.settings.admin_keys()
         self.storefront_keys = self.settings.storefront_keys()
 
@@ -181,7 +182,7 @@ def open_registry(
 
 def shopper_key(res: Resources, shopper_id: str) -> str:
     """Return the keyed hash a shopper is known by; the raw id is never stored."""
-    return hmac.new(res.shopper_secret, shopper_id.encode(), hashlib.sha256).hexdigest()
+    return res.shopper_hash.hexdigest(shopper_id.encode())
 
 
 def resources() -> Resources:

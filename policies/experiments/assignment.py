@@ -8,10 +8,11 @@ reshuffles units independently, and nobody without the secret can pick their arm
 from __future__ import annotations
 
 import bisect
-import hmac
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from policies.keyed_hash import KeyedHash
 
 __all__ = ["Arm", "ArmSplit", "POLICIES", "UnitHasher", "assign", "unit_bucket"]
 
@@ -31,18 +32,14 @@ class Arm:
 
 
 class UnitHasher:
-    """Units' points in [0, 1) under one secret.
+    """Units' points in [0, 1) under one secret (its HMAC prepared once: the rank path's cost)."""
 
-    ``hmac.digest`` is the one-call form of ``hmac.new(...).digest()`` (same bytes, no
-    Python HMAC object per unit), which matters on the rank path.
-    """
-
-    def __init__(self, secret: bytes):
-        self._secret = secret
+    def __init__(self, secret: bytes | KeyedHash):
+        self._keyed = secret if isinstance(secret, KeyedHash) else KeyedHash(secret)
 
     def bucket(self, experiment_id: str, unit: str) -> float:
         """Return the unit's point in [0, 1) for this experiment (uniform over units)."""
-        keyed = hmac.digest(self._secret, f"{experiment_id}\x00{unit}".encode(), "sha256")
+        keyed = self._keyed.digest(f"{experiment_id}\x00{unit}".encode())
         return int.from_bytes(keyed[:8], "big") / float(1 << 64)
 
 

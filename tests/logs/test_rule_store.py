@@ -46,6 +46,8 @@ def test_counts_are_exact_before_during_and_after_the_rollups(store: LogStore) -
     assert log_counted(store, "e2", [("summer", 3600.0, 1, 0)])
     assert log_counted(store, "e3", [("summer", 7200.0, 1, 1)])  # the next period starts from nothing
     store.record_decision(decision("plain", created_at=4000.0))  # no rules: counts for nothing
+    filtered = replace(decision("filtered", created_at=4000.0), rules={"removed": {"a": "filters.max_price"}})
+    store.record_decision(filtered)  # rules but no campaign eligible: counts for nothing either
     assert log_counted(store, "e4", [("winter", 3600.0, 1, 1)])
     expected = {"summer": (2, 1), "winter": (2, 1), "spring": (0, 0)}
     reader = RollupReader(store)

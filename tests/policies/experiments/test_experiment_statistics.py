@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 
 import numpy as np
 
-from policies.experiments.assignment import Arm, assign
+from policies.experiments.assignment import Arm, assign, unit_bucket
 from policies.experiments.sequences import Moments, difference, mean_sequence
 from policies.experiments.srm import ALARM_P, check
 
@@ -28,6 +30,12 @@ def test_assignment_is_sticky_keyed_and_splits_by_the_shares() -> None:
     for reshuffled in (other_key, other_experiment):
         same = sum(a == b for a, b in zip(first, reshuffled, strict=True)) / len(units)
         assert abs(same - (0.5**2 + 0.3**2 + 0.2**2)) < 0.02  # independent assignments agree by chance only
+
+
+def test_a_units_point_is_its_hmac_sha256_so_upgrades_never_move_it() -> None:
+    for unit in ("shopper:ab12", "session:x", "event:" + "9" * 32):
+        keyed = hmac.new(b"secret", f"exp-1\x00{unit}".encode(), hashlib.sha256).digest()
+        assert unit_bucket(b"secret", "exp-1", unit) == int.from_bytes(keyed[:8], "big") / 2**64
 
 
 def test_the_sample_ratio_alarm_trips_on_a_skewed_split_and_not_on_fair_ones() -> None:
