@@ -47,7 +47,7 @@ from logs.rollup_figures import (
     feature_tokens,
     hashed,
 )
-from logs.rule_store import CampaignCount, add_counts, campaign_counts
+from logs.rule_store import CampaignCount, add_counts, counted_of, counted_sql
 from logs.store import LogStore
 from policies.base import Feedback
 
@@ -197,7 +197,8 @@ class Rollups:
         rows = self.store.conn.execute(
             f"SELECT {position}, d.created_at, d.model_version, d.probabilities, d.choices, d.context,"
             " d.context_ref, pc.codec AS context_codec, pc.body AS context_body, d.exploration_share,"
-            " d.served_baseline, d.rules FROM decisions d LEFT JOIN payloads pc ON pc.digest = d.context_ref"
+            f" d.served_baseline, {counted_sql(self.store.dialect, 'd.rules')} AS counted"
+            " FROM decisions d LEFT JOIN payloads pc ON pc.digest = d.context_ref"
             f" {where} LIMIT ?",
             (*params, limit),
         ).fetchall()
@@ -209,7 +210,7 @@ class Rollups:
         parsed: dict[bytes, list[tuple[str, str, int]]] = {}  # a shared context is hashed once
         campaigns: list[CampaignCount] = []
         for row in rows:
-            campaigns += campaign_counts(row["rules"])
+            campaigns += counted_of(row["counted"])
             minute = int(row["created_at"] // 60)
             totals = by_minute[(minute, row["model_version"])]
             totals[0] += 1

@@ -25,7 +25,6 @@ __all__ = [
     "COUNTED",
     "CampaignCount",
     "add_counts",
-    "campaign_counts",
     "merge",
     "counted_of",
     "counted_sql",
@@ -51,18 +50,6 @@ def trace_counts(counts: Iterable[CampaignCount]) -> dict[str, list[float]]:
     showed one of the campaign's products are kept.
     """
     return {campaign: [start, shown] for campaign, start, _, shown in counts}
-
-
-def campaign_counts(rules: str | None) -> list[CampaignCount]:
-    """The campaign counts a logged decision's rules trace (decisions.rules) carries.
-
-    None for decisions logged before the trace held them (their counts were added to
-    `campaign_counts` when they were logged) and for decisions no campaign was eligible for.
-    """
-    if not rules or COUNTED not in rules:  # most traces: no JSON to parse
-        return []
-    found = orjson.loads(rules).get(COUNTED) or {}
-    return [(campaign, float(start), 1, int(shown)) for campaign, (start, shown) in found.items()]
 
 
 def add_counts(conn: LogConnection, counts: Iterable[CampaignCount]) -> None:

@@ -166,20 +166,45 @@ class FiltersIn(_Body):
         return high
 
     def domain(self) -> Filters:
-        return Filters(
-            include_categories=frozenset(self.include_categories),
-            exclude_categories=frozenset(self.exclude_categories),
-            include_skus=frozenset(self.include_skus),
-            exclude_skus=frozenset(self.exclude_skus),
-            include_tags=frozenset(self.include_tags),
-            exclude_tags=frozenset(self.exclude_tags),
-            include_families=frozenset(self.include_families),
-            exclude_families=frozenset(self.exclude_families),
-            min_price=self.min_price,
-            max_price=self.max_price,
-            in_stock=self.in_stock,
-            max_per_category=self.max_per_category,
+        """The filters as the rules take them; equal filters give the same object.
+
+        Storefronts send the same few filter sets again and again: one object per set
+        spares building it per request, and lets the rules' caches, keyed on it, match
+        it by identity.
+        """
+        key = (
+            *(tuple(getattr(self, name)) for name in _FILTER_LISTS),
+            repr(self.min_price),  # not the floats: -0.0 == 0.0, and the log keeps what was given
+            repr(self.max_price),
+            self.in_stock,
+            self.max_per_category,
         )
+        found = _FILTERS.get(key)
+        if found is None:
+            if len(_FILTERS) >= _FILTERS_KEPT:
+                _FILTERS.clear()
+            found = _FILTERS[key] = Filters(
+                **{name: frozenset(getattr(self, name)) for name in _FILTER_LISTS},
+                min_price=self.min_price,
+                max_price=self.max_price,
+                in_stock=self.in_stock,
+                max_per_category=self.max_per_category,
+            )
+        return found
+
+
+_FILTER_LISTS = (
+    "include_categories",
+    "exclude_categories",
+    "include_skus",
+    "exclude_skus",
+    "include_tags",
+    "exclude_tags",
+    "include_families",
+    "exclude_families",
+)
+_FILTERS: dict[tuple[object, ...], Filters] = {}
+_FILTERS_KEPT = 1024  # filter sets a worker keeps (each at most a few kB)
 
 
 class RankRequest(_Body):

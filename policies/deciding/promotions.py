@@ -54,13 +54,12 @@ class Campaign:
     max_impressions: int | None = None  # per period; then its products are removed
     period_seconds: float = 86_400.0  # periods are aligned to the epoch: a day is a UTC day
     members: frozenset[str] = field(init=False, repr=False, compare=False)
+    rule: str = field(init=False, repr=False, compare=False)  # what traces name it by
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "members", frozenset(self.products))  # looked up per candidate
-
-    @property
-    def rule(self) -> str:
-        return f"rules.campaigns.{self.name}"
+        # Both read on every ruled decision: made once per rule set.
+        object.__setattr__(self, "members", frozenset(self.products))
+        object.__setattr__(self, "rule", f"rules.campaigns.{self.name}")
 
     def period_start(self, now: float) -> float:
         return math.floor(now / self.period_seconds) * self.period_seconds

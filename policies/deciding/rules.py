@@ -63,7 +63,21 @@ class Filters:
     max_per_category: int | None = None
 
     def __bool__(self) -> bool:
-        return self != _NO_FILTERS
+        # Field by field, not `!= Filters()`: asked several times on every ruled request.
+        return bool(
+            self.include_categories
+            or self.exclude_categories
+            or self.include_skus
+            or self.exclude_skus
+            or self.include_tags
+            or self.exclude_tags
+            or self.include_families
+            or self.exclude_families
+            or self.in_stock
+            or self.min_price is not None
+            or self.max_price is not None
+            or self.max_per_category is not None
+        )
 
     def logged(self) -> dict[str, Any]:
         """The filters as the decision logs them (only those given), for the trace and audits."""
@@ -79,7 +93,7 @@ class Filters:
 
 
 _FILTER_FIELDS = tuple(f.name for f in fields(Filters))
-_NO_FILTERS = Filters()
+_NO_TALLY = Tally()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +253,7 @@ def settle(
     tallies = tallies or {}
     eligible, targets = [], []
     for campaign, allowed in screened.campaigns:
-        tally = tallies.get(campaign.name, Tally())
+        tally = tallies.get(campaign.name, _NO_TALLY)
         if campaign.max_impressions is not None and tally.shown >= campaign.max_impressions:
             removed = {**removed, **dict.fromkeys(allowed, f"{campaign.rule}.cap")}
             continue

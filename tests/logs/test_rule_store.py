@@ -7,14 +7,13 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-import orjson
 import pytest
 
 from logs.db import transaction
 from logs.dialect import DatabaseUrl
 from logs.rollup_queries import RollupReader
 from logs.rollups import Rollups
-from logs.rule_store import COUNTED, CampaignCount, add_counts, campaign_counts, trace_counts
+from logs.rule_store import COUNTED, CampaignCount, add_counts, counted_of, counted_sql, trace_counts
 from logs.store import LogStore
 from policies.learning.rewards import RewardRules
 from tests.logs.helpers import decision
@@ -98,8 +97,15 @@ def test_a_far_behind_rollup_is_said_not_hidden(store: LogStore, caplog: pytest.
     assert RollupReader(store, tail_limit=2).campaign_counts({"summer": 3600.0}) == {"summer": (3, 3)}
 
 
-def test_a_trace_reads_back_its_counts() -> None:
+def test_a_trace_reads_back_its_counts(store: LogStore) -> None:
     counts = [("summer", 3600.0, 1, 1), ("winter", 7200.0, 1, 0)]
-    assert campaign_counts(orjson.dumps({COUNTED: trace_counts(counts)}).decode()) == counts
-    assert campaign_counts(None) == []
-    assert campaign_counts('{"removed": {"counted": "a sku named so"}}') == []
+    traces = {
+        "counted": {"removed": {}, COUNTED: trace_counts(counts)},
+        "none": None,
+        "a sku named so": {"removed": {"counted": "filters.exclude_skus"}},  # not the trace's own key
+    }
+    for event_id, trace in traces.items():
+        store.record_decision(replace(decision(event_id, created_at=4000.0), rules=trace))
+    sql = f"SELECT event_id, {counted_sql(store.dialect, 'd.rules')} AS counted FROM decisions d"
+    found = {r["event_id"]: counted_of(r["counted"]) for r in store.conn.execute(sql, ()).fetchall()}
+    assert found == {"counted": counts, "none": [], "a sku named so": []}
