@@ -28,11 +28,12 @@ __all__ = [
     "Campaign",
     "Tally",
     "Target",
+    "boosted_trace",
+    "mixed_trace",
     "mixing_of",
     "required_rate",
     "shares_for",
     "shares_of",
-    "trace",
 ]
 
 
@@ -126,24 +127,26 @@ def shares_of(
     return tuple(shares)
 
 
-def trace(
-    boosts: Mapping[str, float], shares: Sequence[tuple[float, frozenset[str]]], targets: Sequence[Target]
-) -> dict[str, Any]:
-    """The log's record of the promotions in one decision (part of decisions.rules).
+def boosted_trace(boosts: Mapping[str, float]) -> dict[str, Any]:
+    """The log's record of a decision's boosts (its rules trace's ``boosted``)."""
+    return {a: {"rule": "rules.boosts", "factor": f} for a, f in sorted(boosts.items())}
 
-    ``boosted`` and ``mixed`` are what a replay needs (``mixing_of`` reads them back);
-    ``mixed`` also names each share's campaign rule, for the event inspector.
+
+def mixed_trace(shares: Sequence[tuple[float, frozenset[str]]], targets: Sequence[Target]) -> dict[str, Any]:
+    """The log's record of the shares mixed into one decision (its rules trace's ``mixed``).
+
+    With ``boosted`` (rules.Shaped.trace) all a replay needs (``mixing_of`` reads them
+    back); ``mixed`` also names each share's campaign rule, for the event inspector.
     """
-    found: dict[str, Any] = {}
-    if boosts:
-        found["boosted"] = {a: {"rule": "rules.boosts", "factor": f} for a, f in sorted(boosts.items())}
-    if shares:
-        rule_of = {t.actions: t.rule for t in targets}
-        found["mixed"] = [
+    if not shares:
+        return {}
+    rule_of = {t.actions: t.rule for t in targets}
+    return {
+        "mixed": [
             {"rule": rule_of.get(actions, ""), "epsilon": epsilon, "actions": sorted(actions)}
             for epsilon, actions in shares
         ]
-    return found
+    }
 
 
 def mixing_of(trace: Mapping[str, Any] | None) -> Mixing | None:

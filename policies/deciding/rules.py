@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from policies.deciding.promotions import Boost, Campaign, Tally, Target, required_rate
+from policies.deciding.promotions import Boost, Campaign, Tally, Target, boosted_trace, required_rate
 from policies.deciding.rule_checks import Check, filter_checks, rule_checks
 
 __all__ = [
@@ -148,18 +148,43 @@ class Shaped:
     eligible: tuple[Campaign, ...] = ()  # campaigns one of whose products is an allowed candidate
     targets: tuple[Target, ...] = ()  # of those, the ones with a share to mix in
 
+    # The trace as far as the counts leave it as screened (kept with the Screened): made
+    # once per candidate set instead of per decision. Never mutated: decisions share it.
+    logged: Mapping[str, Any] | None = None
+
     def trace(self) -> dict[str, Any]:
-        """The log's record of it (decisions.rules), also shown to the event inspector."""
-        found: dict[str, Any] = {"removed": dict(sorted(self.removed.items()))}
-        if self.pinned is not None:
-            found["pinned"] = {"action_id": self.pinned[0], "rule": self.pinned[1]}
-        if self.max_per_category is not None:
-            found["max_per_category"] = self.max_per_category
-        if self.filters:
-            found["filters"] = dict(self.filters)
-        if self.eligible:
-            found["campaigns"] = sorted(c.name for c in self.eligible)
-        return found
+        """The log's record of it (decisions.rules), also shown to the event inspector.
+
+        ``boosted`` (with ``mixed``, added by the rank path) is what a replay needs
+        (promotions.mixing_of reads them back).
+        """
+        if self.logged is not None:
+            return dict(self.logged)
+        return _trace(
+            self.removed, self.pinned, self.max_per_category, self.filters, self.eligible, self.boosts
+        )
+
+
+def _trace(
+    removed: Mapping[str, str],
+    pinned: tuple[str, str] | None,
+    max_per_category: int | None,
+    filters: Mapping[str, Any],
+    eligible: Sequence[Campaign],
+    boosts: Mapping[str, float],
+) -> dict[str, Any]:
+    found: dict[str, Any] = {"removed": dict(sorted(removed.items()))}
+    if pinned is not None:
+        found["pinned"] = {"action_id": pinned[0], "rule": pinned[1]}
+    if max_per_category is not None:
+        found["max_per_category"] = max_per_category
+    if filters:
+        found["filters"] = dict(filters)
+    if eligible:
+        found["campaigns"] = sorted(c.name for c in eligible)
+    if boosts:
+        found["boosted"] = boosted_trace(boosts)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +201,7 @@ class Screened:
     max_per_category: int | None
     category_of: Mapping[str, str]
     filters: Mapping[str, Any]
+    logged: Mapping[str, Any]  # Shaped.trace when no cap removes anything
 
 
 def shape(
@@ -230,6 +256,7 @@ def screen(
             if category:
                 category_of[action_id] = category
     boosts, pinned = _promoted(rules, candidates, gone)
+    eligible = [c for c, _ in campaigns]
     return Screened(
         MappingProxyType(removed),
         candidates,
@@ -239,6 +266,7 @@ def screen(
         cap,
         MappingProxyType(category_of),
         logged,
+        _trace(removed, pinned, cap, logged, eligible, boosts),
     )
 
 
@@ -261,8 +289,10 @@ def settle(
         if campaign.min_share is not None:
             targets.append(Target(campaign.rule, allowed, required_rate(campaign.min_share, tally)))
     boosts, pinned = screened.boosts, screened.pinned
+    logged: Mapping[str, Any] | None = screened.logged
     if removed is not screened.removed:  # a cap removed some: what is left to boost or pin
         boosts, pinned = _promoted(rules, screened.candidates, unavailable.union(removed))
+        logged = None
     return Shaped(
         removed,
         pinned,
@@ -272,6 +302,7 @@ def settle(
         boosts,
         tuple(eligible),
         tuple(targets),
+        logged,
     )
 
 

@@ -20,7 +20,7 @@ from logs.records import DecisionRecord
 from logs.replay import closed_decisions
 from logs.store import LogStore
 from policies.base import Action, Mixing, Ranking, SlotChoice
-from policies.deciding.promotions import trace as promotion_trace
+from policies.deciding.promotions import boosted_trace, mixed_trace
 from policies.deciding.sampling import choose, first_slot, seed_for, served
 from policies.evaluation.replay import EvaluationOptions
 from policies.learning.rewards import RewardRules
@@ -167,7 +167,11 @@ def promoted(event_id: str, at: float, index: int) -> DecisionRecord:
     ranking = served(Ranking(ids, base), share, frozenset(), mixing)
     drawn = choose(ranking, 2, seed_for(event_id), slot_excluded=slot_excluded)
     choices = tuple(SlotChoice(c.slot, c.action_id, float(c.probability)) for c in drawn)
-    rules: dict[str, object] = {**promotion_trace(boosts, shares, []), "filters": {"exclude_tags": ["bulky"]}}
+    rules: dict[str, object] = {
+        **({"boosted": boosted_trace(boosts)} if boosts else {}),
+        **mixed_trace(shares, []),
+        "filters": {"exclude_tags": ["bulky"]},
+    }
     return DecisionRecord(
         event_id=event_id,
         created_at=at,
