@@ -31,7 +31,6 @@ import orjson
 from logs.footprint import DAY_SECONDS
 from logs.records import DecisionRecord
 from policies.base import Action, Feedback, LoggedEvent, SlotChoice
-from policies.deciding.promotions import mixing_of
 from policies.evaluation.dataset import LoggedDecision
 
 __all__ = ["Archive", "ArchiveUnavailable", "read_archive"]
@@ -265,5 +264,5 @@ def _event(row: dict[str, Any]) -> LoggedEvent:
         exploration_share=row["exploration_share"],
         served_baseline=row["served_baseline"],
         # as DecisionRecord.to_event reads the log; format 1 files have no rules column
-        mixing=mixing_of(orjson.loads(row["rules"]) if row.get("rules") is not None else None),
+        rules=orjson.loads(row["rules"]) if row.get("rules") is not None else None,
     )

@@ -11,7 +11,6 @@ import orjson
 
 from logs import payloads
 from policies.base import Action, Feedback, LoggedEvent, SlotChoice
-from policies.deciding.promotions import mixing_of
 
 __all__ = [
     "DecisionRecord",
@@ -181,7 +180,7 @@ class DecisionRecord:
             baseline=self.baseline,
             exploration_share=self.exploration_share,
             served_baseline=self.served_baseline,
-            mixing=mixing_of(self.rules),  # promotions mixed into what was served (#15)
+            rules=self.rules,  # with the promotions mixed into what was served (#15)
         )
 
 

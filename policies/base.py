@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import numpy as np
 
@@ -76,6 +76,19 @@ class Mixing:
     def __bool__(self) -> bool:
         return bool(self.boosts or self.shares)
 
+    @classmethod
+    def from_trace(cls, trace: Mapping[str, Any] | None) -> Mixing | None:
+        """Read the promotions a decision was served with back from its logged rules trace
+        (``boosted`` and ``mixed``, policies/deciding/promotions.py); None without any."""
+        if not trace or ("boosted" not in trace and "mixed" not in trace):
+            return None
+        boosted = trace.get("boosted") or {}
+        mixed = trace.get("mixed") or []
+        return cls(
+            boosts=tuple((a, float(b["factor"])) for a, b in sorted(boosted.items())),
+            shares=tuple((float(m["epsilon"]), frozenset(m["actions"])) for m in mixed),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
@@ -110,7 +123,16 @@ class LoggedEvent:
     baseline: tuple[str | None, ...] = ()
     exploration_share: float = 0.0  # mixed into the served distribution (sampling.mix_uniform)
     served_baseline: bool = False  # apprentice or logging-only mode served the baseline
-    mixing: Mixing | None = None  # operator promotions mixed into what was served (#15)
+    rules: Mapping[str, Any] | None = None  # the decision's rules trace as logged (#15)
+
+    @property
+    def mixing(self) -> Mixing | None:
+        """The operator promotions mixed into what was served (#15).
+
+        Read from the trace when asked: replays need it, learning never does, and the
+        learner reads every event.
+        """
+        return Mixing.from_trace(self.rules)
 
     def slot_banned(self, slot: int) -> frozenset[str]:
         """Return the actions slot `slot` (0-based) could not show besides `excluded`."""

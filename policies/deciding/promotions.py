@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.base import Mixing, Ranking
+from policies.base import Ranking
 
 __all__ = [
     "Boost",
@@ -30,7 +30,6 @@ __all__ = [
     "Target",
     "boosted_trace",
     "mixed_trace",
-    "mixing_of",
     "required_rate",
     "shares_for",
     "shares_of",
@@ -135,7 +134,7 @@ def boosted_trace(boosts: Mapping[str, float]) -> dict[str, Any]:
 def mixed_trace(shares: Sequence[tuple[float, frozenset[str]]], targets: Sequence[Target]) -> dict[str, Any]:
     """The log's record of the shares mixed into one decision (its rules trace's ``mixed``).
 
-    With ``boosted`` (rules.Shaped.trace) all a replay needs (``mixing_of`` reads them
+    With ``boosted`` (rules.Shaped.trace) all a replay needs (``Mixing.from_trace`` reads them
     back); ``mixed`` also names each share's campaign rule, for the event inspector.
     """
     if not shares:
@@ -147,15 +146,3 @@ def mixed_trace(shares: Sequence[tuple[float, frozenset[str]]], targets: Sequenc
             for epsilon, actions in shares
         ]
     }
-
-
-def mixing_of(trace: Mapping[str, Any] | None) -> Mixing | None:
-    """Read the promotions a decision was served with back from its logged trace."""
-    if not trace or ("boosted" not in trace and "mixed" not in trace):
-        return None
-    boosted = trace.get("boosted") or {}
-    mixed = trace.get("mixed") or []
-    return Mixing(
-        boosts=tuple((a, float(b["factor"])) for a, b in sorted(boosted.items())),
-        shares=tuple((float(m["epsilon"]), frozenset(m["actions"])) for m in mixed),
-    )

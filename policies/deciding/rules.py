@@ -156,7 +156,7 @@ class Shaped:
         """The log's record of it (decisions.rules), also shown to the event inspector.
 
         ``boosted`` (with ``mixed``, added by the rank path) is what a replay needs
-        (promotions.mixing_of reads them back).
+        (policies.base.Mixing.from_trace reads them back).
         """
         if self.logged is not None:
             return dict(self.logged)

@@ -114,7 +114,7 @@ def test_boosts_shares_and_caps_replay_to_exactly_the_served_probabilities(shop:
     # the check has teeth: replayed without the logged mixing, no decision would match
     (served,) = build_candidates(["served"], shop.extensions["xsell"].registry)
     for decision in decisions:
-        bare = LoggedDecision(replace(decision.event, mixing=None), decision.rewards)
+        bare = LoggedDecision(replace(decision.event, rules=None), decision.rewards)
         assert served.slot_distributions(bare)[0].tolist() != list(decision.event.probabilities)
     assert_replays_exactly(shop, decisions, "served")
     assert_replays_exactly(shop, decisions, f"model:{version}")
