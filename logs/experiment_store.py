@@ -22,7 +22,23 @@ from policies.experiments.assignment import Arm
 from policies.experiments.results import ArmCounts, summarise
 from policies.experiments.sequences import Moments
 
-__all__ = ["ArmCounts", "Experiment", "ExperimentExists", "ExperimentStore", "UnknownExperiment"]
+__all__ = [
+    "ASSIGNS_WITHIN_SECONDS",
+    "ArmCounts",
+    "Experiment",
+    "ExperimentExists",
+    "ExperimentStore",
+    "UnknownExperiment",
+]
+
+# A worker assigns decisions to an experiment only while its view of it was read at most
+# this long ago (service/experiment_arms.py), so every decision of an experiment was made
+# between its start and its end plus this much. Its results read the decisions made in
+# that span (with CLOCK_SKEW_SECONDS either side, for nodes whose clocks differ) through
+# the decisions_created index: an index of its own cost every decision an extra page
+# write (dropped in m017).
+ASSIGNS_WITHIN_SECONDS = 60.0
+CLOCK_SKEW_SECONDS = 300.0
 
 
 class UnknownExperiment(LookupError):
@@ -60,7 +76,8 @@ FROM (
            max(CASE WHEN f.signal = 'dismiss' THEN 1 ELSE 0 END) AS dismissed,
            coalesce(sum(CASE WHEN f.signal = 'purchase' THEN f.value END), 0.0) AS revenue
     FROM decisions d LEFT JOIN feedback f ON f.event_id = d.event_id AND f.on_time = 1
-    WHERE {experiment_id} = ? AND d.experiment IS NOT NULL AND d.closes_at <= ?
+    WHERE d.created_at >= ? AND d.created_at <= ? AND d.experiment IS NOT NULL
+      AND {experiment_id} = ? AND d.closes_at <= ?
     GROUP BY d.event_id
 ) per_decision
 GROUP BY arm
@@ -68,21 +85,17 @@ GROUP BY arm
 
 
 def json_text(dialect: Dialect, column: str, key: str) -> str:
-    """SQL for one string field of a JSON text column, spelled as the expression index has it.
-
-    PostgreSQL's index on decisions.experiment (m012, translated by logs/pg_migrations.py)
-    is on ``((experiment::jsonb) ->> 'id')``; a query uses it only when it says the same.
-    """
+    """SQL for one string field of a JSON text column."""
     if dialect.name == "sqlite":
         return f"json_extract({column}, '$.{key}')"
     return f"(({column})::jsonb ->> '{key}')"
 
 
 # The experiment's decisions still within their reward window (deferred ones never close):
-# what _PER_ARM leaves out yet. The same index serves it (experiment id, closes_at).
+# what _PER_ARM leaves out yet.
 _PENDING = (
-    "SELECT {arm} AS arm, count(*) AS n FROM decisions"
-    " WHERE {experiment_id} = ? AND experiment IS NOT NULL AND closes_at > ? GROUP BY 1"
+    "SELECT {arm} AS arm, count(*) AS n FROM decisions WHERE created_at >= ? AND created_at <= ?"
+    " AND experiment IS NOT NULL AND {experiment_id} = ? AND closes_at > ? GROUP BY 1"
 )
 
 
@@ -195,7 +208,7 @@ class ExperimentStore:
 
         def read() -> tuple[list[Any], list[Any]]:
             conn = self.store.conn
-            served = conn.execute(per_arm, (experiment.id, now)).fetchall()
+            served = conn.execute(per_arm, (*_made_within(experiment), experiment.id, now)).fetchall()
             return served, _holdouts(conn, experiment.id, now, closed=True)
 
         served, held = self.store.retry(read)
@@ -236,7 +249,7 @@ class ExperimentStore:
 
         def read() -> list[Any]:
             conn = self.store.conn
-            served = conn.execute(decided, (experiment.id, now)).fetchall()
+            served = conn.execute(decided, (*_made_within(experiment), experiment.id, now)).fetchall()
             return [*served, *_holdouts(conn, experiment.id, now, closed=False)]
 
         found = dict.fromkeys((a.name for a in experiment.arms), 0)
@@ -265,6 +278,12 @@ class ExperimentStore:
             ).fetchone()
         )
         return row
+
+
+def _made_within(experiment: Experiment) -> tuple[float, float]:
+    """When the experiment's decisions were made, at the widest (ASSIGNS_WITHIN_SECONDS)."""
+    end = float("inf") if experiment.ended_at is None else experiment.ended_at
+    return experiment.created_at - CLOCK_SKEW_SECONDS, end + ASSIGNS_WITHIN_SECONDS + CLOCK_SKEW_SECONDS
 
 
 def _holdouts(conn: Any, experiment_id: str, now: float, *, closed: bool) -> list[Any]:

@@ -2,8 +2,11 @@
 
 Each worker reads the running experiment at most every `model_poll_seconds` (as it
 reads the active model), so an experiment started or stopped reaches every worker
-within that time without a read of the log per request. Frozen versions an arm
-serves are loaded once per worker and kept.
+within that time without a read of the log per request. A worker that could not read
+it for ASSIGNS_WITHIN_SECONDS stops assigning: an experiment's decisions are all made
+before its end plus that, which is where its results look for them
+(logs/experiment_store.py). Frozen versions an arm serves are loaded once per worker
+and kept.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from logs.db import LogUnavailable
-from logs.experiment_store import Experiment, ExperimentStore
+from logs.experiment_store import ASSIGNS_WITHIN_SECONDS, Experiment, ExperimentStore
 from policies.deciding.vw import VWPolicy
 from policies.experiments.assignment import Arm, ArmSplit, UnitHasher
 from policies.keyed_hash import KeyedHash
@@ -45,6 +48,8 @@ class ArmSource:
         self.store = ExperimentStore(res.store)
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
+        self._read_at = float("-inf")  # when the running experiment was last read
+        self.monotonic = time.monotonic  # tests drive time through it
         self._running: Experiment | None = None
         self._frozen: dict[str, tuple[ModelVersion, VWPolicy]] = {}
         # Per request only the unit's keyed hash is new: the key is prepared once, the
@@ -53,16 +58,21 @@ class ArmSource:
         self._split: tuple[Experiment, ArmSplit] | None = None
 
     def running(self) -> Experiment | None:
-        if time.monotonic() - self._checked_at >= self.res.settings.model_poll_seconds:
+        now = self.monotonic()
+        if now - self._checked_at >= self.res.settings.model_poll_seconds:
             self.refresh()
+            now = self.monotonic()
+        if now - self._read_at > ASSIGNS_WITHIN_SECONDS:
+            return None  # not read for too long: serve outside any experiment until it is
         return self._running
 
     def refresh(self) -> None:
         """Read the running experiment now (tests and the admin routes call it after a change)."""
         with self._lock:
-            self._checked_at = time.monotonic()
+            self._checked_at = self.monotonic()
             try:
                 self._running = self.store.running()
+                self._read_at = self._checked_at
             except LogUnavailable:  # a busy log: serve as before and look again next interval
                 log.warning("could not read the running experiment; keeping the last known", exc_info=True)
 

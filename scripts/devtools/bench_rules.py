@@ -39,7 +39,9 @@ RULES = {
     "reason": "xsell bench serve",
 }
 Measure = Callable[[str, str, Any], "ServeFigures"]  # (row name, path, body) -> figures
-TURN_SECONDS = 5.0
+# Short turns, many of them: this machine's speed drifts within seconds, and a pair of
+# turns 3 s long meets less drift than a pair 5 s long (wrk counts whole seconds).
+TURN_SECONDS = 3.0
 ENDPOINTS = ("/v1/rank", "/v1/offers")
 
 

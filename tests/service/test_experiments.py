@@ -16,10 +16,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from logs.experiment_store import ExperimentStore
+from logs.db import LogUnavailable
+from logs.experiment_store import ASSIGNS_WITHIN_SECONDS, ExperimentStore
 from logs.store import LogStore
 from scripts.demo_store import load_demo
 from service.app import create_app
+from service.experiment_arms import arms
 from tests.conftest import make_settings, rank_body
 from tests.service.test_replay_exact import assert_replays_exactly, logged, serve, train_on
 
@@ -380,3 +382,62 @@ def test_shipping_a_frozen_arm_whose_version_is_gone_is_refused_and_the_experime
     assert refused.status_code == 422 and refused.get_json()["details"][0]["field"] == "arm"
     listed = client.get("/v1/experiments", headers=ADMIN).get_json()["experiments"]
     assert [(e["id"], e["status"]) for e in listed] == [("exp-gone", "running")]
+
+
+TWO_MODEL_ARMS = [
+    {"name": "a", "policy": "model", "share": 0.5},
+    {"name": "b", "policy": "model", "share": 0.5},
+]
+
+
+def test_a_worker_that_cannot_read_the_experiment_for_a_minute_stops_assigning(
+    shop: Flask, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So every decision of an experiment is made before its end plus ASSIGNS_WITHIN_SECONDS,
+    the span its results read (logs/experiment_store.py)."""
+    client = shop.test_client()
+    start(client, TWO_MODEL_ARMS)
+    res = shop.extensions["xsell"]
+    source = arms(res)
+    ticks = [1000.0]
+    source.monotonic = lambda: ticks[0]
+    source.refresh()
+    assert source.assign(None, None, "e1") is not None
+
+    def busy(self: ExperimentStore) -> None:
+        raise LogUnavailable("the log is busy")
+
+    monkeypatch.setattr(ExperimentStore, "running", busy)
+    ticks[0] += ASSIGNS_WITHIN_SECONDS - 1  # read again, and failed: the last known still serves
+    assert source.assign(None, None, "e2") is not None
+    ticks[0] += 2  # over a minute since the last read that worked
+    assert source.assign(None, None, "e3") is None
+    assert client.post("/v1/rank", json=rank_body()).get_json() is not None  # serving goes on
+    monkeypatch.undo()
+    ticks[0] += 1  # read again, and it worked
+    assert source.assign(None, None, "e4") is not None
+
+
+def test_results_count_what_a_worker_assigned_after_the_end_before_it_knew(
+    shop: Flask, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = shop.test_client()
+    started = start(client, TWO_MODEL_ARMS)
+    store = ExperimentStore(shop.extensions["xsell"].store)
+    view = store.get(started["id"])  # what a worker read while it ran
+    for k in range(3):
+        clock.now += 1
+        assert client.post("/v1/rank", json=rank_body(event_id=f"in-{k}")).status_code == 200
+    response = client.post(f"/v1/experiments/{started['id']}/stop", headers=ADMIN, json={"reason": "done"})
+    assert response.status_code == 200, response.get_json()
+    # A worker whose last read came before the stop goes on assigning until it reads again.
+    monkeypatch.setattr(ExperimentStore, "running", lambda self: view)
+    arms(shop.extensions["xsell"]).refresh()
+    clock.now += ASSIGNS_WITHIN_SECONDS - 5
+    assert client.post("/v1/rank", json=rank_body(event_id="late")).status_code == 200
+    monkeypatch.undo()
+    late = shop.extensions["xsell"].store.find_decision("late")
+    assert late is not None and late.experiment is not None and late.experiment["id"] == started["id"]
+    clock.now += 10_000  # every window closed
+    counts = store.arm_counts(store.get(started["id"]), clock.now)
+    assert sum(c.clicks.n for c in counts) == 4
