@@ -256,6 +256,7 @@ class _RulesSource:
         self.res = res
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
+        self._raw: str | None = None  # the rules as last read, to tell a change
         self._epoch = _Epoch(OperatorRules())
 
     def current(self) -> _Epoch:
@@ -266,11 +267,17 @@ class _RulesSource:
     def refresh(self) -> None:
         with self._lock:
             self._checked_at = time.monotonic()
-            rules = self._epoch.rules
             try:
-                rules = operator_rules(self.res)
+                raw = self.res.registry.index.control(RULES_KEY)
             except LogUnavailable:  # a busy log: apply the rules as before, look again next interval
                 log.warning("could not read the business rules; keeping the last known", exc_info=True)
+                raw = self._raw
+            # The same rules keep their object (the tests built for them, the campaigns'
+            # tallies); the catalog is read again either way: a price or stock may change.
+            rules = self._epoch.rules
+            if raw != self._raw:
+                rules = parse(orjson.loads(raw)) if raw else OperatorRules()
+                self._raw = raw
             self._epoch = _Epoch(rules)  # one swap: the rules and what was kept with them
 
     def screened(
