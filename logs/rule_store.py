@@ -85,5 +85,5 @@ def counted_of(counted: str | None) -> list[CampaignCount]:
     """The campaign counts in a trace's `counted` object (as `counted_sql` reads it)."""
     if not counted:
         return []
-    found = orjson.loads(counted)
+    found = orjson.loads(counted) or {}  # PostgreSQL reads a JSON null as the text 'null'
     return [(campaign, float(start), 1, int(shown)) for campaign, (start, shown) in found.items()]

@@ -59,7 +59,9 @@ class ArmSource:
 
     def running(self) -> Experiment | None:
         now = self.monotonic()
-        if now - self._checked_at >= self.res.settings.model_poll_seconds:
+        # At least twice per ASSIGNS_WITHIN_SECONDS, whatever the poll interval: a longer
+        # one would switch the experiment off between reads.
+        if now - self._checked_at >= min(self.res.settings.model_poll_seconds, ASSIGNS_WITHIN_SECONDS / 2):
             self.refresh()
             now = self.monotonic()
         if now - self._read_at > ASSIGNS_WITHIN_SECONDS:
@@ -73,8 +75,12 @@ class ArmSource:
             try:
                 self._running = self.store.running()
                 self._read_at = self._checked_at
-            except LogUnavailable:  # a busy log: serve as before and look again next interval
-                log.warning("could not read the running experiment; keeping the last known", exc_info=True)
+            except LogUnavailable:  # a busy log: serve as before (for a minute at most), look again
+                log.warning(
+                    "could not read the running experiment; keeping the last known for up to %.0f s",
+                    ASSIGNS_WITHIN_SECONDS,
+                    exc_info=True,
+                )
 
     def frozen(self, version: str) -> tuple[ModelVersion, VWPolicy]:
         """Return a frozen version's policy, loading it on first use."""

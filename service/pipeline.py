@@ -173,16 +173,16 @@ def _promoted(
 ) -> tuple[Ranking, dict[str, Any]]:
     """Serve the policy's ranking with the exploration share and the promotions mixed in.
 
-    Returns the distribution to sample from and the shares' trace, which with the boosts
-    in the rules' own trace (Shaped.trace) holds all a replay needs to serve the same
-    mixture (``LoggedEvent.mixing``).
+    Returns the distribution to sample from and the promotions' trace (``boosted`` and
+    ``mixed``), which holds all a replay needs to serve the same mixture
+    (``LoggedEvent.mixing``): a decision that serves the baseline logs neither.
     """
     if shaped is None or not (shaped.boosts or shaped.targets):
         return served(ranking, share, excluded), {}
     # Each campaign's epsilon is read off the distribution it is mixed into; the replay
     # takes the logged epsilons as given (policies/deciding/mixture.py served).
     ranking, shares = promote(ranking, share, excluded, shaped.boosts, shaped.targets)
-    return ranking, mixed_trace(shares, shaped.targets)
+    return ranking, shaped.boost_trace() | mixed_trace(shares, shaped.targets)
 
 
 def _hold_out(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields as dataclass_fields
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -170,41 +171,26 @@ class FiltersIn(_Body):
 
         Storefronts send the same few filter sets again and again: one object per set
         spares building it per request, and lets the rules' caches, keyed on it, match
-        it by identity.
+        it by identity. The key is every field as given (reprs for the scalars: -0.0 ==
+        0.0, and the log keeps a bound as the request gave it).
         """
-        key = (
-            *(tuple(getattr(self, name)) for name in _FILTER_LISTS),
-            repr(self.min_price),  # not the floats: -0.0 == 0.0, and the log keeps what was given
-            repr(self.max_price),
-            self.in_stock,
-            self.max_per_category,
-        )
+        values = {name: getattr(self, name) for name in _FILTER_FIELDS}
+        key = tuple(tuple(v) if isinstance(v, list) else repr(v) for v in values.values())
         found = _FILTERS.get(key)
         if found is None:
             if len(_FILTERS) >= _FILTERS_KEPT:
                 _FILTERS.clear()
             found = _FILTERS[key] = Filters(
-                **{name: frozenset(getattr(self, name)) for name in _FILTER_LISTS},
-                min_price=self.min_price,
-                max_price=self.max_price,
-                in_stock=self.in_stock,
-                max_per_category=self.max_per_category,
+                **{name: frozenset(v) if isinstance(v, list) else v for name, v in values.items()}
             )
         return found
 
 
-_FILTER_LISTS = (
-    "include_categories",
-    "exclude_categories",
-    "include_skus",
-    "exclude_skus",
-    "include_tags",
-    "exclude_tags",
-    "include_families",
-    "exclude_families",
-)
+_FILTER_FIELDS = tuple(f.name for f in dataclass_fields(Filters))  # FiltersIn has the same
 _FILTERS: dict[tuple[object, ...], Filters] = {}
-_FILTERS_KEPT = 1024  # filter sets a worker keeps (each at most a few kB)
+# Filter sets a worker keeps: at most ~30 kB each (two sku lists of 50, six label lists
+# of 50), so a few MB at worst; cleared when full.
+_FILTERS_KEPT = 256
 
 
 class RankRequest(_Body):

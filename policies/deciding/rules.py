@@ -5,7 +5,7 @@ The served probabilities stay exactly reproducible from the log: a removed candi
 pinned campaign restricts the first slot to itself (a per-slot exclusion, logged), the
 diversity cap bans, slot by slot inside the sampler, the categories already shown as
 often as allowed (policies/deciding/sampling.py), and promotions re-weight and mix in
-the open, their exact mixture logged (policies/deciding/promotions.py). The trace names
+the open, their exact mixture logged (policies/deciding/promotions.py, Shaped.boost_trace). The trace names
 the rule behind every removal and boost, for the log and the event inspector.
 """
 
@@ -148,21 +148,28 @@ class Shaped:
     eligible: tuple[Campaign, ...] = ()  # campaigns one of whose products is an allowed candidate
     targets: tuple[Target, ...] = ()  # of those, the ones with a share to mix in
 
-    # The trace as far as the counts leave it as screened (kept with the Screened): made
-    # once per candidate set instead of per decision. Never mutated: decisions share it.
-    logged: Mapping[str, Any] | None = None
+    # The trace and the boosts' trace as screened (kept with the Screened), when no cap
+    # removed anything: made once per candidate set instead of per decision. Never
+    # mutated, nested values included: decisions share them.
+    logged: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    logged_boosts: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def trace(self) -> dict[str, Any]:
         """The log's record of it (decisions.rules), also shown to the event inspector.
 
-        ``boosted`` (with ``mixed``, added by the rank path) is what a replay needs
-        (policies.base.Mixing.from_trace reads them back).
+        The rank path adds ``boosted`` (`boost_trace`) and ``mixed`` when it mixes them
+        into what it serves: all a replay needs (policies.base.Mixing.from_trace).
         """
         if self.logged is not None:
             return dict(self.logged)
-        return _trace(
-            self.removed, self.pinned, self.max_per_category, self.filters, self.eligible, self.boosts
-        )
+        return _trace(self.removed, self.pinned, self.max_per_category, self.filters, self.eligible)
+
+    def boost_trace(self) -> dict[str, Any]:
+        """``{"boosted": ...}`` for the boosts served, or {} without any."""
+        if not self.boosts:
+            return {}
+        kept = self.logged_boosts
+        return {"boosted": kept if kept is not None else boosted_trace(self.boosts)}
 
 
 def _trace(
@@ -171,7 +178,6 @@ def _trace(
     max_per_category: int | None,
     filters: Mapping[str, Any],
     eligible: Sequence[Campaign],
-    boosts: Mapping[str, float],
 ) -> dict[str, Any]:
     found: dict[str, Any] = {"removed": dict(sorted(removed.items()))}
     if pinned is not None:
@@ -182,8 +188,6 @@ def _trace(
         found["filters"] = dict(filters)
     if eligible:
         found["campaigns"] = sorted(c.name for c in eligible)
-    if boosts:
-        found["boosted"] = boosted_trace(boosts)
     return found
 
 
@@ -202,6 +206,7 @@ class Screened:
     category_of: Mapping[str, str]
     filters: Mapping[str, Any]
     logged: Mapping[str, Any]  # Shaped.trace when no cap removes anything
+    logged_boosts: Mapping[str, Any]  # likewise Shaped.boost_trace's
 
 
 def shape(
@@ -266,7 +271,8 @@ def screen(
         cap,
         MappingProxyType(category_of),
         logged,
-        _trace(removed, pinned, cap, logged, eligible, boosts),
+        _trace(removed, pinned, cap, logged, eligible),
+        boosted_trace(boosts),
     )
 
 
@@ -290,9 +296,10 @@ def settle(
             targets.append(Target(campaign.rule, allowed, required_rate(campaign.min_share, tally)))
     boosts, pinned = screened.boosts, screened.pinned
     logged: Mapping[str, Any] | None = screened.logged
+    logged_boosts: Mapping[str, Any] | None = screened.logged_boosts
     if removed is not screened.removed:  # a cap removed some: what is left to boost or pin
         boosts, pinned = _promoted(rules, screened.candidates, unavailable.union(removed))
-        logged = None
+        logged = logged_boosts = None
     return Shaped(
         removed,
         pinned,
@@ -303,6 +310,7 @@ def settle(
         tuple(eligible),
         tuple(targets),
         logged,
+        logged_boosts,
     )
 
 

@@ -6,7 +6,16 @@ import dataclasses
 
 import pytest
 
-from logs.experiment_store import Experiment, ExperimentExists, ExperimentStore, UnknownExperiment
+from logs.experiment_store import (
+    ASSIGNS_WITHIN_SECONDS,
+    CLOCK_SKEW_SECONDS,
+    Experiment,
+    ExperimentExists,
+    ExperimentStore,
+    UnknownExperiment,
+    pending_sql,
+    per_arm_sql,
+)
 from logs.store import LogStore
 from policies.experiments.assignment import Arm
 from tests.logs.helpers import decision
@@ -84,3 +93,22 @@ def test_pending_is_what_the_counts_leave_out_until_each_window_ends(store: LogS
             "model": 3,
             "holdout": 1,
         }
+
+
+def test_results_read_the_decisions_made_in_the_experiments_span_by_the_time_index(store: LogStore) -> None:
+    experiments = ExperimentStore(store)
+    experiment = dataclasses.replace(_experiment("x1", at=10_000.0), status="stopped", ended_at=20_000.0)
+    made_at = {"before": 10_000.0 - CLOCK_SKEW_SECONDS - 1, "first": 10_000.0 - CLOCK_SKEW_SECONDS}
+    made_at |= {"last": 20_000.0 + ASSIGNS_WITHIN_SECONDS + CLOCK_SKEW_SECONDS}
+    made_at |= {"after": made_at["last"] + 1}
+    for event_id, at in made_at.items():
+        record = decision(event_id, created_at=at, window=10.0)
+        store.record_decision(
+            dataclasses.replace(record, experiment={"id": "x1", "arm": "model", "unit": "e"})
+        )
+    model, _ = experiments.arm_counts(experiment, now=99_999.0)
+    assert model.clicks.n == 2  # "first" and "last": a worker cannot have assigned the others
+    if store.dialect.name == "sqlite":  # unanalysed, it would rather scan every decision
+        for sql in (per_arm_sql(store.dialect), pending_sql(store.dialect)):
+            plan = " ".join(str(tuple(r)) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", (0,) * 4))
+            assert "decisions_created" in plan, plan

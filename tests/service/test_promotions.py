@@ -258,3 +258,25 @@ def test_bad_promotions_get_a_422_naming_the_field_and_change_nothing(
     assert response.status_code == 422, response.get_json()
     assert field in [d["field"] for d in response.get_json()["details"]], response.get_json()
     assert client.get("/v1/rules", headers=ADMIN).get_json() == before
+
+
+def test_a_decision_serving_the_baseline_logs_no_promotion(tmp_path: Path, clock: Clock) -> None:
+    """Apprentice mode (as logging-only and the most-popular arm) serves the storefront's
+    own choice: boosts and shares were not mixed in, so the trace must not say they were,
+    or an offline evaluation would mix them into every policy it scores there."""
+    settings = make_settings(
+        tmp_path, admin_api_keys="admin-key", shopper_id_secret="promotions-test", learning_mode="apprentice"
+    )
+    app = create_app(settings, clock=clock)
+    try:
+        app.extensions["xsell"].catalog.upsert_products(products())
+        client = app.test_client()
+        put_rules(client, {"boosts": [{"sku": "p3", "factor": 4.0}], "campaigns": [campaign(min_share=0.5)]})
+        answer = send(client, range(1))[0]
+        assert not any(entry.get("rule") == "rules.boosts" for entry in answer["ranking"]), answer
+        record = app.extensions["xsell"].store.find_decision(answer["event_id"])
+        assert record is not None and record.served_baseline and record.rules is not None
+        assert not {"boosted", "mixed"} & record.rules.keys(), record.rules
+        assert record.to_event(()).mixing is None
+    finally:
+        app.extensions["xsell"].store.close()
