@@ -105,19 +105,19 @@ _PENDING = (
 @functools.cache
 def per_arm_sql(dialect: Dialect) -> str:
     """The results' query on this backend (parameters: the span's two ends, the id, now)."""
-    return _PER_ARM.format(
-        arm=json_text(dialect, "d.experiment", "arm"),
-        experiment_id=json_text(dialect, "d.experiment", "id"),
-        by_time=_by_time(dialect),
-    )
+    return _spelled(_PER_ARM, dialect, "d.experiment")
 
 
 @functools.cache
 def pending_sql(dialect: Dialect) -> str:
     """`pending`'s query on this backend (parameters: the span's two ends, the id, now)."""
-    return _PENDING.format(
-        arm=json_text(dialect, "experiment", "arm"),
-        experiment_id=json_text(dialect, "experiment", "id"),
+    return _spelled(_PENDING, dialect, "experiment")
+
+
+def _spelled(template: str, dialect: Dialect, column: str) -> str:
+    return template.format(
+        arm=json_text(dialect, column, "arm"),
+        experiment_id=json_text(dialect, column, "id"),
         by_time=_by_time(dialect),
     )
 
