@@ -25,9 +25,9 @@ __all__ = [
     "COUNTED",
     "CampaignCount",
     "add_counts",
-    "merge",
     "counted_of",
     "counted_sql",
+    "merge",
     "trace_counts",
 ]
 

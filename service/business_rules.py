@@ -135,7 +135,11 @@ def _removals(shaped: Shaped) -> str:
 
 def operator_rules(res: Resources) -> OperatorRules:
     """The rules in force now, read from the log."""
-    raw = res.registry.index.control(RULES_KEY)
+    return _rules_of(res.registry.index.control(RULES_KEY))
+
+
+def _rules_of(raw: str | None) -> OperatorRules:
+    """The rules as stored in `control` (none stored: no rules)."""
     return parse(orjson.loads(raw)) if raw else OperatorRules()
 
 
@@ -276,7 +280,7 @@ class _RulesSource:
             # tallies); the catalog is read again either way: a price or stock may change.
             rules = self._epoch.rules
             if raw != self._raw:
-                rules = parse(orjson.loads(raw)) if raw else OperatorRules()
+                rules = _rules_of(raw)
                 self._raw = raw
             self._epoch = _Epoch(rules)  # one swap: the rules and what was kept with them
 

@@ -5,8 +5,9 @@ The served probabilities stay exactly reproducible from the log: a removed candi
 pinned campaign restricts the first slot to itself (a per-slot exclusion, logged), the
 diversity cap bans, slot by slot inside the sampler, the categories already shown as
 often as allowed (policies/deciding/sampling.py), and promotions re-weight and mix in
-the open, their exact mixture logged (policies/deciding/promotions.py, Shaped.boost_trace). The trace names
-the rule behind every removal and boost, for the log and the event inspector.
+the open, their exact mixture logged (policies/deciding/promotions.py, Shaped.boost_trace).
+The trace names the rule behind every removal and boost, for the log and the event
+inspector.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ class Arm:
 class UnitHasher:
     """Units' points in [0, 1) under one secret (its HMAC prepared once: the rank path's cost)."""
 
-    def __init__(self, secret: bytes | KeyedHash):
-        self._keyed = secret if isinstance(secret, KeyedHash) else KeyedHash(secret)
+    def __init__(self, keyed: KeyedHash):
+        self._keyed = keyed
 
     def bucket(self, experiment_id: str, unit: str) -> float:
         """Return the unit's point in [0, 1) for this experiment (uniform over units)."""
@@ -63,7 +63,7 @@ class ArmSplit:
 
 def unit_bucket(secret: bytes, experiment_id: str, unit: str) -> float:
     """Return the unit's point in [0, 1) for this experiment (uniform over units)."""
-    return UnitHasher(secret).bucket(experiment_id, unit)
+    return UnitHasher(KeyedHash(secret)).bucket(experiment_id, unit)
 
 
 def assign(secret: bytes, experiment_id: str, unit: str, arms: Sequence[Arm]) -> Arm:
@@ -75,7 +75,7 @@ def assign(secret: bytes, experiment_id: str, unit: str, arms: Sequence[Arm]) ->
     >>> arms = [Arm("a", "model", 0.5), Arm("b", "no-offer", 0.5)]
     >>> assign(b"k", "e1", "shopper-1", arms) == assign(b"k", "e1", "shopper-1", arms)
     True
-    >>> split, hasher = ArmSplit.of(arms), UnitHasher(b"k")
+    >>> split, hasher = ArmSplit.of(arms), UnitHasher(KeyedHash(b"k"))
     >>> split.arm_at(hasher.bucket("e1", "shopper-1")) == assign(b"k", "e1", "shopper-1", arms)
     True
     """
