@@ -136,21 +136,35 @@ class Outcome:
     requests: int = 0
 
 
+@dataclass(frozen=True)
+class SuiteRun:
+    """Every suite test's outcome, and the waits for Azure's propagation each group cut short."""
+
+    outcomes: dict[str, Outcome]
+    waits: dict[str, list[float]]
+
+
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
-    """Run every group at once, each against its own fresh service; return each test's outcome."""
+def suite_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRun]:
+    """Run every group at once, each against its own fresh service."""
     tests = suite_tests()
     root = tmp_path_factory.mktemp("personalizer-suite")
     (root / "suite.ini").write_text(INI)
     with ThreadPoolExecutor(len(GROUPS)) as pool:
-        found = pool.map(lambda group: _run_group(tests, root / group, GROUPS[group]), GROUPS)
-        merged: dict[str, Outcome] = {}
-        for results in found:
-            merged.update(results)
-    yield merged
+        runs = pool.map(lambda group: _run_group(tests, root / group, GROUPS[group]), GROUPS)
+        found = dict(zip(GROUPS, runs, strict=True))
+    merged: dict[str, Outcome] = {}
+    for results, _ in found.values():
+        merged.update(results)
+    yield SuiteRun(merged, {group: waits for group, (_, waits) in found.items()})
 
 
-def _run_group(tests: Path, directory: Path, files: list[str]) -> dict[str, Outcome]:
+@pytest.fixture(scope="module")
+def outcomes(suite_run: SuiteRun) -> dict[str, Outcome]:
+    return suite_run.outcomes
+
+
+def _run_group(tests: Path, directory: Path, files: list[str]) -> tuple[dict[str, Outcome], list[float]]:
     directory.mkdir()
     # Five services start at once on a shared machine: a generous deadline, never a race.
     service = start_service(
@@ -169,8 +183,13 @@ def _run_group(tests: Path, directory: Path, files: list[str]) -> dict[str, Outc
         ready_seconds=300,
     )
     try:
-        sent = directory / "requests.log"
-        env = {**os.environ, "PYTHONPATH": str(STAND_IN), "SUITE_REQUESTS_LOG": str(sent)}
+        sent, waited = directory / "requests.log", directory / "waits.log"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(STAND_IN),
+            "SUITE_REQUESTS_LOG": str(sent),
+            "SUITE_WAITS_LOG": str(waited),
+        }
         for prefix, resource in RESOURCES:
             env[f"{prefix}ENDPOINT_{resource}"] = service.url
             env[f"{prefix}API_KEY_{resource}"] = ADMIN_KEY
@@ -188,6 +207,8 @@ def _run_group(tests: Path, directory: Path, files: list[str]) -> dict[str, Outc
                     str(tests),
                     "-p",
                     "no:cacheprovider",
+                    "-p",
+                    "devtools_testutils.propagation",
                     "-q",
                     f"--junitxml={report}",
                 ],
@@ -199,10 +220,12 @@ def _run_group(tests: Path, directory: Path, files: list[str]) -> dict[str, Outc
                 timeout=600,
             )
         counts = dict(line.rsplit(" ", 1) for line in sent.read_text().splitlines()) if sent.exists() else {}
-        return {
+        waits = [float(line) for line in waited.read_text().split()] if waited.exists() else []
+        results = {
             test: Outcome(o.status, o.message, int(counts.get(test, 0)))
             for test, o in _read_report(report).items()
         }
+        return results, waits
     finally:
         stop_service(service)
 
@@ -243,6 +266,13 @@ def test_suite(outcomes: dict[str, Outcome], test_id: str) -> None:
         assert outcome.requests == 0
     else:
         assert outcome.requests > 0, "the test passed without asking the service anything"
+
+
+def test_the_suite_still_waits_after_each_change(suite_run: SuiteRun) -> None:
+    """Each configuration test's 30 s wait for Azure happened, cut to xsell's bound (propagation.py)."""
+    for group in ("configuration", "configuration_async"):
+        assert suite_run.waits[group] == [30.0, 30.0, 30.0], group
+    assert suite_run.waits["multi_slot"], "enabling multi-slot waited for the policy change"
 
 
 def test_suite_is_all_there(outcomes: dict[str, Outcome]) -> None:
