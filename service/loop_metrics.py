@@ -82,9 +82,14 @@ class LoopCollector(Collector):
             "Feedback posts naming an unknown event or offer, since the service started",
             labels=["code"],
         )
+        # Summed over the routes that take feedback (feedback, activate, both APIs): one
+        # sample per code, never one per route under the same labels.
+        by_code = dict.fromkeys(("unknown_event", "unknown_action"), 0.0)
         for (route, _status, code), count in http_metrics.error_counts().items():
-            if code in ("unknown_event", "unknown_action") and "events" in route:
-                unmatched.add_metric([code], count)
+            if code in by_code and "events" in route:
+                by_code[code] += count
+        for code, count in by_code.items():
+            unmatched.add_metric([code], count)
         yield unmatched
 
 

@@ -89,6 +89,25 @@ def test_errors_are_counted_by_route_status_and_code(app: Flask) -> None:
     assert bad["route"] in {dict(k[1])["route"] for k in responses}
 
 
+def test_unmatched_feedback_is_one_sample_per_code_summed_over_the_routes(app: Flask) -> None:
+    """Feedback and reward (and Personalizer's) all count toward one series per code."""
+    client = app.test_client()
+    assert client.post("/v1/events/nope/feedback", json={"signal": "click"}).status_code == 404
+    assert client.post("/v1/events/nope/reward", json={"value": 1.0}).status_code == 404
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples = [
+        sample
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+        if sample.name == "xsell_feedback_unmatched_total"
+    ]
+    codes = [sample.labels["code"] for sample in samples]
+    assert sorted(codes) == ["unknown_action", "unknown_event"]  # each once, never per route
+    event = next(sample for sample in samples if sample.labels["code"] == "unknown_event")
+    assert event.value >= 2  # this process's figures: earlier tests may have added some
+
+
 def test_decisions_feedback_share_and_lag_come_from_the_rollups(app: Flask, clock: Clock) -> None:
     client = app.test_client()
     ids = [client.post("/v1/rank", json=rank_body()).get_json()["event_id"] for _ in range(4)]
