@@ -38,10 +38,11 @@ postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 -t 30
 	@$(SUDO) su postgres -s /bin/sh -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname = 'xsell_test'\" | grep -q 1 || psql -qc \"CREATE ROLE xsell_test LOGIN CREATEDB PASSWORD 'xsell_test'\""
 
-# The whole suite, slow tests included (real gunicorn, browsers, fuzzing, long learning runs).
+# The whole suite, slow tests included (real gunicorn, browsers, fuzzing, long learning runs),
+# in two processes (CI has two cores), a test file to a process: module fixtures start once.
 test: $(VENV)/.installed-dev postgres | $(CHROMIUM)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The inner loop: everything not marked slow, on every core, in under a minute (README, Development).
 test-fast: $(VENV)/.installed-dev postgres
