@@ -19,6 +19,17 @@ from service.settings import Settings
 EPSILON_ARGS = "--cb_explore_adf --epsilon 0.2 -q ::"
 
 
+@pytest.hookimpl(trylast=True)  # after tests/e2e/conftest.py marks its tests slow
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding slow tests run first, each file's tests in their order.
+
+    `make test` hands whole files to two processes in collection order; a long file
+    begun last would leave one process working alone at the end of the run.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for one test: its own data directory, fast windows and polling."""
     values: dict[str, object] = {

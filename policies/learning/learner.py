@@ -56,9 +56,17 @@ class LearnerOptions:
     poll_seconds: float = 0.2
     # Read this far behind the clock, so that nearly every write stamped before then has
     # committed. Correctness does not rest on it: a decision that commits later is
-    # found after the next snapshot (the cursor restarts there), and a feedback row that
-    # commits after its event was read is learned as a correction.
+    # found by a later read (below), and a feedback row that commits after its event was
+    # read is learned as a correction.
     grace_seconds: float = 0.2
+    # After a snapshot (every learned event marked) the next read starts this far before
+    # where the last one ended: a decision that committed after the cursor passed its
+    # time is found then. At least every `full_reread_seconds` a read starts from the
+    # oldest unlearned decision, so one that committed later still is learned too. Not
+    # at every snapshot: on PostgreSQL the learned marks leave their entries in the
+    # to-learn index until VACUUM, and a read from the start walks them all.
+    reread_seconds: float = 10.0
+    full_reread_seconds: float = 60.0
     batch_size: int = 500
     guardrail_check_seconds: float = 10.0
     limits: FeatureLimits = FeatureLimits()  # the service's XSELL_MAX_* limits
@@ -102,6 +110,7 @@ class Learner:
         self.policy: VWPolicy | None = None
         self.clock = clock  # the log's clock: tests drive time instead of waiting for it
         self._cursor: Cursor | None = None
+        self._full_read_at = float("-inf")  # time.monotonic() of the last read from the start
         # Learned since the last snapshot: event id -> the feedback rows learned with it.
         self._pending: dict[str, tuple[int, ...]] = {}
         self.corrections = 0  # events learned again because a later signal changed their reward
@@ -130,6 +139,10 @@ class Learner:
         if self.registry.learning_frozen():
             return 0  # an operator froze learning (e.g. with a rollback); serving goes on
         closed_before = (self.clock() if now is None else now) - self.options.grace_seconds
+        if not self._pending and self._full_read_due():
+            self._cursor = None  # everything learned is marked: reading from the start is safe
+        if self._cursor is None:
+            self._full_read_at = time.monotonic()
         learned = 0
         while True:
             page = self.source.closed_events(
@@ -232,11 +245,13 @@ class Learner:
         )
         self.version = published
         self._pending = {}
-        # Everything learned so far is now marked in the log, so reading again from the
-        # oldest unlearned decision costs little and finds any that committed after the
-        # cursor passed its learn_at (its time is stamped before its insert waits for
-        # the write lock).
-        self._cursor = None
+        # Everything learned so far is now marked in the log, so reading again from a
+        # little earlier finds any decision that committed after the cursor passed its
+        # learn_at (its time is stamped before its insert waits for the write lock).
+        if self._cursor is not None and not self._full_read_due():
+            self._cursor = (self._cursor[0] - self.options.reread_seconds, "")
+        else:
+            self._cursor = None
         if self.shadow is not None:
             self.shadow.snapshot()
         if self.after_snapshot is not None:
@@ -264,6 +279,9 @@ class Learner:
             stop.wait(max(0.0, wake - time.monotonic()))
         if self._pending:
             self.snapshot()
+
+    def _full_read_due(self) -> bool:
+        return time.monotonic() - self._full_read_at >= self.options.full_reread_seconds
 
     def _follow(self, model: ModelVersion) -> None:
         self.policy = self.registry.load(model)

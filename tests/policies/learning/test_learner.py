@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from logs.store import LogStore
 from policies.base import Feedback
@@ -213,6 +214,29 @@ def test_a_decision_that_commits_after_the_learner_passed_its_time_is_still_lear
     assert learner.step() == 1
     assert _learned_in(store)["committed late"] is not None
     assert len(seen) == 2
+
+
+def test_a_decision_committed_long_after_its_time_waits_for_the_next_read_from_the_start(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    # After a snapshot the learner re-reads only `reread_seconds` behind its cursor; it
+    # reads from the oldest unlearned decision every `full_reread_seconds` (on PostgreSQL
+    # that read walks every learned mark's index entry until VACUUM clears them).
+    clock = _log_clock(store)
+    learner, seen = _spied(store, registry, clock)
+    learner.options = replace(learner.options, reread_seconds=5.0, full_reread_seconds=3600.0)
+    store.record_decision(decision("on time", created_at=1_000.0, window=600, learn_in=1.0))
+    clock.now = 1_002.0
+    assert learner.step() == 1  # published: the cursor goes back to 1_001 - 5
+    store.record_decision(decision("a little late", created_at=999.0, window=600, learn_in=1.0))
+    store.record_decision(decision("very late", created_at=980.0, window=600, learn_in=1.0))
+    assert learner.step() == 1
+    learned = _learned_in(store)
+    assert learned["a little late"] is not None and learned["very late"] is None
+    learner.options = replace(learner.options, full_reread_seconds=0.0)  # a minute has passed
+    assert learner.step() == 1
+    assert _learned_in(store)["very late"] is not None
+    assert len(seen) == 3  # each learned once
 
 
 class _CountedStop(threading.Event):
