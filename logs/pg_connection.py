@@ -203,8 +203,7 @@ class PgConnection:
             return PgCursor([], -1)  # nothing open (a failed statement already released it)
         if conn is not None:
             return self._run(conn, text, parameters)
-        with self._get_pool().connection() as borrowed:
-            return self._run(borrowed, text, parameters)
+        return self._borrowing(text, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]]) -> PgCursor:
         text, _ = _translate(sql)
@@ -213,8 +212,7 @@ class PgConnection:
             return PgCursor([], 0)
         if self._pinned is not None:
             return self._run(self._pinned, text, batch, many=True)
-        with self._get_pool().connection() as borrowed:
-            return self._run(borrowed, text, batch, many=True)
+        return self._borrowing(text, batch, many=True)
 
     def advisory_lock(self, name: str) -> None:
         """Hold the lock `name` until this transaction ends (logs.db.exclusive)."""
@@ -234,6 +232,19 @@ class PgConnection:
         """Give back a connection left pinned (its transaction rolls back)."""
         if self._pinned is not None:
             self._release()
+
+    def _borrowing(self, text: str, parameters: Any, *, many: bool = False) -> PgCursor:
+        """Run one statement outside a transaction on a connection lent for it alone.
+
+        getconn/putconn rather than the pool's ``connection()`` block: on an autocommit
+        connection its commit at the end has nothing to do, at a cost on every rank.
+        """
+        pool = self._get_pool()
+        borrowed = pool.getconn()
+        try:
+            return self._run(borrowed, text, parameters, many=many)
+        finally:
+            pool.putconn(borrowed)  # a broken one is dropped there (logs/pg_pool.py)
 
     def _run(
         self, conn: psycopg.Connection[Any], text: str, parameters: Any, *, many: bool = False
