@@ -7,6 +7,8 @@ and run on a pooled connection:
 
 - outside a transaction a statement borrows a connection for itself (autocommit), so
   a process needs as many connections as it runs statements at once, not one per thread;
+  the pool hands out the one given back last (logs/pg_pool.py), so a worker's statements
+  stay on one warm connection;
 - ``BEGIN`` pins one connection to this object until ``COMMIT``/``ROLLBACK``.
   SQLite's ``BEGIN IMMEDIATE`` (a writer) becomes a READ COMMITTED transaction; a
   plain ``BEGIN`` (a reader wanting one snapshot) becomes REPEATABLE READ, the
