@@ -110,6 +110,7 @@ class Learner:
         self.policy: VWPolicy | None = None
         self.clock = clock  # the log's clock: tests drive time instead of waiting for it
         self._cursor: Cursor | None = None
+        self._reached: float | None = None  # the latest learn_at read: re-reads go back from it
         self._full_read_at = float("-inf")  # time.monotonic() of the last read from the start
         # Learned since the last snapshot: event id -> the feedback rows learned with it.
         self._pending: dict[str, tuple[int, ...]] = {}
@@ -151,6 +152,7 @@ class Learner:
             for event, cursor in page:
                 self.learn(event)
                 self._cursor = cursor
+                self._reached = cursor[0] if self._reached is None else max(self._reached, cursor[0])
                 learned += 1
             if len(page) < self.options.batch_size:
                 break
@@ -248,8 +250,8 @@ class Learner:
         # Everything learned so far is now marked in the log, so reading again from a
         # little earlier finds any decision that committed after the cursor passed its
         # learn_at (its time is stamped before its insert waits for the write lock).
-        if self._cursor is not None and not self._full_read_due():
-            self._cursor = (self._cursor[0] - self.options.reread_seconds, "")
+        if self._reached is not None and not self._full_read_due():
+            self._cursor = (self._reached - self.options.reread_seconds, "")
         else:
             self._cursor = None
         if self.shadow is not None:
@@ -286,7 +288,7 @@ class Learner:
     def _follow(self, model: ModelVersion) -> None:
         self.policy = self.registry.load(model)
         self.version = model
-        self._cursor = None  # start again from everything the new base has not learned
+        self._cursor = self._reached = None  # start again from all the new base has not learned
         self._pending = {}
 
     def _follow_external_activation(self) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg_pool import PoolClosed
 
 from logs import pg_pool
 from logs.pg_pool import WarmFirstPool
@@ -54,7 +57,7 @@ def test_a_connection_left_in_a_transaction_goes_to_the_pool_and_comes_back_clea
     conn = pool.getconn()
     conn.execute("BEGIN")
     conn.execute("SELECT 1")
-    pool.putconn(conn)  # the pool rolls it back, in its own time
+    pool.putconn(conn)  # to the pool, which rolls it back
     for _ in range(4):
         again = pool.getconn()
         assert again.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -87,3 +90,38 @@ def test_warm_connections_go_back_to_the_pool_once_a_minute(
     again = pool.getconn()
     pool.putconn(again)  # flushes the stack: every connection is the pool's again
     assert pool.get_stats()["pool_available"] == 3
+
+
+def test_a_client_waiting_for_a_connection_gets_the_one_given_back(pool: WarmFirstPool) -> None:
+    held = [pool.getconn() for _ in range(4)]  # max_size: the next getconn waits
+    got: list[psycopg.Connection] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.getconn(timeout=30)))
+    waiter.start()
+    deadline = time.monotonic() + 30
+    while not pool.get_stats().get("requests_waiting"):
+        assert time.monotonic() < deadline, "the client never waited"
+        time.sleep(0.01)
+    pool.putconn(held[0])  # idle, but a client waits: straight to it, not onto the stack
+    waiter.join(timeout=30)
+    assert got == [held[0]]
+    for conn in [*held[1:], *got]:
+        pool.putconn(conn)
+
+
+def test_a_connection_given_back_twice_is_refused(pool: WarmFirstPool) -> None:
+    conn = pool.getconn()
+    pool.putconn(conn)
+    with pytest.raises(ValueError):
+        pool.putconn(conn)
+
+
+def test_a_closed_pool_hands_out_nothing_and_closes_what_comes_back(pg_url: str) -> None:
+    opened = WarmFirstPool(pg_url, min_size=2, max_size=4, kwargs={"autocommit": True}, open=True)
+    warm, out = opened.getconn(), opened.getconn()
+    opened.putconn(warm)  # parked on the stack
+    opened.close()
+    assert warm.closed  # the stack's connections are closed with the pool
+    with pytest.raises(PoolClosed):
+        opened.getconn()
+    opened.putconn(out)  # given back after the close: closed, never parked
+    assert out.closed

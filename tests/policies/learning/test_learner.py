@@ -239,6 +239,20 @@ def test_a_decision_committed_long_after_its_time_waits_for_the_next_read_from_t
     assert len(seen) == 3  # each learned once
 
 
+def test_events_learned_but_not_yet_published_are_not_read_again_from_the_start(
+    store: LogStore, registry: ModelRegistry
+) -> None:
+    clock = _log_clock(store)
+    learner, seen = _spied(store, registry, clock)
+    learner.options = replace(learner.options, full_reread_seconds=0.0)  # due at every step
+    learner._snapshot_interval = 3600.0  # learned in memory, unmarked, for the whole test
+    store.record_decision(decision("e1", created_at=1_000.0, window=600, learn_in=1.0))
+    clock.now = 1_002.0
+    assert learner.step() == 1
+    assert learner.step() == 0  # its mark is not in the log yet: reading from the start would relearn it
+    assert len(seen) == 1
+
+
 class _CountedStop(threading.Event):
     """A stop event that records how long run() waits each time, and stops it after `waits` waits.
 
