@@ -270,8 +270,8 @@ class EventQueries(StoreBase):
                 " AND learned_in IS NULL AND on_time = 1",
                 [version, *chunk],
             )
-        for chunk, marks in in_chunks(rows):
+        for row_ids, marks in in_chunks(rows):
             conn.execute(
                 f"UPDATE feedback SET learned_in = ? WHERE id IN ({marks}) AND learned_in IS NULL",
-                [version, *chunk],
+                [version, *row_ids],
             )

@@ -7,8 +7,6 @@ and run on a pooled connection:
 
 - outside a transaction a statement borrows a connection for itself (autocommit), so
   a process needs as many connections as it runs statements at once, not one per thread;
-  the pool hands out the one given back last (logs/pg_pool.py), so a worker's statements
-  stay on one warm connection;
 - ``BEGIN`` pins one connection to this object until ``COMMIT``/``ROLLBACK``.
   SQLite's ``BEGIN IMMEDIATE`` (a writer) becomes a READ COMMITTED transaction; a
   plain ``BEGIN`` (a reader wanting one snapshot) becomes REPEATABLE READ, the
@@ -246,7 +244,7 @@ class PgConnection:
         try:
             return self._run(borrowed, text, parameters, many=many)
         finally:
-            pool.putconn(borrowed)  # a broken one is dropped there (logs/pg_pool.py)
+            pool.putconn(borrowed)  # the pool drops a broken one
 
     def _run(
         self, conn: psycopg.Connection[Any], text: str, parameters: Any, *, many: bool = False

@@ -79,12 +79,11 @@ def pool(
             stores = purpose == "stores"
             if stores:
                 from logs.pg_connection import configure
-                from logs.pg_pool import WarmFirstPool
             # Stores' rows are named by the wrapper (dict rows for everyone else).
             commit = "off" if synchronous.upper() == "NORMAL" else "on"
             options = f"-c lock_timeout={LOCK_TIMEOUT_MS} -c synchronous_commit={commit}"
             extra = {"options": options} if stores else {"row_factory": dict_row}
-            found = (WarmFirstPool if stores else ConnectionPool)(
+            found = ConnectionPool(
                 conninfo,
                 min_size=1,
                 max_size=STORE_POOL_SIZE if stores else max_size,
