@@ -140,7 +140,8 @@ class Learner:
         if self.registry.learning_frozen():
             return 0  # an operator froze learning (e.g. with a rollback); serving goes on
         closed_before = (self.clock() if now is None else now) - self.options.grace_seconds
-        if not self._pending and self._full_read_due():
+        since_full_read = time.monotonic() - self._full_read_at
+        if not self._pending and since_full_read >= self.options.full_reread_seconds:
             self._cursor = None  # everything learned is marked: reading from the start is safe
         if self._cursor is None:
             self._full_read_at = time.monotonic()
@@ -250,10 +251,9 @@ class Learner:
         # Everything learned so far is now marked in the log, so reading again from a
         # little earlier finds any decision that committed after the cursor passed its
         # learn_at (its time is stamped before its insert waits for the write lock).
-        if self._reached is not None and not self._full_read_due():
+        # (The next step reads from the start instead when a full read is due.)
+        if self._reached is not None:
             self._cursor = (self._reached - self.options.reread_seconds, "")
-        else:
-            self._cursor = None
         if self.shadow is not None:
             self.shadow.snapshot()
         if self.after_snapshot is not None:
@@ -281,9 +281,6 @@ class Learner:
             stop.wait(max(0.0, wake - time.monotonic()))
         if self._pending:
             self.snapshot()
-
-    def _full_read_due(self) -> bool:
-        return time.monotonic() - self._full_read_at >= self.options.full_reread_seconds
 
     def _follow(self, model: ModelVersion) -> None:
         self.policy = self.registry.load(model)
