@@ -96,6 +96,7 @@ class OffersView:
     by_category: list[dict[str, object]]
     by_offer: list[dict[str, object]]
     pacing: list[dict[str, object]]  # verdict, reason, count (in the window)
+    since: float  # where the window starts: the hour holding now - window_hours
     no_offer: dict[str, float] = field(default_factory=dict)  # reason -> answers since start
 
 
@@ -342,7 +343,9 @@ def offers(
     marks = reader.watermarks()
     _, stale = _freshness(marks, now, grace_seconds)
     as_of = marks.ended_closes_at if math.isfinite(marks.ended_closes_at) else now
-    first_hour = int(now // 3600) - window_hours + 1
+    # Offers roll up by the hour: take every hour the window touches (window_hours to
+    # window_hours + 1 of them), never fewer, and say where that starts.
+    first_hour = int((now - window_hours * 3600) // 3600)
 
     def rates(row: object) -> dict[str, object]:
         shown = row["shown"] or 0  # type: ignore[index]
@@ -363,5 +366,6 @@ def offers(
         [rates(r) for r in reader.offers(first_hour, by="category")],
         [rates(r) for r in reader.offers(first_hour, by="offer")],
         pacing,
+        first_hour * 3600.0,
         http_metrics.no_offer_counts(),
     )

@@ -184,8 +184,9 @@ def offers(res: Resources, now: float, window_seconds: float) -> dict[str, Any]:
     grace = res.settings.learner_grace_seconds
     found = loop_health_view.offers(res.store, now=now, window_hours=hours, grace_seconds=grace)
     return {
-        "window": f"last {hours} h",
-        "basis": f"offers shown in decisions made in the last {hours} h whose reward window ended"
+        "window": f"since {utc(found.since)} (the whole hours the last {hours} h touch)",
+        "basis": f"offers shown in decisions made since {utc(found.since)} (the whole hours the last"
+        f" {hours} h touch) whose reward window ended"
         f" (true as of {utc(found.as_of)})",
         "stale": found.is_stale,
         "by_category": found.by_category,

@@ -18,6 +18,7 @@ from logs.dialect import POSTGRESQL, DatabaseUrl
 from logs.records import DecisionRecord
 from logs.rollup_queries import RollupReader
 from logs.rollups import Rollups, delay_bucket, feature_tokens
+from logs.shopper_store import ShopperStore
 from logs.store import LogStore
 from policies.base import Action, SlotChoice
 from policies.learning.rewards import RewardRules
@@ -169,6 +170,23 @@ def test_offers_count_shown_clicked_and_revenue_once_windows_end(log: LogStore, 
     assert by["tripod"]["revenue_per_shown"] == pytest.approx(40.0)
     assert by["bag"]["dismiss_rate"] == pytest.approx(1.0)
     assert {row["name"] for row in view.by_offer} == {"a", "b"}
+
+
+def test_offers_window_reaches_back_across_an_hour_boundary(log: LogStore, clock: Clock) -> None:
+    # T0 is on an hour boundary: a decision made 30 s before it is in "the last hour" after it.
+    decide(log, "e0", T0 - 30, chosen="a")
+    clock.now = T0 - 30
+    ShopperStore(log).record_shown("k", "e0", [("a", "tripod")], verdict="show", reason="ok")
+    clock.now = T0 + 40
+    roll(log)
+    view = loop_health.offers(log, window_hours=1, grace_seconds=0.0)
+    assert [(row["name"], row["shown"]) for row in view.by_category] == [("tripod", 1)]
+    assert [(row["verdict"], row["count"]) for row in view.pacing] == [("show", 1)]
+    assert view.since == T0 - 3600  # the whole hours the window overlaps, said as they are
+    clock.now = T0 + 3600 + 40  # two hours on, both have left the window
+    view = loop_health.offers(log, window_hours=1, grace_seconds=0.0)
+    assert view.by_category == [] and view.pacing == []
+    assert view.since == T0
 
 
 def test_exploration_share_and_learning_series(log: LogStore, clock: Clock) -> None:
