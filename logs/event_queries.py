@@ -121,7 +121,7 @@ class EventQueries(StoreBase):
 
         Callers comparing reward rates pass `created_before` = now - reward window: every
         event made before then has closed, so silent events are not under-represented
-        among the newest (feedback closes an event early; silence only at its window's end).
+        among the newest.
         """
         before = self.clock() if created_before is None else created_before
         where = "closes_at <= ? AND created_at > ? AND created_at <= ?"

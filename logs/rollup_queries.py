@@ -205,11 +205,15 @@ class RollupReader:
         )[0]
 
     def learning_estimates(self, first_hour: int) -> list[Any]:
-        """Estimated reward per hour for the logged, uniform and most-popular policies."""
+        """Estimated reward per hour for the logged, uniform and most-popular policies, from
+        `first_hour` on, or from the newest hour estimated if that is earlier: an hour is
+        estimated only once all its reward windows ended, so without it a window that has
+        just moved past an hour would show no completed hour at all for a while."""
+        newest = self._all("SELECT max(hour) AS hour FROM learning_estimates WHERE n > 0")[0]["hour"]
         return self._all(
             "SELECT hour, policy, estimator, value, low, high, n, decisions, computed_at"
             " FROM learning_estimates WHERE hour >= ? ORDER BY hour, policy",
-            (first_hour,),
+            (first_hour if newest is None else min(first_hour, newest),),
         )
 
     def latest_drift(self) -> list[Any]:

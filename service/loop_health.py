@@ -122,6 +122,10 @@ def loop_health(
     marks = reader.watermarks()
     first = int(now // 60) - window_minutes + 1
     window = f"last {window_minutes} min"
+    # The window is whole minutes up to the current one, which has only begun: rates divide
+    # by the time it really spans (window_minutes - 1 and the current minute's seconds), so
+    # they do not dip by up to a minute's worth every time a minute starts.
+    span_minutes = max((now - first * 60) / 60, 1.0)
     minutes: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     totals: dict[str, float] = defaultdict(float)
     for row in reader.decisions_by_minute(first):
@@ -173,8 +177,8 @@ def loop_health(
         )
 
     figures = [
-        exact("decisions_per_minute", decisions / window_minutes, "decisions/min"),
-        exact("feedback_per_minute", feedback / window_minutes, "feedback posts/min"),
+        exact("decisions_per_minute", decisions / span_minutes, "decisions/min"),
+        exact("feedback_per_minute", feedback / span_minutes, "feedback posts/min"),
         ended(
             "feedback_share",
             totals["answered"] / totals["ended"] if totals["ended"] else None,

@@ -16,6 +16,7 @@ from logs.evaluation_store import EvaluationStore
 from logs.rollup_queries import RollupReader
 from logs.rollup_queries import detail as drift_detail
 from policies.base import Feedback
+from service import http_metrics
 from service import loop_health as loop_health_view
 from service.console import learning, queries
 from service.console.filters import utc
@@ -73,6 +74,7 @@ def loop_health(res: Resources, now: float, window_seconds: float) -> dict[str, 
         },
         "signals": found.feedback_by_signal,
         "errors": found.errors,
+        "scope": http_metrics.scope(),
         "within_window": res.store.decisions_within_window(now),
     }
 
@@ -193,6 +195,7 @@ def offers(res: Resources, now: float, window_seconds: float) -> dict[str, Any]:
         "by_offer": found.by_offer,
         "pacing": found.pacing,
         "no_offer": found.no_offer,
+        "scope": http_metrics.scope(),
         "reviews": queries.relations_under_review(res.store.conn),
     }
 

@@ -17,12 +17,14 @@ __all__: list[str] = []
 
 # Windows an operator may choose; anything else falls back to the first.
 WINDOWS = {"15m": 900.0, "1h": 3600.0, "6h": 21600.0, "24h": 86400.0, "7d": 604800.0}
+# Offers roll up by the hour: a window shorter than one is not offered there.
+HOURLY_WINDOWS = {name: seconds for name, seconds in WINDOWS.items() if seconds >= 3600.0}
 MAX_EVENT_ID = 256
 
 
-def _window() -> tuple[str, float]:
+def _window(windows: dict[str, float] = WINDOWS) -> tuple[str, float]:
     name = request.args.get("window", "1h")
-    return (name, WINDOWS[name]) if name in WINDOWS else ("1h", WINDOWS["1h"])
+    return (name, windows[name]) if name in windows else ("1h", windows["1h"])
 
 
 @bp.get("/signin")
@@ -105,10 +107,10 @@ def evaluation(evaluation_id: str) -> Response:
 @bp.get("/offers")
 def offers() -> Response:
     """Click-through, dismissals and revenue per offer and category; pacing and reviews."""
-    name, seconds = _window()
+    name, seconds = _window(HOURLY_WINDOWS)
     res = resources()
     found = data.offers(res, res.store.clock(), seconds)
-    return page("offers.html", offers=found, window=name, windows=WINDOWS, active="offers")
+    return page("offers.html", offers=found, window=name, windows=HOURLY_WINDOWS, active="offers")
 
 
 @bp.get("/events")

@@ -95,16 +95,17 @@ def test_counts_are_exact_before_and_after_the_rollup(log: LogStore, clock: Cloc
     log.record_feedback("e0", "click", None)
     # nothing rolled up yet: the figures come from the log past the watermarks
     before = figures(log)
-    assert before["decisions_per_minute"].value == pytest.approx(5 / 10)
-    assert before["feedback_per_minute"].value == pytest.approx(1 / 10)
+    span = 9 + 10 / 60  # nine whole minutes and the current one's first 10 s
+    assert before["decisions_per_minute"].value == pytest.approx(5 / span)
+    assert before["feedback_per_minute"].value == pytest.approx(1 / span)
     roll(log)
     decide(log, "e5", T0 + 11)  # after the rollup: counted from the tail
     after = figures(log)
-    assert after["decisions_per_minute"].value == pytest.approx(6 / 10)
-    assert after["feedback_per_minute"].value == pytest.approx(1 / 10)
+    assert after["decisions_per_minute"].value == pytest.approx(6 / span)
+    assert after["feedback_per_minute"].value == pytest.approx(1 / span)
     roll(log)
     roll(log)  # rolling again adds nothing twice
-    assert figures(log)["decisions_per_minute"].value == pytest.approx(6 / 10)
+    assert figures(log)["decisions_per_minute"].value == pytest.approx(6 / span)
     total = log.conn.execute("SELECT sum(decisions) FROM rollup_decisions").fetchone()[0]
     assert total == 6
 
@@ -135,6 +136,19 @@ def test_reward_figures_wait_for_the_window_to_end(log: LogStore, clock: Clock) 
     assert figures(log)["feedback_share"].is_stale
     roll(log)
     assert figures(log)["feedback_share"].value == pytest.approx(2 / 4)
+
+
+def test_rates_hold_steady_through_a_minute(log: LogStore, clock: Clock) -> None:
+    # One decision a second, read early, midway and late in a minute: always 60 a minute,
+    # never short by the part of the window's first minute that is not yet over.
+    made = T0 - 11 * 60
+    for now in (T0 + 0.5, T0 + 30.0, T0 + 59.5):
+        while made <= now:
+            decide(log, f"e{made:.0f}", made)
+            made += 1.0
+        clock.now = now
+        roll(log)
+        assert figures(log)["decisions_per_minute"].value == pytest.approx(60.0, rel=0.01), now
 
 
 def test_late_feedback_and_delays(log: LogStore, clock: Clock) -> None:
@@ -240,6 +254,13 @@ def test_estimates_put_uniform_and_most_popular_beside_the_logged_policy(log: Lo
     assert logged["low"] <= 0.8 <= logged["high"]
     assert uniform["low"] <= 0.5 <= uniform["high"]
     assert popular["value"] > uniform["high"]
+    # Two hours on, the hour after has not ended its windows yet: the last hour's view still
+    # shows the newest completed hour rather than none.
+    clock.now = hour + 2 * 3600 + 30
+    chores.roll()
+    assert chores.estimate() == 0
+    latest = loop_health.learning(log, window_hours=1, grace_seconds=0.0)
+    assert [h["hour_start"] for h in latest.compared] == [hour]
 
 
 def test_reward_series_group_consecutive_model_versions(log: LogStore, clock: Clock) -> None:
@@ -327,14 +348,15 @@ def test_writers_committing_out_of_id_order_are_counted_once(pg_url: str, clock:
         assert _rolled(log) == (1, 0)
         reader = RollupReader(log)
         assert [r["created_at"] for r in reader.decisions_tail(reader.watermarks()).rows] == [T0 + 2]
-        assert figures(log)["decisions_per_minute"].value == pytest.approx(2 / 10)  # rolled + tail
+        span = 9 + 3 / 60  # nine whole minutes and the current one's first 3 s
+        assert figures(log)["decisions_per_minute"].value == pytest.approx(2 / span)  # rolled + tail
         slow.commit()
         roll(log)
         assert _rolled(log) == (3, 2)
         roll(log)
         assert _rolled(log) == (3, 2)
         assert reader.decisions_tail(reader.watermarks()).rows == ()
-        assert figures(log)["decisions_per_minute"].value == pytest.approx(3 / 10)
+        assert figures(log)["decisions_per_minute"].value == pytest.approx(3 / span)
     finally:
         slow.close()
         log.close()

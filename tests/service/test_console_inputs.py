@@ -78,3 +78,13 @@ def test_a_copied_cookie_ends_when_its_session_signs_out(app: Flask) -> None:
     assert thief.get("/console/settings").status_code == 302
     assert thief.post("/console/settings", data={"csrf_token": csrf}).status_code == 401
     assert other.get("/console/settings").status_code == 200  # other sessions go on
+
+
+def test_offers_page_offers_only_whole_hour_windows_and_names_its_start(app: Flask) -> None:
+    browser, _, _ = _signed_in(app)
+    page = browser.get("/console/offers", query_string={"window": "15m"}).get_data(as_text=True)
+    picked = re.findall(r'href="[^"]*window=(\w+)"', page)
+    assert picked == ["1h", "6h", "24h", "7d"]  # the offers roll up by the hour
+    assert re.search(r'window=1h" class="active"', page)  # 15m is not served as if it were
+    assert re.search(r"offers shown in decisions made since \d{4}-\d\d-\d\d \d\d:00:00 UTC", page)
+    assert "answers with no offer since the service started, this process" in page
