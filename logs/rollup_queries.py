@@ -204,16 +204,22 @@ class RollupReader:
             (first_minute, end_minute),
         )[0]
 
-    def learning_estimates(self, first_hour: int) -> list[Any]:
-        """Estimated reward per hour for the logged, uniform and most-popular policies, from
-        `first_hour` on, or from the newest hour estimated if that is earlier: an hour is
-        estimated only once all its reward windows ended, so without it a window that has
-        just moved past an hour would show no completed hour at all for a while."""
-        newest = self._all("SELECT max(hour) AS hour FROM learning_estimates WHERE n > 0")[0]["hour"]
+    def learning_estimates(self, first_hour: int, *, newest_from: int | None = None) -> list[Any]:
+        """Estimated reward per hour for the logged, uniform and most-popular policies from
+        `first_hour` on; with `newest_from`, from the newest hour estimated since then if no
+        hour from `first_hour` on is estimated yet (an hour is estimated only once all its
+        reward windows ended: a window that has just moved past an hour would otherwise
+        show no completed hour for a while)."""
+        start = first_hour
+        if newest_from is not None and newest_from < first_hour:
+            newest = self._all(
+                "SELECT max(hour) AS hour FROM learning_estimates WHERE n > 0 AND hour >= ?", (newest_from,)
+            )[0]["hour"]
+            start = first_hour if newest is None else min(first_hour, int(newest))
         return self._all(
             "SELECT hour, policy, estimator, value, low, high, n, decisions, computed_at"
             " FROM learning_estimates WHERE hour >= ? ORDER BY hour, policy",
-            (first_hour if newest is None else min(first_hour, newest),),
+            (start,),
         )
 
     def latest_drift(self) -> list[Any]:

@@ -261,6 +261,7 @@ def learning(
     window_hours: int = 24,
     max_series: int = 8,
     grace_seconds: float = 0.5,
+    reward_window_seconds: float = 0.0,
 ) -> LearningView:
     """Mean reward over time per model version, beside what uniform random and most-popular
     would have earned on the same decisions (per hour, estimated from the log with
@@ -291,7 +292,10 @@ def learning(
         for name, by_minute in sorted(sums.items(), key=lambda item: order[item[0]])
     ]
     compared: dict[int, dict[str, object]] = {}
-    for r in reader.learning_estimates(first // 60):
+    # An hour is estimated once its last reward window ended, by a chore that runs every
+    # minute: the hours before the window that may still be the newest estimated one.
+    estimating_hours = 1 + math.ceil((reward_window_seconds + grace_seconds + 60.0) / 3600.0)
+    for r in reader.learning_estimates(first // 60, newest_from=first // 60 - estimating_hours):
         if r["n"] == 0:
             continue
         hour = compared.setdefault(r["hour"], {"hour_start": r["hour"] * 3600.0, "decisions": r["decisions"]})

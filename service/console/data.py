@@ -43,6 +43,7 @@ def _figure(found: loop_health_view.Figure) -> dict[str, Any]:
         "window": found.window,
         "stale": stale,
         "note": found.note,
+        "as_of": found.as_of,
     }
 
 
@@ -86,11 +87,17 @@ def learning_chart(res: Resources, now: float, window_seconds: float) -> dict[st
     with the learner's per-hour estimates of uniform and most popular. ``recent``: the
     newest closed decisions replayed now (bounded), so a young log has an answer too.
     """
-    rules = res.config.current().rules
-    recent = learning.chart(res.store, rules, now, window_seconds)
+    current = res.config.current()
+    recent = learning.chart(res.store, current.rules, now, window_seconds)
     hours = max(1, math.ceil(window_seconds / 3600))
     grace = res.settings.learner_grace_seconds
-    view = loop_health_view.learning(res.store, now=now, window_hours=hours, grace_seconds=grace)
+    view = loop_health_view.learning(
+        res.store,
+        now=now,
+        window_hours=hours,
+        grace_seconds=grace,
+        reward_window_seconds=current.live.reward_window_seconds,
+    )
     return {"recent": recent, "window": _window_chart(view), "hourly": view.compared, "hours": hours}
 
 

@@ -83,11 +83,10 @@ def test_sign_in_sets_a_strict_cookie_and_health_matches_the_log(traffic: Traffi
     )
     expect(page.locator("#chart-traffic")).to_have_attribute("data-drawn", "yes")
     # Per minute over what the last 60 min really span: 59 whole minutes and the current one's seconds.
-    per_decision = figure(page, "decisions_per_minute")
-    per_feedback = figure(page, "feedback_per_minute")
-    assert per_decision and per_feedback
-    assert 59 <= decisions / per_decision <= 60
-    assert decisions / per_decision == pytest.approx(feedback / per_feedback)
+    as_of = float(page.get_attribute("#fig-decisions_per_minute", "data-as-of") or "nan")
+    span_minutes = 59 + (as_of % 60) / 60
+    assert figure(page, "decisions_per_minute") == pytest.approx(decisions / span_minutes)
+    assert figure(page, "feedback_per_minute") == pytest.approx(feedback / span_minutes)
     assert figure(page, "late_feedback") == 0
     assert figure(page, "learner_lag_decisions") == 0
     assert figure(page, "reward_delay_median_seconds") == 1.0  # every post within a second: first bucket

@@ -254,13 +254,18 @@ def test_estimates_put_uniform_and_most_popular_beside_the_logged_policy(log: Lo
     assert logged["low"] <= 0.8 <= logged["high"]
     assert uniform["low"] <= 0.5 <= uniform["high"]
     assert popular["value"] > uniform["high"]
-    # Two hours on, the hour after has not ended its windows yet: the last hour's view still
-    # shows the newest completed hour rather than none.
+    # The next hour has a decision whose window is still open just after it: the last hour's
+    # view still shows the newest completed hour rather than none.
+    decide(log, "late", hour + 2 * 3600 - 10, chosen="a", p=0.8)
     clock.now = hour + 2 * 3600 + 30
     chores.roll()
     assert chores.estimate() == 0
-    latest = loop_health.learning(log, window_hours=1, grace_seconds=0.0)
+    latest = loop_health.learning(log, window_hours=1, grace_seconds=0.0, reward_window_seconds=WINDOW)
     assert [h["hour_start"] for h in latest.compared] == [hour]
+    # ... but not an hour long gone: a day later, with nothing estimated since, none.
+    clock.now = hour + 26 * 3600
+    gone = loop_health.learning(log, window_hours=1, grace_seconds=0.0, reward_window_seconds=WINDOW)
+    assert gone.compared == []
 
 
 def test_reward_series_group_consecutive_model_versions(log: LogStore, clock: Clock) -> None:

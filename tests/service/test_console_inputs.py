@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service import http_metrics
 from service.app import create_app
 from tests.conftest import make_settings
 
@@ -87,4 +88,10 @@ def test_offers_page_offers_only_whole_hour_windows_and_names_its_start(app: Fla
     assert picked == ["1h", "6h", "24h", "7d"]  # the offers roll up by the hour
     assert re.search(r'window=1h" class="active"', page)  # 15m is not served as if it were
     assert re.search(r"offers shown in decisions made since \d{4}-\d\d-\d\d \d\d:00:00 UTC", page)
-    assert "answers with no offer since the service started, this process" in page
+    assert f"answers with no offer since the service started, {http_metrics.scope()}" in page
+
+
+def test_learning_page_says_when_no_decision_in_the_window_has_ended(app: Flask) -> None:
+    browser, _, _ = _signed_in(app)
+    page = browser.get("/console/learning").get_data(as_text=True)
+    assert 'id="window-empty"' in page and 'id="chart-window"' not in page

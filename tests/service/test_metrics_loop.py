@@ -122,9 +122,8 @@ def test_decisions_feedback_share_and_lag_come_from_the_rollups(app: Flask, cloc
     samples = scrape(app)
     assert sum(v for (name, _), v in samples.items() if name == "xsell_decisions_total") == 4
     assert value(samples, "xsell_feedback_share") == pytest.approx(0.25)
-    # over the last hour: 59 whole minutes and the current one's seconds so far
-    span_minutes = 59 + (clock.now % 60) / 60
-    assert value(samples, "xsell_decisions_per_minute") == pytest.approx(4 / span_minutes)
+    assert clock.now % 60 == 2  # over the last hour: 59 whole minutes and the current one's 2 s
+    assert value(samples, "xsell_decisions_per_minute") == pytest.approx(4 / (59 + 2 / 60))
     assert value(samples, "xsell_reward_delay_seconds_window", le="+Inf") == 1
     assert value(samples, "xsell_rollup_age_seconds") == pytest.approx(0.0)
 
