@@ -85,6 +85,7 @@ class LearningView:
     # per hour: policy -> {value, low, high, n}; logged, uniform and most-popular on the same sample
     compared: list[dict[str, object]]
     overall: Figure
+    since: float  # where the buckets start (a bucket edge: up to a bucket before now - window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,7 @@ def learning(
         series,
         [compared[h] for h in sorted(compared)],
         figure,
+        first * 60.0,
     )
 
 

@@ -98,7 +98,13 @@ def learning_chart(res: Resources, now: float, window_seconds: float) -> dict[st
         grace_seconds=grace,
         reward_window_seconds=current.live.reward_window_seconds,
     )
-    return {"recent": recent, "window": _window_chart(view), "hourly": view.compared, "hours": hours}
+    return {
+        "recent": recent,
+        "window": _window_chart(view),
+        "hourly": view.compared,
+        "hours": hours,
+        "since": view.since,
+    }
 
 
 def _window_chart(view: loop_health_view.LearningView) -> dict[str, Any]:

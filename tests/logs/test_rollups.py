@@ -211,6 +211,7 @@ def test_exploration_share_and_learning_series(log: LogStore, clock: Clock) -> N
     roll(log)
     assert figures(log)["exploration_share"].value == pytest.approx(0.5)
     view = loop_health.learning(log, window_hours=1, grace_seconds=0.0)
+    assert 3540 < clock.now - view.since <= 3600 and view.since % 60 == 0  # whole minutes, said as they are
     assert [s.name for s in view.by_version] == ["v1", "v2"]
     assert view.overall.value == pytest.approx(0.0)
     assert view.overall.unit == "reward per decision"

@@ -95,3 +95,4 @@ def test_learning_page_says_when_no_decision_in_the_window_has_ended(app: Flask)
     browser, _, _ = _signed_in(app)
     page = browser.get("/console/learning").get_data(as_text=True)
     assert 'id="window-empty"' in page and 'id="chart-window"' not in page
+    assert re.search(r'id="window-since">decisions made since \d{4}-\d\d-\d\d \d\d:\d\d:00 UTC', page)
