@@ -37,11 +37,11 @@ from logs import payloads
 from logs.commit_order import Position, decision_id, horizon, ordered_read
 from logs.connection import LogConnection
 from logs.db import exclusive
+from logs.ended_rollups import ROLLUPS_LOCK, Contributions, RewardOf, feedback_of
+from logs.ended_rollups import added as _added
 from logs.rollup_figures import (
     DELAY_EDGES_SECONDS,
     FEATURE_BUCKETS,
-    POSITIVE_SIGNALS,
-    categories,
     delay_bucket,
     explored,
     feature_tokens,
@@ -49,7 +49,6 @@ from logs.rollup_figures import (
 )
 from logs.rule_store import CampaignCount, add_counts, counted_of, counted_sql
 from logs.store import LogStore
-from policies.base import Feedback
 
 __all__ = [
     "DELAY_EDGES_SECONDS",
@@ -62,7 +61,6 @@ __all__ = [
     "read_watermarks",
 ]
 
-RewardOf = Callable[[Sequence[Feedback], str], float]  # RewardRules.reward_for
 _BIG_ROWID = 1 << 53  # past any row id, and exact as the REAL the state table keeps
 # Transaction ids are 64-bit but stay below 2**53 (exact as a REAL) for 2**21 wraparounds.
 _STATE = (
@@ -74,10 +72,10 @@ _STATE = (
     "pacing_xid",
     "ended_closes_at",
     "ended_rowid",
+    "erasures",
 )
-_LOCK = "rollups"  # logs.db.exclusive: one roller moves the watermarks at a time
+_LOCK = ROLLUPS_LOCK
 _COUNTED = ("decisions", "explored", "served_baseline", "exploration_share_sum")
-_OFFER_FIGURES = ("shown", "clicked", "positive", "dismissed", "purchased", "revenue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +95,7 @@ class Watermarks:
     decisions_xid: int = 0
     feedback_xid: int = 0
     pacing_xid: int = 0
+    erasures: int = 0  # moved by every erasure that restates rolled-up decisions (logs/ended_rollups.py)
 
     @property
     def decisions(self) -> Position:
@@ -326,59 +325,16 @@ class Rollups:
                 f" ORDER BY d.closes_at, {row_id} LIMIT ?",
                 (after[0], *after, until, limit),
             ).fetchall()
-            feedback = _feedback(conn, [r["event_id"] for r in rows])
+            feedback = feedback_of(conn, [r["event_id"] for r in rows])
         finally:
             conn.execute("COMMIT")
         if not rows:
             return 0
-        minutes: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
-        offers: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0.0])
-        sets: dict[bytes, dict[str, str]] = {}  # a shared candidate set is read once
-        for row in rows:
-            items = feedback.get(row["event_id"], [])
-            choices = [c["action_id"] for c in orjson.loads(row["choices"])]
-            reward = sum(reward_of(items, action_id) for action_id in choices)
-            totals = minutes[(int(row["created_at"] // 60), row["model_version"])]
-            totals[0] += 1
-            totals[1] += int(bool(items))
-            totals[2] += reward
-            totals[3] += reward * reward
-            shared = row["actions_ref"]
-            category_of = sets.get(shared) if shared is not None else None
-            if category_of is None:
-                category_of = categories(payloads.read(row, "actions"))
-                if shared is not None:
-                    sets[shared] = category_of
-            hour = int(row["created_at"] // 3600)
-            for action_id in choices:
-                own = [f for f in items if f.action_id == action_id]
-                signals = {f.signal for f in own}
-                figures = offers[(hour, action_id, category_of.get(action_id, ""))]
-                figures[0] += 1
-                figures[1] += int("click" in signals)
-                figures[2] += int(bool(signals & POSITIVE_SIGNALS))
-                figures[3] += int("dismiss" in signals)
-                figures[4] += int("purchase" in signals)
-                figures[5] += sum(f.value or 0.0 for f in own if f.signal == "purchase")
+        contributions = Contributions()
+        contributions.add(rows, feedback, reward_of)
         last = rows[-1]
-
-        def write(conn: LogConnection) -> None:
-            conn.executemany(
-                "INSERT INTO rollup_decisions (minute, model_version, ended, answered, reward_sum, reward_sq)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (minute, model_version) DO UPDATE SET"
-                + _added("rollup_decisions", "ended", "answered", "reward_sum", "reward_sq"),
-                [(m, v, *t) for (m, v), t in minutes.items()],
-            )
-            conn.executemany(
-                "INSERT INTO rollup_offers"
-                " (hour, action_id, category, shown, clicked, positive, dismissed, purchased, revenue)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hour, action_id, category) DO UPDATE SET"
-                + _added("rollup_offers", *_OFFER_FIGURES),
-                [(*key, *f) for key, f in offers.items()],
-            )
-
         state = {"ended_closes_at": last["closes_at"], "ended_rowid": last["row_id"]}
-        return len(rows) if self._commit(state, marks, write) else 0
+        return len(rows) if self._commit(state, marks, contributions.write) else 0
 
     # -- state -----------------------------------------------------------------------
 
@@ -420,16 +376,6 @@ def _add_totals(conn: LogConnection, name: str, counts: Mapping[str, int]) -> No
     )
 
 
-@functools.cache
-def _added(table: str, *columns: str) -> str:
-    """`` column = table.column + excluded.column, ...``: an upsert that adds to a count.
-
-    The stored column is named with its table: PostgreSQL calls a bare name ambiguous
-    beside ``excluded``.
-    """
-    return " " + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
-
-
 def read_watermarks(conn: LogConnection) -> Watermarks:
     """How far the rollups have read the log, read on `conn` (in its transaction, if any)."""
     return _watermarks(conn.execute("SELECT name, value, updated_at FROM rollup_state", ()).fetchall())
@@ -437,7 +383,7 @@ def read_watermarks(conn: LogConnection) -> Watermarks:
 
 def _watermarks(rows: Sequence[Any]) -> Watermarks:
     values = {row["name"]: row["value"] for row in rows if row["name"] in _STATE}
-    stamps = [row["updated_at"] for row in rows]
+    stamps = [row["updated_at"] for row in rows if row["name"] != "erasures"]  # not a chore's run
     return Watermarks(
         decisions_rowid=int(values.get("decisions_rowid", 0)),
         feedback_id=int(values.get("feedback_id", 0)),
@@ -448,20 +394,5 @@ def _watermarks(rows: Sequence[Any]) -> Watermarks:
         decisions_xid=int(values.get("decisions_xid", 0)),
         feedback_xid=int(values.get("feedback_xid", 0)),
         pacing_xid=int(values.get("pacing_xid", 0)),
+        erasures=int(values.get("erasures", 0)),
     )
-
-
-def _feedback(conn: LogConnection, event_ids: list[str]) -> dict[str, list[Feedback]]:
-    found: dict[str, list[Feedback]] = defaultdict(list)
-    for start in range(0, len(event_ids), 500):
-        chunk = event_ids[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for row in conn.execute(
-            "SELECT event_id, action_id, signal, value, received_at FROM feedback"
-            f" WHERE on_time = 1 AND event_id IN ({marks}) ORDER BY id",
-            chunk,
-        ):
-            found[row["event_id"]].append(
-                Feedback(row["signal"], row["action_id"], row["value"], row["received_at"])
-            )
-    return found

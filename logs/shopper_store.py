@@ -12,10 +12,11 @@ import orjson
 
 from logs import payloads
 from logs.connection import LogConnection
-from logs.db import LogUnavailable, transaction
+from logs.db import LogUnavailable, exclusive, transaction
 from logs.dialect import SQLITE, Dialect
+from logs.ended_rollups import ROLLUPS_LOCK, RewardOf, restated
 from logs.store import LogStore
-from policies.learning.rewards import RAW_REWARD
+from policies.learning.rewards import RAW_REWARD, RewardRules
 from policies.offers.pacing import ShopperEvent
 
 __all__ = ["Erasure", "Preferences", "ShopperStore"]
@@ -132,11 +133,13 @@ class ShopperStore:
 
         self.store.retry(write)
 
-    def erase(self, key: str) -> Erasure:
+    def erase(self, key: str, reward_of: RewardOf | None = None) -> Erasure:
         """Delete everything kept under this shopper's key and anonymise their decisions.
 
         Their decisions stay in the log (the other shoppers' evaluations need them) but
-        lose every link back: see `_anonymise`. Then, on SQLite, the WAL is
+        lose every link back: see `_anonymise`. What those already rolled up added to the
+        console's rollups is restated as anonymised, rewards by `reward_of` (the rules in
+        force; default: the default rules). Then, on SQLite, the WAL is
         checkpointed and truncated, so that no old page image keeps what was just
         erased (PostgreSQL: docs/scaling.md, "Erasure").
 
@@ -147,8 +150,12 @@ class ShopperStore:
             is idempotent, so the caller retries.
         """
 
+        rewards = RewardRules().reward_for if reward_of is None else reward_of
+
         def write() -> Erasure:
-            with transaction(self.store.conn) as conn:
+            renamed: dict[str, str] = {}
+            # The rollups' lock: no roller adds these decisions as they were while they change.
+            with exclusive(self.store.conn, ROLLUPS_LOCK) as conn:
                 payloads.hold_decisions(conn, self.store.dialect)  # it may release a context
                 linked = sorted(
                     {
@@ -161,12 +168,17 @@ class ShopperStore:
                         )
                     }
                 )
-                anonymised = _anonymise(conn, self.store.dialect, linked)
+
+                def anonymise() -> dict[str, str]:
+                    renamed.update(_anonymise(conn, self.store.dialect, linked))
+                    return renamed
+
+                restated(conn, self.store.dialect, linked, rewards, anonymise)
                 removed = {
                     table: conn.execute(f"DELETE FROM {table} WHERE shopper_key = ?", (key,)).rowcount
                     for table in SHOPPER_TABLES
                 }
-            return Erasure(removed, anonymised)
+            return Erasure(removed, len(renamed))
 
         erasure = self.store.retry(write)
         if self.store.dialect.name == "sqlite":
@@ -202,7 +214,7 @@ class Erasure:
     decisions_anonymised: int  # their decisions, kept without any link to them
 
 
-def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) -> int:
+def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) -> dict[str, str]:
     """Cut every link between these decisions and the shopper, keeping what evaluation needs.
 
     Per decision: a new random event id (the storefront's records, or an id it chose,
@@ -212,10 +224,10 @@ def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) 
     value is rounded to two significant figures and any other value dropped. Actions,
     probabilities, choices and timestamps stay: they describe the policy, not the person.
     Feature importance reports over their decisions lose the search words they had.
-    Return how many decisions were anonymised.
+    Return each anonymised decision's new event id by its old one.
     """
     if not event_ids:
-        return 0
+        return {}
     referring = [
         table
         for table in _tables_with_event_id(conn, dialect)
@@ -228,6 +240,7 @@ def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) 
     else:
         conn.execute("SET CONSTRAINTS ALL DEFERRED")
     made_at: list[float] = []
+    renamed: dict[str, str] = {}
     words: set[str] = set()
     released: list[bytes] = []
     for old in event_ids:
@@ -238,6 +251,7 @@ def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) 
         made_at.append(row["created_at"])
         words |= _search_features(context)
         new = uuid.uuid4().hex
+        renamed[old] = new
         for table in referring:
             conn.execute(f'UPDATE "{table}" SET event_id = ? WHERE event_id = ?', (new, old))
         anonymous = orjson.dumps(_anonymous_context(context))
@@ -266,7 +280,7 @@ def _anonymise(conn: LogConnection, dialect: Dialect, event_ids: Sequence[str]) 
     payloads.release(conn, released)
     if made_at and words:
         _scrub_reports(conn, min(made_at), max(made_at), words)
-    return len(made_at)
+    return renamed
 
 
 def _tables_with_event_id(conn: LogConnection, dialect: Dialect) -> list[str]:

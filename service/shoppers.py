@@ -67,6 +67,7 @@ def erase(shopper_id: str) -> Response:
     "Erasure"). Answers 503 if the log could not be emptied of old copies: retry.
     """
     res = resources()
-    erasure = res.shoppers.erase(shopper_key(res, shopper_id))
+    # rewards as the learner's rollups compute them: with the rules in force
+    erasure = res.shoppers.erase(shopper_key(res, shopper_id), res.config.current().rules.reward_for)
     body = {"erased": True, "rows_removed": erasure.rows_removed}
     return json_response({**body, "decisions_anonymised": erasure.decisions_anonymised})

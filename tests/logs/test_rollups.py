@@ -20,7 +20,7 @@ from logs.rollup_queries import RollupReader
 from logs.rollups import Rollups, delay_bucket, feature_tokens
 from logs.shopper_store import ShopperStore
 from logs.store import LogStore
-from policies.base import Action, SlotChoice
+from policies.base import Action, Feedback, SlotChoice
 from policies.learning.rewards import RewardRules
 from service import loop_health
 
@@ -201,6 +201,37 @@ def test_offers_window_reaches_back_across_an_hour_boundary(log: LogStore, clock
     view = loop_health.offers(log, window_hours=1, grace_seconds=0.0)
     assert view.by_category == [] and view.pacing == []
     assert view.since == T0
+
+
+def test_erasing_a_shopper_restates_what_their_rolled_up_decisions_added(log: LogStore, clock: Clock) -> None:
+    decide(log, "mine", T0, chosen="a")
+    decide(log, "theirs", T0 + 1, chosen="a")
+    shoppers = ShopperStore(log)
+    shoppers.record_shown("k", "mine", [("a", "tripod")], verdict="show", reason="ok")
+    clock.now = T0 + 2
+    log.record_feedback("mine", "purchase", 123.45)
+    clock.now = T0 + WINDOW + 5
+    roll(log)
+
+    def cell() -> tuple[float, ...]:
+        offers = log.conn.execute("SELECT shown, purchased, revenue FROM rollup_offers").fetchone()
+        rewards = log.conn.execute("SELECT sum(ended), sum(answered), sum(reward_sum) FROM rollup_decisions")
+        return (*offers, *rewards.fetchone())
+
+    rules = RewardRules()
+    exact, rounded = (rules.reward_for([Feedback("purchase", "a", v, T0 + 2)], "a") for v in (123.45, 120.0))
+    assert exact != rounded  # the value moves the reward: both sums must be restated
+    assert cell() == pytest.approx((2, 1, 123.45, 2, 1, exact + rules.default_reward))
+    marks = RollupReader(log).watermarks()
+    shoppers.erase("k", RewardRules().reward_for)
+    # Rolled up as if the anonymised decision had been: the order value rounded, counts kept.
+    assert cell() == pytest.approx((2, 1, 120.0, 2, 1, rounded + rules.default_reward))
+    assert log.conn.execute("SELECT revenue FROM rollup_offers").fetchone()[0] == 120.0  # exactly
+    after = RollupReader(log).watermarks()
+    assert after.erasures == marks.erasures + 1  # a roller that read before finds it moved
+    assert after.updated_at == marks.updated_at  # and the chore's freshness is not touched
+    roll(log)
+    assert cell() == pytest.approx((2, 1, 120.0, 2, 1, rounded + rules.default_reward))  # nothing twice
 
 
 def test_exploration_share_and_learning_series(log: LogStore, clock: Clock) -> None:
