@@ -7,7 +7,9 @@ the log's clock and adds its own decisions to it as it logs them: what it does n
 see is what the *other* workers decided in the last STALE_SECONDS at most. A decision's
 counts are written with it, in its rules trace (one statement). A cap can
 therefore be passed by at most that many impressions (their traffic in one second, for
-the campaign's products), and a share is steered on counts that old.
+the campaign's products), and a share is steered on counts that old. A worker that has
+not read a period's counts yet (it started, or the period did) has none to steer on:
+its threads wait for that first read instead of taking zero.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CampaignTallies:
     def __init__(self, res: Resources):
         self.res = res
         self._lock = threading.Lock()
+        self._reading = threading.Lock()  # held by the one thread reading the log
+        self._known = False  # the tallies were read from the log for the current periods
         self._read_at = float("-inf")
         self._campaigns: Sequence[Campaign] = ()
         self._periods: dict[str, float] = {}  # campaign -> its current period's start
@@ -50,8 +54,10 @@ class CampaignTallies:
         """Each campaign's tally in the period `now` falls in (do not change the map)."""
         if campaigns is not self._campaigns or not (now < self._periods_until):
             self._new_periods(campaigns, now)  # the rules were read again, or a period ended
-        if now - self._read_at >= STALE_SECONDS:
-            self._read(now)
+        if not self._known:  # never read for these periods: zero would pass any cap, so wait
+            self._read(now, wait=True)
+        elif now - self._read_at >= STALE_SECONDS:
+            self._read(now, wait=False)
         return self._tallies
 
     @staticmethod
@@ -84,22 +90,33 @@ class CampaignTallies:
                     for name, start in periods.items()
                 }
                 self._periods = periods
+                self._known = False
                 self._read_at = float("-inf")
 
-    def _read(self, now: float) -> None:
-        with self._lock:  # one thread reads; the others go on with the counts they have
-            if now - self._read_at < STALE_SECONDS:
-                return
-            self._read_at = now
-            periods = self._periods
-        try:
-            found = RollupReader(self.res.store).campaign_counts(periods)
-        except LogUnavailable:  # a busy log: steer on the last known counts, look again later
-            log.warning("could not read the campaigns' counts; keeping the last known", exc_info=True)
+    def _read(self, now: float, *, wait: bool) -> None:
+        """Read the log's counts; while one thread reads, the others go on with the counts
+        they have, or (`wait`: they have none for these periods) wait for that read."""
+        if not self._reading.acquire(blocking=wait):
             return
-        with self._lock:
-            if periods is self._periods:  # else another thread moved to new periods meanwhile
-                self._tallies = {name: Tally(*found[name]) for name in periods}
+        try:
+            with self._lock:
+                if self._known and now - self._read_at < STALE_SECONDS:
+                    return  # read while this thread waited
+                self._read_at = now
+                periods = self._periods
+            try:
+                found = RollupReader(self.res.store).campaign_counts(periods)
+            except LogUnavailable:  # a busy log: steer on the last known counts, look again later
+                log.warning("could not read the campaigns' counts; keeping the last known", exc_info=True)
+                with self._lock:
+                    self._known = True  # the waiting threads go on too (not a read each)
+                return
+            with self._lock:
+                if periods is self._periods:  # else another thread moved to new periods meanwhile
+                    self._tallies = {name: Tally(*found[name]) for name in periods}
+                    self._known = True
+        finally:
+            self._reading.release()
 
     def forget(self) -> None:
         """Read the log again on the next request (the rules changed)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,14 @@ def service(tmp_path: Path) -> Iterator[RunningService]:
     running = start_service(tmp_path, XSELL_REWARD_WINDOW_SECONDS="0.5")
     yield running
     stop_service(running)
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 120.0) -> None:
+    """Wait until `condition()` is true, or fail naming `what` (never a fixed sleep: a
+    loaded machine only takes longer)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -7,6 +7,7 @@ Against real gunicorn workers and the learner: decisions made, evaluated at once
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.e2e.conftest import RunningService, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
 
-WINDOW_SECONDS = 6.0
+WINDOW_SECONDS = 10.0
 CONTEXT = {"shopper": {"segment": "pro", "device": "mobile"}}
 ACTIONS = [{"id": "tripod"}, {"id": "memory_card"}, {"id": "bag"}]
 
@@ -56,6 +57,17 @@ def _evaluate(service: RunningService) -> dict:
     return json.loads(result.output[result.output.index("{") :])
 
 
+def _closed(service: RunningService) -> int:
+    """How many decisions in the log have ended their reward window by now."""
+    conn = sqlite3.connect(f"file:{service.data_dir / 'xsell.db'}?mode=ro", uri=True)
+    try:
+        return int(
+            conn.execute("SELECT count(*) FROM decisions WHERE closes_at <= ?", (time.time(),)).fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
 def _logged(evaluation: dict) -> dict:
     [logged] = [p for p in evaluation["policies"] if p["policy"] == "logged"]
     [estimate] = logged["estimates"]
@@ -68,11 +80,14 @@ def test_an_early_evaluation_is_not_above_the_late_one(long_window: RunningServi
     clicked_late = _traffic(long_window.url, "b", 90)
     assert clicked_late > 0  # else the test shows nothing
 
+    closed_before = _closed(long_window)
     early = _evaluate(long_window)
-    # Only the first batch has ended its window; the answered decisions of the second
-    # do not count yet, just as its silent ones do not, and the answer says so.
-    assert early["decisions"] == 90
-    assert early["open_events"] == 90
+    closed_after = _closed(long_window)
+    # Only the decisions whose window ended count (the first batch, and on a slow machine
+    # perhaps the second's first few): the answered decisions of the second do not count
+    # before their window ends, just as its silent ones do not, and the answer says so.
+    assert closed_before >= 90 and closed_before <= early["decisions"] <= closed_after
+    assert early["open_events"] == 180 - early["decisions"] > 0
     time.sleep(WINDOW_SECONDS + 1)
     late = _evaluate(long_window)
     assert late["decisions"] == 180 and late["open_events"] == 0

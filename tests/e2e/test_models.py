@@ -14,7 +14,7 @@ import requests
 from logs.model_index import ModelIndex
 from logs.store import LogStore
 from policies.learning.registry import ModelRegistry
-from tests.e2e.conftest import RunningService, start_service, stop_service
+from tests.e2e.conftest import RunningService, start_service, stop_service, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +57,12 @@ class Traffic(threading.Thread):
                 self.failures.append(repr(error))
 
 
+def active_version(service: RunningService) -> str:
+    listing = requests.get(f"{service.url}/v1/models", headers=ADMIN, timeout=10)
+    assert listing.status_code == 200, listing.text
+    return str(listing.json()["active"])
+
+
 def admin_post(service: RunningService, path: str, body: dict | None = None) -> requests.Response:
     return requests.post(f"{service.url}{path}", json=body or {}, headers=ADMIN, timeout=10)
 
@@ -91,10 +97,10 @@ def test_activate_and_rollback_under_load_lose_nothing_and_log_the_true_version(
     for thread in traffic:
         thread.start()
     time.sleep(3)
-    listing = requests.get(f"{service.url}/v1/models", headers=ADMIN, timeout=10)
-    assert listing.status_code == 200, listing.text
-    good = listing.json()["active"]
-    time.sleep(3)
+    good = active_version(service)
+    # the learner moves past `good` under the traffic, so the rollback has somewhere to go
+    wait_for(lambda: active_version(service) != good, "a version newer than the one to restore", 60)
+    time.sleep(1)
     rolled = admin_post(service, "/v1/models/rollback", {"to": good, "reason": "e2e"})
     assert rolled.status_code == 200, rolled.text
     rolled_at = time.time()
@@ -146,7 +152,7 @@ def test_a_corrupt_model_file_is_refused_and_serving_goes_on(admin_service: Runn
     for _ in range(30):
         answer = rank(service.url, "pro")
         click(service.url, answer["event_id"])
-    time.sleep(1.5)
+    wait_for(lambda: active_version(service) != "v1", "the learner to publish past v1", 60)
     (service.data_dir / "models" / "v1.vw").write_bytes(b"\x00" * 100)
     response = admin_post(service, "/v1/models/v1/activate")
     assert response.status_code == 409
@@ -162,14 +168,19 @@ def test_the_shadow_learns_and_is_reported_without_serving(admin_service: Runnin
         answer = rank(service.url, "pro")
         if answer["chosen"][0] == "bag":
             click(service.url, answer["event_id"])
-    time.sleep(2.5)  # silent events close after 0.5 s, the learner snapshots every 0.5 s
-    overview = requests.get(f"{service.url}/v1/models", headers=ADMIN, timeout=10).json()
-    shadow = overview["shadow"]
+
+    # silent events close after 0.5 s, the learner snapshots every 0.5 s
+    def overview() -> dict:
+        return requests.get(f"{service.url}/v1/models", headers=ADMIN, timeout=10).json()
+
+    wait_for(lambda: overview()["shadow"]["decisions_scored"] >= 60, "the shadow to score 60 decisions", 60)
+    found = overview()
+    shadow = found["shadow"]
     assert shadow["vw_args"] == SHADOW
     assert shadow["decisions_scored"] >= 60
     assert shadow["version"] is not None
     assert {e["estimator"] for e in shadow["estimates"]} == {"IPS", "SNIPS"}
-    assert overview["active"] != shadow["version"]
+    assert found["active"] != shadow["version"]
 
 
 @pytest.mark.parametrize(("late_click_rate", "fires"), [(0.0, True), (0.8, False)])
@@ -192,14 +203,21 @@ def test_the_guardrail_rolls_back_on_a_reward_drop_and_not_on_noise(
                 if rng.random() < rate:
                     click(service.url, answer["event_id"])
             time.sleep(1.0)
-        time.sleep(2.0)  # a few guardrail checks
-        changes = requests.get(f"{service.url}/v1/models", headers=ADMIN, timeout=10).json()["changes"]
-        guardrail = [c for c in changes if c["action"] == "guardrail"]
+
+        def guardrail_changes() -> list[dict]:
+            changes = requests.get(f"{service.url}/v1/models", headers=ADMIN, timeout=10).json()["changes"]
+            return [c for c in changes if c["action"] == "guardrail"]
+
+        if fires:  # on a loaded machine the checks only come later: wait for them
+            wait_for(guardrail_changes, "the guardrail to roll back", 60)
+        else:
+            time.sleep(2.0)  # a few guardrail checks (every 0.5 s) that must not fire
+        guardrail = guardrail_changes()
         if fires:
-            assert guardrail, changes
+            assert guardrail
             assert "reward fell" in guardrail[0]["reason"]
             assert "guardrail: reward fell" in service.log()
         else:
-            assert not guardrail, changes
+            assert not guardrail, guardrail
     finally:
         stop_service(service)

@@ -3,10 +3,14 @@ STALE_SECONDS, a new period from nothing, and never a map changed under a reques
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import cast
 
+import pytest
+
+from logs.rollup_queries import RollupReader
 from logs.rule_store import COUNTED, CampaignCount, trace_counts
 from logs.store import LogStore
 from policies.deciding.promotions import Campaign, Tally
@@ -52,3 +56,34 @@ def test_a_new_period_starts_from_nothing_and_equal_rules_keep_the_counts(store:
     assert tallies.current(campaigns(), next_hour) == {"summer": Tally(0, 0)}
     tallies.counted([("summer", START, 1, 1)])  # a late count for the period that ended
     assert tallies.current(campaigns(), next_hour + 0.1) == {"summer": Tally(0, 0)}
+
+
+def test_a_thread_with_no_counts_yet_waits_for_the_read_under_way(
+    store: LogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another thread is reading the log's counts (held here); a request arriving meanwhile
+    # must not take zero (it would pass a cap the log has reached), but wait for that read.
+    log_other_worker(store, "theirs", [("summer", START, 1, 1)])
+    entered, release = threading.Event(), threading.Event()
+    original = RollupReader.campaign_counts
+
+    def held(self: RollupReader, periods: dict[str, float]) -> dict[str, tuple[int, int]]:
+        entered.set()
+        assert release.wait(30)
+        return original(self, periods)
+
+    monkeypatch.setattr(RollupReader, "campaign_counts", held)
+    tallies = CampaignTallies(cast(Resources, SimpleNamespace(store=store)))
+    rules = campaigns()
+    seen: dict[str, dict[str, Tally]] = {}
+    reader = threading.Thread(target=lambda: seen.setdefault("reader", tallies.current(rules, START)))
+    reader.start()
+    assert entered.wait(30)
+    other = threading.Thread(target=lambda: seen.setdefault("other", tallies.current(rules, START)))
+    other.start()
+    other.join(0.5)
+    assert "other" not in seen  # still waiting for the read (the old code answered zero here)
+    release.set()
+    reader.join(30)
+    other.join(30)
+    assert seen == {"reader": {"summer": Tally(1, 1)}, "other": {"summer": Tally(1, 1)}}

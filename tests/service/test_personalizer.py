@@ -447,7 +447,11 @@ def test_personalizer_decisions_are_evaluated_and_audited_like_any_other(tmp_pat
 
     from scripts.cli import cli
 
-    client, settings = make_client(tmp_path, reward_window_seconds=0.05)
+    # Time stands still while the requests run (no reward may miss the 0.05 s window on a
+    # slow machine); the evaluation then reads the real clock, past every window.
+    started = time.time()
+    settings = make_settings(tmp_path, admin_api_keys="admin-key", reward_window_seconds=0.05)
+    client = create_app(settings, clock=lambda: started).test_client()
     for k in range(20):
         client.post(f"{V1}/rank", json=rank_body(eventId=f"audit-{k}"))
         client.post(f"{V1}/events/audit-{k}/reward", json={"value": 1.0 if k % 2 else 0.0})

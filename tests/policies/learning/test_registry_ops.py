@@ -165,6 +165,7 @@ def test_retention_keeps_recent_files_checkpoints_and_activated_versions(
         tmp_path / "models",
         ModelIndex(store),
         retention=RetentionPolicy(keep_recent=2, checkpoint_seconds=3600, keep_checkpoints=1),
+        clock=lambda: 1_800_000_000.0 + 60,  # inside one hour, whenever the test runs
     )
     publish_chain(registry, 2)
     registry.activate("v1", actor="cli")
