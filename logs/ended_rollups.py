@@ -3,7 +3,7 @@
 The learner's ended-window pass (logs/rollups.py) adds it; erasing a shopper
 (logs/shopper_store.py) takes out what their rolled-up decisions added and puts back
 what the same decisions add once anonymised (an order value rounded), so the console's
-figures keep matching the log and no exact order value stays in a sum.
+figures keep matching the log and no exact order value stays in the rollups' sums.
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def restated(
 ) -> None:
     """Run `change` (it returns each decision's new event id) and restate what the decisions
     already rolled up add to the rollups: take out what they added, add what they add now.
+    Rewards are taken out as `reward_of` computes them now: if the reward rules changed
+    since those decisions were rolled up, their minute's reward sums move by the difference.
 
     Call it in a transaction holding ``exclusive(conn, ROLLUPS_LOCK)``: a roller that read
     these decisions before the change finds the ``erasures`` count moved and reads again.
@@ -162,6 +164,8 @@ def restated(
     now_rows = ended_rows(conn, dialect, now_ids, watermark)
     after = Contributions()
     after.add(now_rows, feedback_of(conn, [r["event_id"] for r in now_rows]), reward_of)
+    if not rolled:
+        return  # nothing to restate: in-flight pages need not be read again
     before.write(conn, -1)  # apart, not netted: a sum of one decision goes back to exactly 0
     after.write(conn, 1)
     conn.execute(

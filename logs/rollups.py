@@ -75,6 +75,7 @@ _STATE = (
     "erasures",
 )
 _LOCK = ROLLUPS_LOCK
+_MAX_REFUSED = 3  # pages in one run whose commit may be refused before it gives up until the next
 _COUNTED = ("decisions", "explored", "served_baseline", "exploration_share_sum")
 
 
@@ -126,6 +127,7 @@ class Rollups:
 
     def __init__(self, store: LogStore):
         self.store = store
+        self._ended_read: Watermarks | None = None
 
     def watermarks(self) -> Watermarks:
         """Return how far the rollups have read the log."""
@@ -154,7 +156,7 @@ class Rollups:
         counts: list[int] = []
         done = True
         share = None if budget_seconds is None else budget_seconds / 4
-        passes: tuple[Callable[[int], int], ...] = (
+        passes: tuple[Callable[[int], int | None], ...] = (
             self._decisions_page,
             self._feedback_page,
             self._pacing_page,
@@ -164,18 +166,27 @@ class Rollups:
             counts.append(added)
             done = done and finished
         until = now - grace_seconds
+        self._ended_read = None
         added, finished = self._run(lambda: self._ended_page(until, reward_of, page), max_rows, share)
-        marks = self.watermarks()
-        if finished and until > marks.ended_closes_at:  # never back: a page would count twice
+        # Past the last page to `until`, expecting the watermarks that empty page read: if
+        # anything moved them since (another roller, an erasure), the move is refused.
+        marks = self._ended_read
+        if finished and marks is not None and until > marks.ended_closes_at:  # never back
             state = {"ended_closes_at": until, "ended_rowid": _BIG_ROWID}
             self.store.retry(lambda: self._write(state, expect=marks, now=now))
         return RollProgress(counts[0], counts[1], counts[2], added, done and finished)
 
-    def _run(self, page: Callable[[], int], max_rows: int, seconds: float | None) -> tuple[int, bool]:
-        total = 0
+    def _run(self, page: Callable[[], int | None], max_rows: int, seconds: float | None) -> tuple[int, bool]:
+        """Run pages until one finds nothing (finished), or the rows or time run out. A page
+        whose commit was refused (None: its watermarks moved meanwhile) is read again, a
+        few times at most, and never taken for the end."""
+        total, refused = 0, 0
         deadline = math.inf if seconds is None else time.monotonic() + seconds
-        while total < max_rows and time.monotonic() < deadline:
+        while total < max_rows and time.monotonic() < deadline and refused < _MAX_REFUSED:
             added = self.store.retry(page)
+            if added is None:
+                refused += 1
+                continue
             if added == 0:
                 return total, True
             total += added
@@ -190,7 +201,7 @@ class Rollups:
         params = read.params(after, horizon(self.store.conn, dialect))
         return read.columns, f"WHERE {read.condition} ORDER BY {read.order}", params
 
-    def _decisions_page(self, limit: int) -> int:
+    def _decisions_page(self, limit: int) -> int | None:
         marks = self.watermarks()
         position, where, params = self._past("d", decision_id(self.store.dialect), marks.decisions)
         rows = self.store.conn.execute(
@@ -249,9 +260,9 @@ class Rollups:
             add_counts(conn, campaigns)
 
         state = {"decisions_xid": last.xid, "decisions_rowid": last.row_id}
-        return len(rows) if self._commit(state, marks, write) else 0
+        return len(rows) if self._commit(state, marks, write) else None
 
-    def _feedback_page(self, limit: int) -> int:
+    def _feedback_page(self, limit: int) -> int | None:
         marks = self.watermarks()
         position, where, params = self._past("f", "id", marks.feedback)
         rows = self.store.conn.execute(
@@ -286,9 +297,9 @@ class Rollups:
 
         last = Position.of(rows[-1])
         state = {"feedback_xid": last.xid, "feedback_id": last.row_id}
-        return len(rows) if self._commit(state, marks, write) else 0
+        return len(rows) if self._commit(state, marks, write) else None
 
-    def _pacing_page(self, limit: int) -> int:
+    def _pacing_page(self, limit: int) -> int | None:
         marks = self.watermarks()
         position, where, params = self._past("p", "id", marks.pacing)
         rows = self.store.conn.execute(
@@ -308,10 +319,11 @@ class Rollups:
 
         last = Position.of(rows[-1])
         state = {"pacing_xid": last.xid, "pacing_id": last.row_id}
-        return len(rows) if self._commit(state, marks, write) else 0
+        return len(rows) if self._commit(state, marks, write) else None
 
-    def _ended_page(self, until: float, reward_of: RewardOf, limit: int) -> int:
+    def _ended_page(self, until: float, reward_of: RewardOf, limit: int) -> int | None:
         marks = self.watermarks()
+        self._ended_read = marks  # what an empty page read: the final move expects it
         after = (marks.ended_closes_at, marks.ended_rowid)
         row_id = f"d.{decision_id(self.store.dialect)}"
         conn = self.store.conn
@@ -334,7 +346,7 @@ class Rollups:
         contributions.add(rows, feedback, reward_of)
         last = rows[-1]
         state = {"ended_closes_at": last["closes_at"], "ended_rowid": last["row_id"]}
-        return len(rows) if self._commit(state, marks, contributions.write) else 0
+        return len(rows) if self._commit(state, marks, contributions.write) else None
 
     # -- state -----------------------------------------------------------------------
 

@@ -108,9 +108,7 @@ class CampaignTallies:
                 found = RollupReader(self.res.store).campaign_counts(periods)
             except LogUnavailable:  # a busy log: steer on the last known counts, look again later
                 log.warning("could not read the campaigns' counts; keeping the last known", exc_info=True)
-                with self._lock:
-                    self._known = True  # the waiting threads go on too (not a read each)
-                return
+                return  # a thread still waiting reads again (bounded by the log's busy timeout)
             with self._lock:
                 if periods is self._periods:  # else another thread moved to new periods meanwhile
                     self._tallies = {name: Tally(*found[name]) for name in periods}

@@ -234,6 +234,32 @@ def test_erasing_a_shopper_restates_what_their_rolled_up_decisions_added(log: Lo
     assert cell() == pytest.approx((2, 1, 120.0, 2, 1, rounded + rules.default_reward))  # nothing twice
 
 
+def test_an_erasure_while_a_page_is_read_makes_it_read_again_not_skipped(
+    log: LogStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decide(log, "mine", T0, chosen="a")
+    ShopperStore(log).record_shown("k", "mine", [("a", "tripod")], verdict="show", reason="ok")
+    clock.now = T0 + WINDOW + 5
+    roll(log)
+    for name in ("e1", "e2", "e3"):
+        decide(log, name, T0 + 100, chosen="b")
+    clock.now = T0 + 100 + WINDOW + 5
+    original, erased = Rollups._commit, []
+
+    def erase_first(self: Rollups, state: dict[str, float], *args: object) -> bool:
+        if "ended_rowid" in state and not erased:  # after the ended page was read, before it is added
+            erased.append(ShopperStore(log).erase("k", RewardRules().reward_for))
+        return original(self, state, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Rollups, "_commit", erase_first)
+    roll(log)
+    assert erased and erased[0].decisions_anonymised == 1
+    ended, shown = log.conn.execute(
+        "SELECT (SELECT sum(ended) FROM rollup_decisions), (SELECT sum(shown) FROM rollup_offers)"
+    ).fetchone()
+    assert (ended, shown) == (4, 4)  # the three read before the erasure counted, once
+
+
 def test_exploration_share_and_learning_series(log: LogStore, clock: Clock) -> None:
     decide(log, "e0", T0, chosen="a", p=0.8, version="v1")  # the most likely offer
     decide(log, "e1", T0 + 1, chosen="b", p=0.2, version="v2")  # explored
