@@ -1,25 +1,12 @@
-"""What the PostgreSQL end-to-end tests read from the server, and how they wait for it."""
+"""What the PostgreSQL end-to-end tests read from the server."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
 
 import psycopg
 
 from logs.election import advisory_key
 
-__all__ = ["lock_holders", "query", "wait_until"]
-
-
-def wait_until(check: Callable[[], object], seconds: float, what: str) -> None:
-    """Poll `check` until it is true; fail after `seconds` (a bound on failure, not a timing)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds:.0f}s: {what}")
+__all__ = ["lock_holders", "query"]
 
 
 def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -29,8 +29,8 @@ from logs.model_index import ModelIndex
 from logs.store import LogStore
 from policies.learning.registry import ModelRegistry
 from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem
-from tests.e2e.conftest import RunningService, start_service, stop_service
-from tests.e2e.postgres_checks import lock_holders, query, wait_until
+from tests.e2e.conftest import RunningService, start_service, stop_service, wait_for
+from tests.e2e.postgres_checks import lock_holders, query
 from tests.postgres_fixture import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]
@@ -220,10 +220,10 @@ def nodes(tmp_path: Path, pg_url: str) -> Iterator[tuple[RunningService, Running
     started = [a]
     try:
         # Node a starts first, so its learner leads; node b's stands by.
-        wait_until(lambda: "learner lock taken" in a.log(), 120, "node a's learner takes the lock")
+        wait_for(lambda: "learner lock taken" in a.log(), "node a's learner takes the lock", 120)
         b = start_service(tmp_path / "b", **env)
         started.append(b)
-        wait_until(lambda: "waiting as standby" in b.log(), 120, "node b's learner stands by")
+        wait_for(lambda: "waiting as standby" in b.log(), "node b's learner stands by", 120)
         yield a, b
     finally:
         for node in started:
@@ -254,7 +254,7 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
 
     traffic = Traffic(problem, [a.url, b.url])
     traffic.run(0, 800)  # both nodes answer; a's learner learns
-    wait_until(lambda: _versions(pg_url) > 1, 120, "node a's learner publishes while both nodes serve")
+    wait_for(lambda: _versions(pg_url) > 1, "node a's learner publishes while both nodes serve", 120)
     before_kill = _versions(pg_url)
     assert lock_holders(pg_url) == 1
 
@@ -262,16 +262,16 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
     learner = _learner_pid(a)
     under_load = threading.Thread(target=traffic.run, args=(800, 2000))
     under_load.start()
-    wait_until(lambda: traffic.rounds >= 1000, 120, "traffic is running when the node dies")
+    wait_for(lambda: traffic.rounds >= 1000, "traffic is running when the node dies", 120)
     _kill_node(a)
     at_kill = _newest(pg_url)
     # SIGKILL lands when the process is next scheduled: on a loaded machine it may still be runnable.
-    wait_until(lambda: _dead(learner), 30, "the killed node's learner is gone")
-    wait_until(lambda: "learner lock taken" in b.log(), 30, "node b's standby learner takes over")
+    wait_for(lambda: _dead(learner), "the killed node's learner is gone", 30)
+    wait_for(lambda: "learner lock taken" in b.log(), "node b's standby learner takes over", 30)
     under_load.join(timeout=600)
     assert not under_load.is_alive()
     assert traffic.live() == [b.url]
-    wait_until(lambda: _versions(pg_url) > before_kill + 2, 120, "node b's learner publishes new versions")
+    wait_for(lambda: _versions(pg_url) > before_kill + 2, "node b's learner publishes new versions", 120)
     assert lock_holders(pg_url) == 1
 
     # No decision or click that got a 2xx is lost.
@@ -288,12 +288,12 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
     }
     assert traffic.clicked <= clicks, sorted(traffic.clicked - clicks)[:10]
     # Every decision is learned once its time comes, by whichever learner leads then.
-    wait_until(
+    wait_for(
         lambda: (
             not query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 't-%%'")
         ),
-        120,
         "every decision learned",
+        120,
     )
 
     # No event was learned twice and none never: the newest version learned, in its
@@ -301,9 +301,8 @@ def test_two_nodes_share_the_log_and_a_killed_learner_node_loses_nothing(
     # after its decision (a correction: always in a later version than the decision's,
     # since a learner never corrects an event it has not yet published). One statement,
     # so every count comes from one snapshot.
-    wait_until(
-        lambda: not query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL"), 120, "all learned"
-    )
+    unlearned = "SELECT 1 FROM decisions WHERE learned_in IS NULL"
+    wait_for(lambda: not query(pg_url, unlearned), "all learned", 120)
     [(newest, learned, decisions, corrected)] = query(
         pg_url,
         "SELECT m.version, m.events_learned, (SELECT count(*) FROM decisions),"

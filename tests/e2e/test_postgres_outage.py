@@ -22,8 +22,8 @@ import pytest
 import requests
 
 from scripts.devtools.synthetic import SyntheticProblem
-from tests.e2e.conftest import RunningService, start_service, stop_service
-from tests.e2e.postgres_checks import lock_holders, query, wait_until
+from tests.e2e.conftest import RunningService, start_service, stop_service, wait_for
+from tests.e2e.postgres_checks import lock_holders, query
 from tests.e2e.tcp_proxy import TcpProxy
 from tests.postgres_fixture import pg_server, pg_url
 
@@ -169,18 +169,18 @@ def test_the_database_lost_under_load_is_a_503_then_recovery_and_nothing_accepte
     runner = threading.Thread(target=traffic.run)
     runner.start()
     try:
-        wait_until(lambda: len(traffic.clicked) >= 100, 120, "traffic flows before the outage")
-        wait_until(lambda: lock_holders(pg_url) == 1, 120, "the learner holds the lock")
+        wait_for(lambda: len(traffic.clicked) >= 100, "traffic flows before the outage", 120)
+        wait_for(lambda: lock_holders(pg_url) == 1, "the learner holds the lock", 120)
 
         proxy.cut()  # the database is gone for every connection, open or new
-        wait_until(lambda: _ready(node.url) == 503, 240, "/readyz says the log is unavailable")
-        wait_until(lambda: len(traffic.refused) >= 10, 120, "ranks are refused with 503 log_unavailable")
-        wait_until(lambda: lock_holders(pg_url) == 0, 120, "the learner's session dies with its link")
+        wait_for(lambda: _ready(node.url) == 503, "/readyz says the log is unavailable", 240)
+        wait_for(lambda: len(traffic.refused) >= 10, "ranks are refused with 503 log_unavailable", 120)
+        wait_for(lambda: lock_holders(pg_url) == 0, "the learner's session dies with its link", 120)
         answered_in_outage = len(traffic.decided)
 
         proxy.restore()
-        wait_until(lambda: _ready(node.url) == 200, 240, "/readyz is ready again")
-        wait_until(lambda: len(traffic.decided) >= answered_in_outage + 200, 120, "ranks are answered again")
+        wait_for(lambda: _ready(node.url) == 200, "/readyz is ready again", 240)
+        wait_for(lambda: len(traffic.decided) >= answered_in_outage + 200, "ranks are answered again", 120)
     finally:
         traffic.stop.set()
         runner.join(timeout=300)
@@ -211,11 +211,11 @@ def test_the_database_lost_under_load_is_a_503_then_recovery_and_nothing_accepte
     assert count == len(retried)
 
     # The learner came back: exactly one holds the lock and it learns what came after.
-    wait_until(lambda: lock_holders(pg_url) == 1, 120, "the learner takes the lock again")
-    wait_until(
+    wait_for(lambda: lock_holders(pg_url) == 1, "the learner takes the lock again", 120)
+    wait_for(
         lambda: (
             not query(pg_url, "SELECT 1 FROM decisions WHERE learned_in IS NULL AND event_id LIKE 'o-%%'")
         ),
-        120,
         "every decision learned after the outage",
+        120,
     )

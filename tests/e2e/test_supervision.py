@@ -6,14 +6,13 @@ import os
 import signal
 import socket
 import stat
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e import conftest
-from tests.e2e.conftest import RunningService, start_service, stop_service
+from tests.e2e.conftest import RunningService, start_service, stop_service, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,15 +35,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its parent has yet to reap it
 
 
-def _wait_until(check: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds:.0f}s: {what}")
-
-
 def test_children_stop_when_serve_is_killed_and_a_restart_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -58,11 +48,8 @@ def test_children_stop_when_serve_is_killed_and_a_restart_works(
     first.process.send_signal(signal.SIGKILL)
     first.process.wait()
     first.log_file.close()
-    _wait_until(
-        lambda: not any(_alive(pid) for pid in processes),
-        120,
-        f"children of a killed serve exit: {processes}",
-    )
+    exited = f"children of a killed serve exit: {processes}"
+    wait_for(lambda: not any(_alive(pid) for pid in processes), exited, 120)
 
     # The same port and data directory serve again, and the new learner is the one learning.
     monkeypatch.setattr(conftest, "free_port", lambda: port)
@@ -72,7 +59,7 @@ def test_children_stop_when_serve_is_killed_and_a_restart_works(
         assert requests.post(
             f"{second.url}/v1/rank", json={"context": CONTEXT, "actions": ACTIONS}, timeout=10
         ).ok
-        _wait_until(lambda: "learner started" in second.log(), 120, "the new learner takes the learner lock")
+        wait_for(lambda: "learner started" in second.log(), "the new learner takes the learner lock", 120)
         assert "waiting as standby" not in second.log()
     finally:
         stop_service(second)
