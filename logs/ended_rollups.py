@@ -142,9 +142,10 @@ def restated(
     event_ids: Sequence[str],
     reward_of: RewardOf,
     change: Callable[[], Mapping[str, str]],
-) -> None:
-    """Run `change` (it returns each decision's new event id) and restate what the decisions
-    already rolled up add to the rollups: take out what they added, add what they add now.
+) -> Mapping[str, str]:
+    """Run `change` (it returns each decision's new event id by its old one; so does this)
+    and restate what the decisions already rolled up add to the rollups: take out what
+    they added, add what they add now.
     Rewards are taken out as `reward_of` computes them now: if the reward rules changed
     since those decisions were rolled up, their minute's reward sums move by the difference.
 
@@ -165,7 +166,7 @@ def restated(
     after = Contributions()
     after.add(now_rows, feedback_of(conn, [r["event_id"] for r in now_rows]), reward_of)
     if not rolled:
-        return  # nothing to restate: in-flight pages need not be read again
+        return renamed  # nothing to restate: in-flight pages need not be read again
     before.write(conn, -1)  # apart, not netted: a sum of one decision goes back to exactly 0
     after.write(conn, 1)
     conn.execute(
@@ -173,3 +174,4 @@ def restated(
         " ON CONFLICT (name) DO UPDATE SET value = rollup_state.value + 1",
         (),
     )
+    return renamed

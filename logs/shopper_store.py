@@ -153,7 +153,6 @@ class ShopperStore:
         rewards = RewardRules().reward_for if reward_of is None else reward_of
 
         def write() -> Erasure:
-            renamed: dict[str, str] = {}
             # The rollups' lock: no roller adds these decisions as they were while they change.
             with exclusive(self.store.conn, ROLLUPS_LOCK) as conn:
                 payloads.hold_decisions(conn, self.store.dialect)  # it may release a context
@@ -168,12 +167,8 @@ class ShopperStore:
                         )
                     }
                 )
-
-                def anonymise() -> dict[str, str]:
-                    renamed.update(_anonymise(conn, self.store.dialect, linked))
-                    return renamed
-
-                restated(conn, self.store.dialect, linked, rewards, anonymise)
+                dialect = self.store.dialect
+                renamed = restated(conn, dialect, linked, rewards, lambda: _anonymise(conn, dialect, linked))
                 removed = {
                     table: conn.execute(f"DELETE FROM {table} WHERE shopper_key = ?", (key,)).rowcount
                     for table in SHOPPER_TABLES
