@@ -150,7 +150,8 @@ def restated(
     since those decisions were rolled up, their minute's reward sums move by the difference.
 
     Call it in a transaction holding ``exclusive(conn, ROLLUPS_LOCK)``: a roller that read
-    these decisions before the change finds the ``erasures`` count moved and reads again.
+    any of these decisions before the change (rolled up or still in its page) finds the
+    ``erasures`` count moved and reads again, so it adds them only as changed.
     """
     ended = conn.execute(
         "SELECT name, value FROM rollup_state WHERE name IN ('ended_closes_at', 'ended_rowid')", ()
@@ -165,8 +166,8 @@ def restated(
     now_rows = ended_rows(conn, dialect, now_ids, watermark)
     after = Contributions()
     after.add(now_rows, feedback_of(conn, [r["event_id"] for r in now_rows]), reward_of)
-    if not rolled:
-        return renamed  # nothing to restate: in-flight pages need not be read again
+    if not renamed:
+        return renamed  # nothing changed: no page in flight needs reading again
     before.write(conn, -1)  # apart, not netted: a sum of one decision goes back to exactly 0
     after.write(conn, 1)
     conn.execute(

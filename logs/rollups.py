@@ -96,7 +96,7 @@ class Watermarks:
     decisions_xid: int = 0
     feedback_xid: int = 0
     pacing_xid: int = 0
-    erasures: int = 0  # moved by every erasure that restates rolled-up decisions (logs/ended_rollups.py)
+    erasures: int = 0  # moved by every erasure that changed decisions (logs/ended_rollups.py)
 
     @property
     def decisions(self) -> Position:

@@ -260,6 +260,27 @@ def test_an_erasure_while_a_page_is_read_makes_it_read_again_not_skipped(
     assert (ended, shown) == (4, 4)  # the three read before the erasure counted, once
 
 
+def test_an_erasure_of_a_decision_in_a_page_being_read_is_added_only_anonymised(
+    log: LogStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decide(log, "mine", T0, chosen="a")
+    ShopperStore(log).record_shown("k", "mine", [("a", "tripod")], verdict="show", reason="ok")
+    clock.now = T0 + 2
+    log.record_feedback("mine", "purchase", 123.45)
+    clock.now = T0 + WINDOW + 5
+    original, erased = Rollups._commit, []
+
+    def erase_first(self: Rollups, state: dict[str, float], *args: object) -> bool:
+        if "ended_rowid" in state and not erased:  # the page holding "mine" was read, not yet added
+            erased.append(ShopperStore(log).erase("k", RewardRules().reward_for))
+        return original(self, state, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Rollups, "_commit", erase_first)
+    roll(log)
+    assert erased and erased[0].decisions_anonymised == 1
+    assert [tuple(r) for r in log.conn.execute("SELECT shown, revenue FROM rollup_offers")] == [(1, 120.0)]
+
+
 def test_exploration_share_and_learning_series(log: LogStore, clock: Clock) -> None:
     decide(log, "e0", T0, chosen="a", p=0.8, version="v1")  # the most likely offer
     decide(log, "e1", T0 + 1, chosen="b", p=0.2, version="v2")  # explored
