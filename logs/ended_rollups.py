@@ -23,7 +23,16 @@ from logs.dialect import Dialect
 from logs.rollup_figures import POSITIVE_SIGNALS, categories
 from policies.base import Feedback
 
-__all__ = ["ROLLUPS_LOCK", "Contributions", "RewardOf", "added", "ended_rows", "feedback_of", "restated"]
+__all__ = [
+    "ROLLUPS_LOCK",
+    "Contributions",
+    "RewardOf",
+    "added",
+    "ended_rows",
+    "ended_select",
+    "feedback_of",
+    "restated",
+]
 
 RewardOf = Callable[[Sequence[Feedback], str], float]  # RewardRules.reward_for
 ROLLUPS_LOCK = "rollups"  # logs.db.exclusive: one roller moves the watermarks at a time
@@ -99,6 +108,17 @@ def added(table: str, *columns: str) -> str:
     return " " + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
 
 
+def ended_select(dialect: Dialect) -> str:
+    """``SELECT ... FROM decisions d ...`` of what `Contributions.add` reads of a decision
+    (its id for the ended watermark as ``row_id``); the caller adds WHERE and ORDER BY."""
+    row_id = f"d.{decision_id(dialect)}"
+    return (
+        f"SELECT {row_id} AS row_id, d.closes_at, d.event_id, d.created_at, d.model_version,"
+        " d.choices, d.actions, d.actions_ref, pa.codec AS actions_codec, pa.body AS actions_body"
+        " FROM decisions d LEFT JOIN payloads pa ON pa.digest = d.actions_ref"
+    )
+
+
 def ended_rows(
     conn: LogConnection, dialect: Dialect, event_ids: Sequence[str], ended: tuple[float, int]
 ) -> list[Any]:
@@ -110,10 +130,7 @@ def ended_rows(
         chunk = event_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
         found += conn.execute(
-            f"SELECT {row_id} AS row_id, d.closes_at, d.event_id, d.created_at, d.model_version,"
-            " d.choices, d.actions, d.actions_ref, pa.codec AS actions_codec, pa.body AS actions_body"
-            " FROM decisions d LEFT JOIN payloads pa ON pa.digest = d.actions_ref"
-            f" WHERE d.event_id IN ({marks}) AND (d.closes_at, {row_id}) <= (?, ?)",
+            f"{ended_select(dialect)} WHERE d.event_id IN ({marks}) AND (d.closes_at, {row_id}) <= (?, ?)",
             (*chunk, *ended),
         ).fetchall()
     return found

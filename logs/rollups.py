@@ -37,7 +37,7 @@ from logs import payloads
 from logs.commit_order import Position, decision_id, horizon, ordered_read
 from logs.connection import LogConnection
 from logs.db import exclusive
-from logs.ended_rollups import ROLLUPS_LOCK, Contributions, RewardOf, feedback_of
+from logs.ended_rollups import ROLLUPS_LOCK, Contributions, RewardOf, ended_select, feedback_of
 from logs.ended_rollups import added as _added
 from logs.rollup_figures import (
     DELAY_EDGES_SECONDS,
@@ -74,7 +74,6 @@ _STATE = (
     "ended_rowid",
     "erasures",
 )
-_LOCK = ROLLUPS_LOCK
 _MAX_REFUSED = 3  # pages in one run whose commit may be refused before it gives up until the next
 _COUNTED = ("decisions", "explored", "served_baseline", "exploration_share_sum")
 
@@ -330,9 +329,7 @@ class Rollups:
         conn.execute("BEGIN")  # decisions and their feedback from one snapshot
         try:
             rows = conn.execute(
-                f"SELECT {row_id} AS row_id, d.closes_at, d.event_id, d.created_at, d.model_version,"
-                " d.choices, d.actions, d.actions_ref, pa.codec AS actions_codec, pa.body AS actions_body"
-                " FROM decisions d LEFT JOIN payloads pa ON pa.digest = d.actions_ref"
+                f"{ended_select(self.store.dialect)}"
                 f" WHERE d.closes_at >= ? AND (d.closes_at, {row_id}) > (?, ?) AND d.closes_at <= ?"
                 f" ORDER BY d.closes_at, {row_id} LIMIT ?",
                 (after[0], *after, until, limit),
@@ -366,7 +363,7 @@ class Rollups:
     ) -> bool:
         # A second roller (a bench beside a learner, another node) must not add the same
         # page twice: the state is read and moved under one lock (BEGIN IMMEDIATE on SQLite).
-        with exclusive(self.store.conn, _LOCK) as conn:
+        with exclusive(self.store.conn, ROLLUPS_LOCK) as conn:
             if expect is not None and read_watermarks(conn) != expect:
                 return False
             if write is not None:
