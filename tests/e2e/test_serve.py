@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from policies.base import Ranking
 from scripts.cli import cli
 from scripts.devtools.simulate import simulate_http
 from scripts.devtools.synthetic import DEVICES, SEGMENTS, SyntheticProblem
-from tests.e2e.conftest import RunningService
+from tests.e2e.conftest import RunningService, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
 
@@ -140,8 +142,39 @@ def _caught_up(service: RunningService, timeout_seconds: float = 60.0) -> None:
     raise AssertionError(f"the learner did not catch up within {timeout_seconds} s\n{service.log()}")
 
 
-def test_loop_learns_over_http_to_beat_uniform(service: RunningService) -> None:
-    simulate_http(service.url, rounds=3000, seed=5, every=250, between=lambda: _caught_up(service))
+ADMIN_KEY = "e2e-admin-key"
+
+
+@pytest.fixture
+def admin_service(tmp_path: Path) -> Iterator[RunningService]:
+    running = start_service(tmp_path, XSELL_REWARD_WINDOW_SECONDS="0.5", XSELL_ADMIN_API_KEYS=ADMIN_KEY)
+    yield running
+    stop_service(running)
+
+
+def _freeze_learning(service: RunningService, frozen: bool) -> None:
+    answer = requests.post(
+        f"{service.url}/v1/learning",
+        json={"frozen": frozen, "reason": "the test learns in whole blocks"},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.json() == {"learning_frozen": frozen}, answer.text
+
+
+def test_loop_learns_over_http_to_beat_uniform(admin_service: RunningService) -> None:
+    service = admin_service
+
+    def learn_the_block() -> None:
+        # Learning is frozen while a block of shoppers is served, so every rank of a block is
+        # answered by one model and what is learned never depends on the machine's speed.
+        _freeze_learning(service, False)
+        _caught_up(service)
+        _freeze_learning(service, True)
+
+    _caught_up(service)
+    _freeze_learning(service, True)
+    simulate_http(service.url, rounds=3000, seed=5, every=250, between=learn_the_block)
     problem = SyntheticProblem(seed=5)
     values = []
     for s, d in itertools.product(range(len(SEGMENTS)), range(len(DEVICES))):
